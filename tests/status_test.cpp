@@ -30,7 +30,7 @@ TEST_SUITE("status") {
     CHECK(static_cast<int>(Status::Code::kCorruption) == 2);
     CHECK(static_cast<int>(Status::Code::kWrongExpectedVersion) == 6);
     CHECK(static_cast<int>(Status::Code::kClosed) == 11);
-    CHECK(std::string(Status::CodeName(Status::Code::kLimitExceeded)) == "LimitExceeded");
+    CHECK(std::string(Status::CodeName(Status::Code::kDuplicateEvent)) == "DuplicateEvent");
   }
 
   TEST_CASE("a result holds a value or an error status") {

@@ -41,7 +41,6 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
     kTimedOut = 9,
     kAborted = 10,
     kClosed = 11,               // the object was closed
-    kLimitExceeded = 12,        // input larger than a configured limit
   };
 
   // Sentinel for "no stream" in actual_version().
@@ -71,7 +70,6 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
   static Status TimedOut(std::string_view msg) { return Status(Code::kTimedOut, msg); }
   static Status Aborted(std::string_view msg) { return Status(Code::kAborted, msg); }
   static Status Closed(std::string_view msg) { return Status(Code::kClosed, msg); }
-  static Status LimitExceeded(std::string_view msg) { return Status(Code::kLimitExceeded, msg); }
 
   bool ok() const noexcept { return rep_ == nullptr; }
   Code code() const noexcept { return rep_ ? rep_->code : Code::kOk; }
@@ -86,7 +84,6 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
   bool IsTimedOut() const noexcept { return code() == Code::kTimedOut; }
   bool IsAborted() const noexcept { return code() == Code::kAborted; }
   bool IsClosed() const noexcept { return code() == Code::kClosed; }
-  bool IsLimitExceeded() const noexcept { return code() == Code::kLimitExceeded; }
 
   // The message without the code name; empty when OK.
   std::string_view message() const noexcept {

@@ -27,7 +27,6 @@ const char* Status::CodeName(Code code) noexcept {
     case Code::kTimedOut: return "TimedOut";
     case Code::kAborted: return "Aborted";
     case Code::kClosed: return "Closed";
-    case Code::kLimitExceeded: return "LimitExceeded";
   }
   return "Unknown";
 }

@@ -1,0 +1,64 @@
+// evstore::Options: how a store is opened. A plain struct; every field has
+// its default written here and a comment saying what it means. Options are
+// read once at open; changing the struct afterwards has no effect.
+#ifndef EVSTORE_OPTIONS_HPP_
+#define EVSTORE_OPTIONS_HPP_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace evstore {
+
+struct Options {
+  // ---- Behaviour ----
+
+  // Create the directory and an empty store when none exists. When false,
+  // opening a missing store returns NotFound.
+  bool create_if_missing = true;
+
+  // Make every acknowledged append durable against a machine crash (fsync of
+  // the write-ahead log before the append returns). Concurrent appenders
+  // share one sync (group commit). When false, an append survives a process
+  // crash but not a power loss; a clean close still syncs.
+  bool sync = true;
+
+  // ---- Limits (InvalidArgument beyond them) ----
+
+  // Largest data + metadata of one event, in bytes.
+  size_t max_event_bytes = 4u << 20;  // 4 MiB
+  // Longest stream name, in bytes of UTF-8.
+  size_t max_stream_name_bytes = 1024;
+  // Longest event type, in bytes of UTF-8.
+  size_t max_type_name_bytes = 256;
+  // Longest content type, in bytes.
+  size_t max_content_type_bytes = 128;
+  // Most events in one append (all streams of a transaction together).
+  size_t max_events_per_append = 10000;
+  // Most bytes (data + metadata + names) in one append.
+  size_t max_append_bytes = 64u << 20;  // 64 MiB
+  // Most streams in one multi-stream transaction.
+  size_t max_streams_per_transaction = 1000;
+
+  // ---- Performance ----
+
+  // RocksDB block cache shared by every column family, in bytes.
+  size_t block_cache_bytes = 64u << 20;  // 64 MiB
+  // Most appends the committer folds into one write (one sync).
+  size_t max_group_requests = 1024;
+  // Most bytes the committer folds into one write.
+  size_t max_group_bytes = 16u << 20;  // 16 MiB
+
+  // Presets.
+  // Durable (the defaults): sync on every commit.
+  static Options Durable() { return Options(); }
+  // Fast: no fsync per commit. Survives a process crash, not a power loss.
+  static Options Fast() {
+    Options o;
+    o.sync = false;
+    return o;
+  }
+};
+
+}  // namespace evstore
+
+#endif  // EVSTORE_OPTIONS_HPP_

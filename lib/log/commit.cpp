@@ -1,0 +1,494 @@
+// The commit pipeline: group commit with a leader among waiting appenders
+// (DESIGN.md §4). See store_impl.hpp for the concurrency model.
+#include <chrono>
+#include <unordered_map>
+
+#include "common/utf8.hpp"
+#include "format/keys.hpp"
+#include "format/record.hpp"
+#include "log/store_impl.hpp"
+
+namespace evstore::internal {
+
+Status StatusFromRocks(const rocksdb::Status& s, std::string_view what);
+
+namespace {
+
+struct UuidHash {
+  size_t operator()(const Uuid& u) const noexcept {
+    uint64_t a, b;
+    std::memcpy(&a, u.bytes, 8);
+    std::memcpy(&b, u.bytes + 8, 8);
+    return static_cast<size_t>(a ^ (b * 0x9E3779B97F4A7C15ull));
+  }
+};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Checks input against the store's limits before it enters the pipeline.
+Status ValidateParts(std::span<const PartRef> parts, const Options& o, size_t* bytes) {
+  if (parts.empty()) return Status::InvalidArgument("append: no streams given");
+  if (parts.size() > o.max_streams_per_transaction)
+    return Status::InvalidArgument("append: " + std::to_string(parts.size()) +
+                                   " streams exceed max_streams_per_transaction (" +
+                                   std::to_string(o.max_streams_per_transaction) + ")");
+  size_t total_events = 0, total_bytes = 0;
+  for (size_t i = 0; i < parts.size(); i++) {
+    const PartRef& p = parts[i];
+    if (p.stream.empty()) return Status::InvalidArgument("append: stream name is empty");
+    if (p.stream.size() > o.max_stream_name_bytes)
+      return Status::InvalidArgument("append: stream name is " + std::to_string(p.stream.size()) +
+                                     " bytes, over max_stream_name_bytes (" +
+                                     std::to_string(o.max_stream_name_bytes) + ")");
+    if (!IsValidName(p.stream))
+      return Status::InvalidArgument("append: stream name is not valid UTF-8 or contains NUL");
+    if (p.events.empty())
+      return Status::InvalidArgument("append: no events for stream '" + std::string(p.stream) + "'");
+    for (size_t j = 0; j < i; j++)
+      if (parts[j].stream == p.stream)
+        return Status::InvalidArgument("append: stream '" + std::string(p.stream) +
+                                       "' appears twice in one transaction");
+    total_events += p.events.size();
+    total_bytes += p.stream.size();
+    for (const EventData& e : p.events) {
+      if (e.type.empty()) return Status::InvalidArgument("append: event type is empty");
+      if (e.type.size() > o.max_type_name_bytes)
+        return Status::InvalidArgument("append: event type is " + std::to_string(e.type.size()) +
+                                       " bytes, over max_type_name_bytes (" +
+                                       std::to_string(o.max_type_name_bytes) + ")");
+      if (!IsValidName(e.type))
+        return Status::InvalidArgument("append: event type is not valid UTF-8 or contains NUL");
+      if (e.content_type.size() > o.max_content_type_bytes)
+        return Status::InvalidArgument("append: content type over max_content_type_bytes (" +
+                                       std::to_string(o.max_content_type_bytes) + ")");
+      if (!e.content_type.empty() && !IsValidName(e.content_type))
+        return Status::InvalidArgument("append: content type is not valid UTF-8 or contains NUL");
+      size_t ev = e.data.size() + e.metadata.size();
+      if (ev > o.max_event_bytes)
+        return Status::InvalidArgument("append: event of " + std::to_string(ev) +
+                                       " bytes is over max_event_bytes (" +
+                                       std::to_string(o.max_event_bytes) + ")");
+      total_bytes += ev + e.type.size() + e.content_type.size();
+    }
+  }
+  if (total_events > o.max_events_per_append)
+    return Status::InvalidArgument("append: " + std::to_string(total_events) +
+                                   " events exceed max_events_per_append (" +
+                                   std::to_string(o.max_events_per_append) + ")");
+  if (total_bytes > o.max_append_bytes)
+    return Status::InvalidArgument("append: " + std::to_string(total_bytes) +
+                                   " bytes exceed max_append_bytes (" +
+                                   std::to_string(o.max_append_bytes) + ")");
+  *bytes = total_bytes;
+  return Status::OK();
+}
+
+bool ExpectationHolds(const ExpectedVersion& ev, const StreamHead& h) {
+  switch (ev.kind()) {
+    case ExpectedVersion::Kind::kAny: return true;
+    case ExpectedVersion::Kind::kNoStream: return !h.exists;
+    case ExpectedVersion::Kind::kStreamExists: return h.exists;
+    case ExpectedVersion::Kind::kExact: return h.exists && h.last_version == ev.version();
+  }
+  return false;
+}
+
+std::string DescribeExpected(const ExpectedVersion& ev) {
+  switch (ev.kind()) {
+    case ExpectedVersion::Kind::kAny: return "any";
+    case ExpectedVersion::Kind::kNoStream: return "no stream";
+    case ExpectedVersion::Kind::kStreamExists: return "stream exists";
+    case ExpectedVersion::Kind::kExact: return "version " + std::to_string(ev.version());
+  }
+  return "?";
+}
+
+bool SameContent(const EventData& e, const EventView& v) {
+  return e.type == v.type && e.data == v.data && e.metadata == v.metadata &&
+         e.content_type == v.content_type;
+}
+
+}  // namespace
+
+// Per-group scratch: tentative heads and ids added earlier in the group.
+struct StoreImpl::GroupState {
+  struct Tentative {
+    StreamHead head;
+    bool is_new = false;  // no stream record on disk yet
+  };
+  struct GroupId {
+    uint64_t position;
+    std::string_view stream;
+    uint64_t version;
+    const EventData* event;
+  };
+  std::unordered_map<std::string_view, Tentative> heads;
+  std::unordered_map<Uuid, GroupId, UuidHash> ids;
+  uint64_t next_position = 0;
+  uint64_t next_stream_id = 0;
+  int64_t now_ms = 0;
+  format::RecordEncoder enc;
+  std::string value;  // encoding scratch
+  std::string key;
+  std::string scratch;
+};
+
+Status StoreImpl::Append(std::span<const PartRef> parts, std::vector<AppendResult>* results) {
+  size_t bytes = 0;
+  Status s = ValidateParts(parts, options_, &bytes);
+  if (!s.ok()) return s;
+  CommitRequest req;
+  req.parts = parts;
+  req.approx_bytes = bytes;
+  s = Commit(&req);
+  if (s.ok()) *results = std::move(req.results);
+  return s;
+}
+
+Status StoreImpl::Commit(CommitRequest* req) {
+  OpGuard g(this);
+  if (g.closed()) return Status::Closed("store is closed");
+  std::unique_lock<std::mutex> l(mu_);
+  if (!write_error_.ok()) return write_error_;
+  queue_.push_back(req);
+  while (!req->done && req != queue_.front()) req->cv.wait(l);
+  if (req->done) return req->status;
+
+  // Leader: take a group from the front of the queue.
+  std::vector<CommitRequest*> group;
+  size_t bytes = 0;
+  for (CommitRequest* r : queue_) {
+    if (!group.empty() &&
+        (group.size() >= options_.max_group_requests || bytes + r->approx_bytes > options_.max_group_bytes))
+      break;
+    group.push_back(r);
+    bytes += r->approx_bytes;
+  }
+  l.unlock();
+  RunGroup(group);
+  l.lock();
+  for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
+  for (CommitRequest* r : group) {
+    r->done = true;
+    if (r != req) r->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return req->status;
+}
+
+Status StoreImpl::LoadHead(std::string_view stream, StreamHead* head, bool bounded) {
+  *head = StreamHead();
+  rocksdb::ReadOptions ro;
+  std::string value;
+  rocksdb::Status gs = db_->Get(ro, cfs_[kCfStreams], rocksdb::Slice(stream.data(), stream.size()), &value);
+  if (gs.IsNotFound()) return Status::OK();
+  if (!gs.ok()) return StatusFromRocks(gs, "reading stream '" + std::string(stream) + "'");
+  std::string scratch;
+  format::StreamFields f{};
+  Status ds = format::DecodeStream(stream, value, &scratch, &f);
+  if (!ds.ok()) return ds;
+  head->stream_id = f.stream_id;
+  // The head is the stream's last key in stream_index: one seek.
+  format::StreamIndexKey lower(f.stream_id, 0), upper(f.stream_id + 1, 0);
+  rocksdb::Slice ub(upper.view().data(), 16);
+  ro.iterate_upper_bound = &ub;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kCfStreamIndex]));
+  format::StreamIndexKey last(f.stream_id, UINT64_MAX);
+  it->SeekForPrev(rocksdb::Slice(last.view().data(), 16));
+  uint64_t limit = bounded ? visible() : UINT64_MAX;
+  while (it->Valid()) {
+    auto k = format::DecodeStreamIndexKey(std::string_view(it->key().data(), it->key().size()));
+    auto p = format::DecodePositionValue(std::string_view(it->value().data(), it->value().size()));
+    if (!k || !p || k->stream_id != f.stream_id)
+      return Status::Corruption("stream_index entry of stream '" + std::string(stream) +
+                                "' is malformed");
+    if (*p < limit) {
+      head->exists = true;
+      head->last_version = k->version;
+      head->last_position = *p;
+      return Status::OK();
+    }
+    it->Prev();  // written by a group that is not published yet
+  }
+  if (!it->status().ok()) return StatusFromRocks(it->status(), "reading stream_index");
+  return Status::OK();
+}
+
+Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
+                              AppendResult* result) {
+  *replay = false;
+  size_t known = 0;
+  std::vector<uint64_t> positions(part.events.size(), UINT64_MAX);
+  for (size_t i = 0; i < part.events.size(); i++) {
+    const Uuid& id = part.events[i].id;
+    if (id.is_nil()) continue;
+    for (size_t j = 0; j < i; j++)
+      if (part.events[j].id == id)
+        return Status::InvalidArgument("append: event id " + id.ToString() +
+                                       " appears twice in one append");
+    if (gs->ids.count(id)) {
+      positions[i] = gs->ids[id].position;
+      known++;
+      continue;
+    }
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kCfEventIds],
+                                 rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), &v);
+    if (s.IsNotFound()) continue;
+    if (!s.ok()) return StatusFromRocks(s, "reading event_ids");
+    auto p = format::DecodePositionValue(v);
+    if (!p) return Status::Corruption("event_ids entry of " + id.ToString() + " is malformed");
+    positions[i] = *p;
+    known++;
+  }
+  if (known == 0) return Status::OK();
+  if (known != part.events.size())
+    return Status::DuplicateEvent("append to '" + std::string(part.stream) +
+                                  "': some event ids are already stored and others are not");
+  // Every id is stored: it is a replay only if each sits, with the same
+  // content, at consecutive versions of this stream.
+  for (size_t i = 0; i < part.events.size(); i++) {
+    const EventData& e = part.events[i];
+    std::string_view stream;
+    uint64_t version;
+    bool same;
+    auto git = gs->ids.find(e.id);
+    if (git != gs->ids.end()) {
+      stream = git->second.stream;
+      version = git->second.version;
+      const EventData& o = *git->second.event;
+      same = o.type == e.type && o.data == e.data && o.metadata == e.metadata &&
+             o.content_type == e.content_type;
+    } else {
+      EventView v;
+      Status s = GetEvent(positions[i], &gs->scratch, &v);
+      if (!s.ok()) return s.IsNotFound() ? Status::Corruption("event id " + e.id.ToString() +
+                                                              " points at missing position " +
+                                                              std::to_string(positions[i]))
+                                         : s;
+      stream = v.stream;
+      version = v.version;
+      same = SameContent(e, v);
+      if (v.id != e.id)
+        return Status::Corruption("event_ids entry of " + e.id.ToString() +
+                                  " points at an event with another id");
+      if (stream != part.stream || !same) {
+        return Status::DuplicateEvent("event id " + e.id.ToString() +
+                                      " is already stored " +
+                                      (stream != part.stream ? "in stream '" + std::string(stream) + "'"
+                                                             : std::string("with other content")) +
+                                      " at position " + std::to_string(positions[i]));
+      }
+    }
+    if (stream != part.stream || !same)
+      return Status::DuplicateEvent("event id " + e.id.ToString() +
+                                    " is already used by another event in this commit group");
+    if (i == 0) {
+      result->first_version = version;
+      result->first_position = positions[i];
+    } else if (version != result->first_version + i) {
+      return Status::DuplicateEvent("event id " + e.id.ToString() +
+                                    " is stored at another version than this append implies");
+    }
+    result->last_version = version;
+    result->last_position = positions[i];
+  }
+  result->idempotent_replay = true;
+  *replay = true;
+  return Status::OK();
+}
+
+Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::WriteBatch* batch) {
+  req->results.assign(req->parts.size(), AppendResult());
+  // Idempotent replays first: a retry of a landed append returns its result.
+  size_t replays = 0;
+  for (size_t i = 0; i < req->parts.size(); i++) {
+    bool replay = false;
+    Status s = CheckReplay(req->parts[i], gs, &replay, &req->results[i]);
+    if (!s.ok()) return s;
+    replays += replay;
+  }
+  if (replays == req->parts.size() && !req->parts.empty()) {
+    stat_replays_.fetch_add(1, std::memory_order_relaxed);
+    return Status::OK();
+  }
+  if (replays > 0)
+    return Status::DuplicateEvent(
+        "transaction: some streams' events are already stored and others are not");
+
+  // Expectations against the tentative heads.
+  std::vector<GroupState::Tentative> heads(req->parts.size());
+  for (size_t i = 0; i < req->parts.size(); i++) {
+    const PartRef& p = req->parts[i];
+    auto it = gs->heads.find(p.stream);
+    if (it != gs->heads.end()) {
+      heads[i] = it->second;
+    } else {
+      bool found = false;
+      {
+        std::shared_lock<std::shared_mutex> hl(heads_mu_);
+        auto h = heads_.find(p.stream);
+        if (h != heads_.end()) {
+          heads[i].head = h->second;
+          found = true;
+        }
+      }
+      if (!found) {
+        Status s = LoadHead(p.stream, &heads[i].head, /*bounded=*/false);
+        if (!s.ok()) return s;
+        heads[i].is_new = heads[i].head.stream_id == 0;
+      }
+    }
+    if (!ExpectationHolds(p.expected, heads[i].head)) {
+      stat_conflicts_.fetch_add(1, std::memory_order_relaxed);
+      int64_t actual = heads[i].head.exists ? static_cast<int64_t>(heads[i].head.last_version)
+                                            : Status::kNoStream;
+      return Status::WrongExpectedVersion(
+          "append to '" + std::string(p.stream) + "': expected " + DescribeExpected(p.expected) +
+              ", but the stream " +
+              (heads[i].head.exists ? "is at version " + std::to_string(actual)
+                                    : std::string("does not exist")),
+          actual);
+    }
+  }
+  if (req->precheck) {
+    Status s = req->precheck();
+    if (!s.ok()) return s;
+  }
+
+  // From here on nothing fails: encode every write.
+  for (size_t i = 0; i < req->parts.size(); i++) {
+    const PartRef& p = req->parts[i];
+    GroupState::Tentative& t = heads[i];
+    if (t.head.stream_id == 0) {
+      t.head.stream_id = gs->next_stream_id++;
+      t.is_new = true;
+      gs->enc.EncodeStream(t.head.stream_id, p.stream, gs->next_position, gs->now_ms, &gs->value);
+      batch->Put(cfs_[kCfStreams], rocksdb::Slice(p.stream.data(), p.stream.size()), gs->value);
+    }
+    std::string_view category = CategoryOf(p.stream);
+    AppendResult& r = req->results[i];
+    uint64_t version = t.head.exists ? t.head.last_version + 1 : 0;
+    r.first_version = version;
+    r.first_position = gs->next_position;
+    for (const EventData& e : p.events) {
+      uint64_t pos = gs->next_position++;
+      Uuid id = e.id.is_nil() ? Uuid::Random() : e.id;
+      gs->enc.EncodeEvent(format::EventFields{id, pos, p.stream, t.head.stream_id, version, e.type,
+                                              e.content_type, e.data, e.metadata, gs->now_ms},
+                          &gs->value);
+      format::Be64 pk(pos);
+      rocksdb::Slice pks(pk.buf, 8);
+      batch->Put(cfs_[kCfEvents], pks, gs->value);
+      format::StreamIndexKey sk(t.head.stream_id, version);
+      batch->Put(cfs_[kCfStreamIndex], rocksdb::Slice(sk.buf, 16), pks);
+      batch->Put(cfs_[kCfEventIds], rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), pks);
+      if (!category.empty()) {
+        gs->key.clear();
+        format::AppendNameIndexKey(&gs->key, category, pos);
+        batch->Put(cfs_[kCfCategoryIndex], gs->key, rocksdb::Slice());
+      }
+      gs->key.clear();
+      format::AppendNameIndexKey(&gs->key, e.type, pos);
+      batch->Put(cfs_[kCfTypeIndex], gs->key, rocksdb::Slice());
+      if (!e.id.is_nil()) gs->ids[e.id] = GroupState::GroupId{pos, p.stream, version, &e};
+      t.head.exists = true;
+      t.head.last_version = version;
+      t.head.last_position = pos;
+      version++;
+    }
+    r.last_version = t.head.last_version;
+    r.last_position = t.head.last_position;
+    gs->heads[p.stream] = t;
+  }
+  for (const ExtraWrite& w : req->extra) {
+    if (w.erase)
+      batch->Delete(cfs_[w.cf], w.key);
+    else
+      batch->Put(cfs_[w.cf], w.key, w.value);
+  }
+  return Status::OK();
+}
+
+void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
+  thread_local std::unique_ptr<GroupState> tls_gs;
+  if (!tls_gs) tls_gs = std::make_unique<GroupState>();
+  GroupState& gs = *tls_gs;
+  gs.heads.clear();
+  gs.ids.clear();
+  gs.next_position = next_position_;
+  gs.next_stream_id = next_stream_id_;
+  gs.now_ms = NowMs();
+
+  rocksdb::WriteBatch batch;
+  std::vector<bool> ok(group.size(), false);
+  size_t writers = 0;
+  for (size_t i = 0; i < group.size(); i++) {
+    CommitRequest* r = group[i];
+    // PrepareRequest fails only before it touches the batch or the group
+    // state, so a failed request leaves nothing to roll back.
+    Status s = PrepareRequest(r, &gs, &batch);
+    if (!s.ok()) {
+      r->status = s;
+      r->results.clear();
+      continue;
+    }
+    ok[i] = true;
+    writers++;
+  }
+
+  if (batch.Count() > 0) {
+    if (gs.next_stream_id != next_stream_id_)
+      batch.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),
+                rocksdb::Slice(format::Be64(gs.next_stream_id).buf, 8));
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    rocksdb::Status ws = db_->Write(wo, &batch);
+    stat_groups_.fetch_add(1, std::memory_order_relaxed);
+    if (!ws.ok()) {
+      // The outcome is unknown (it may be present after a reopen) and the
+      // engine refuses further writes: fail the group and the store's
+      // write path. Callers resolve the outcome by retrying with ids.
+      Status err = Status::IOError("write failed, the store accepts no more writes until it is "
+                                   "reopened (the outcome of this append is unknown): " +
+                                   ws.ToString());
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        write_error_ = err;
+      }
+      for (size_t i = 0; i < group.size(); i++) {
+        if (!ok[i]) continue;
+        group[i]->status = err;
+        group[i]->results.clear();
+      }
+      return;
+    }
+    next_position_ = gs.next_position;
+    next_stream_id_ = gs.next_stream_id;
+    visible_.store(next_position_, std::memory_order_release);
+    {
+      std::unique_lock<std::shared_mutex> hl(heads_mu_);
+      for (auto& [name, t] : gs.heads) {
+        auto it = heads_.find(name);
+        if (it == heads_.end())
+          heads_.emplace(std::string(name), t.head);
+        else
+          it->second = t.head;
+      }
+    }
+  }
+  for (size_t i = 0; i < group.size(); i++) {
+    if (!ok[i]) continue;
+    stat_appends_.fetch_add(1, std::memory_order_relaxed);
+    for (const PartRef& p : group[i]->parts)
+      if (!group[i]->results.empty() && !group[i]->results[0].idempotent_replay)
+        stat_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
+  }
+}
+
+}  // namespace evstore::internal

@@ -1,0 +1,261 @@
+// Opening and closing the RocksDB instance behind a store.
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "format/keys.hpp"
+#include "log/store_impl.hpp"
+
+namespace evstore::internal {
+
+const char* const kCfNames[kNumCfs] = {
+    "default",        "events",     "stream_index", "streams",     "event_ids",
+    "category_index", "type_index", "sagas",        "checkpoints", "snapshots",
+};
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsNotSupported()) return Status::NotSupported(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  if (s.IsBusy() || s.IsTryAgain()) return Status::Busy(msg);
+  return Status::IOError(msg);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  t.format_version = 5;
+  t.checksum = rocksdb::kXXH3;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  if (cf == kCfStreamIndex) {
+    // Reads of one stream stay inside its 8-byte stream-id prefix.
+    o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
+    o.memtable_prefix_bloom_size_ratio = 0.05;
+    t.whole_key_filtering = true;
+  }
+  if (cf == kCfEventIds) o.memtable_prefix_bloom_size_ratio = 0.05;  // whole-key lookups
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+}  // namespace
+
+Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) { return FromRocks(s, what); }
+
+StoreImpl::StoreImpl(std::string path, const Options& options)
+    : path_(std::move(path)), options_(options) {}
+
+StoreImpl::~StoreImpl() { CloseDb(); }
+
+Result<std::shared_ptr<StoreImpl>> StoreImpl::Open(std::string_view path, const Options& options) {
+  if (path.empty()) return Status::InvalidArgument("store path is empty");
+  if (path.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument("store path contains a NUL byte");
+  if (options.max_group_requests == 0 || options.max_events_per_append == 0)
+    return Status::InvalidArgument("options: group and append limits must be at least 1");
+  std::shared_ptr<StoreImpl> impl(new StoreImpl(std::string(path), options));
+  Status s = impl->OpenDb();
+  if (!s.ok()) return s;
+  return impl;
+}
+
+Status StoreImpl::OpenDb() {
+  std::error_code ec;
+  fs::path dir(path_);
+  bool exists = fs::exists(dir, ec);
+  if (ec) return Status::IOError("cannot access '" + path_ + "': " + ec.message());
+  bool existing_db = false;
+  if (exists) {
+    if (!fs::is_directory(dir, ec))
+      return Status::InvalidArgument("'" + path_ + "' exists and is not a directory");
+    existing_db = fs::exists(dir / "CURRENT", ec);
+    if (!existing_db) {
+      bool empty = fs::is_empty(dir, ec);
+      if (ec) return Status::IOError("cannot read '" + path_ + "': " + ec.message());
+      if (!empty)
+        return Status::InvalidArgument("'" + path_ +
+                                       "' is not an evstore store (the directory holds other files)");
+    }
+  }
+  if (!existing_db && !options_.create_if_missing)
+    return Status::NotFound("no evstore store at '" + path_ + "'");
+
+  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = !existing_db;
+  dbo.create_missing_column_families = !existing_db;
+  // Acknowledged data never rolls back: refuse to open on a corruption in
+  // the middle of the log rather than silently dropping what follows it.
+  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  dbo.max_background_jobs = 2;
+  dbo.keep_log_file_num = 4;
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  std::vector<std::string> names;
+  if (existing_db) {
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path_, &names);
+    if (!ls.ok()) return FromRocks(ls, "cannot list column families of '" + path_ + "'");
+    // An evstore store has every column family of ours; anything else is
+    // not one of ours, and opening it must not change it.
+    if (std::find(names.begin(), names.end(), kCfNames[kCfEvents]) == names.end())
+      return Status::InvalidArgument("'" + path_ + "' is not an evstore store");
+  } else {
+    names.assign(kCfNames, kCfNames + kNumCfs);
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& n : names) {
+    Cf which = kNumCfs;
+    for (int i = 0; i < kNumCfs; i++)
+      if (n == kCfNames[i]) which = static_cast<Cf>(i);
+    descs.emplace_back(n, CfOptions(which == kNumCfs ? kCfDefault : which, block_cache_));
+  }
+  if (!existing_db) fs::create_directories(dir, ec);
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status os = rocksdb::DB::Open(dbo, path_, descs, &handles, &db_);
+  if (!os.ok()) {
+    db_ = nullptr;
+    return FromRocks(os, "cannot open '" + path_ + "'");
+  }
+  cfs_.assign(kNumCfs, nullptr);
+  for (size_t i = 0; i < names.size(); i++) {
+    bool ours = false;
+    for (int c = 0; c < kNumCfs; c++) {
+      if (names[i] == kCfNames[c]) {
+        cfs_[c] = handles[i];
+        ours = true;
+      }
+    }
+    if (!ours) other_cfs_.push_back(handles[i]);
+  }
+
+  rocksdb::ReadOptions ro;
+  std::string fmt;
+  if (existing_db) {
+    rocksdb::Status gs = db_->Get(ro, cfs_[kCfDefault], std::string(format::kFormatKey), &fmt);
+    if (gs.IsNotFound()) {
+      CloseDb();
+      return Status::InvalidArgument("'" + path_ + "' is not an evstore store (no format record)");
+    }
+    if (!gs.ok()) {
+      CloseDb();
+      return FromRocks(gs, "cannot read the format record");
+    }
+    auto rec = format::DecodeFormatRecord(fmt);
+    if (!rec) {
+      CloseDb();
+      return Status::Corruption("'" + path_ + "': the format record is damaged");
+    }
+    if (rec->version > format::kFormatVersion) {
+      CloseDb();
+      return Status::NotSupported("'" + path_ + "' uses on-disk format " +
+                                  std::to_string(rec->version) + "; this evstore reads up to " +
+                                  std::to_string(format::kFormatVersion));
+    }
+    // A store from an older release may lack families added since.
+    for (int c = 0; c < kNumCfs; c++) {
+      if (cfs_[c] != nullptr) continue;
+      rocksdb::Status cs = db_->CreateColumnFamily(CfOptions(static_cast<Cf>(c), block_cache_),
+                                                   kCfNames[c], &cfs_[c]);
+      if (!cs.ok()) {
+        CloseDb();
+        return FromRocks(cs, "cannot create column family");
+      }
+    }
+    std::string nsid;
+    rocksdb::Status ns = db_->Get(ro, cfs_[kCfDefault], std::string(format::kNextStreamIdKey), &nsid);
+    if (ns.ok()) {
+      auto v = format::DecodePositionValue(nsid);
+      if (!v) {
+        CloseDb();
+        return Status::Corruption("'" + path_ + "': the next-stream-id record is damaged");
+      }
+      next_stream_id_ = *v;
+    } else if (!ns.IsNotFound()) {
+      CloseDb();
+      return FromRocks(ns, "cannot read the next stream id");
+    }
+  } else {
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[kCfDefault], std::string(format::kFormatKey),
+          format::EncodeFormatRecord(format::kFormatVersion, NowMs()));
+    b.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),
+          std::string(format::Be64(next_stream_id_).view()));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status ws = db_->Write(wo, &b);
+    if (!ws.ok()) {
+      CloseDb();
+      return FromRocks(ws, "cannot initialise the store");
+    }
+  }
+
+  // The next position is one past the last key of `events`: a seek, not a scan.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kCfEvents]));
+  it->SeekToLast();
+  if (it->Valid()) {
+    auto pos = format::DecodeEventKey(std::string_view(it->key().data(), it->key().size()));
+    if (!pos) {
+      it.reset();
+      CloseDb();
+      return Status::Corruption("'" + path_ + "': malformed key in the events column family");
+    }
+    next_position_ = *pos + 1;
+  } else if (!it->status().ok()) {
+    Status s = FromRocks(it->status(), "cannot find the end of the log");
+    it.reset();
+    CloseDb();
+    return s;
+  }
+  it.reset();
+  visible_.store(next_position_, std::memory_order_release);
+  return Status::OK();
+}
+
+void StoreImpl::CloseDb() {
+  if (db_ == nullptr) return;
+  // A clean close loses nothing even with sync=false: DB::Close does not
+  // sync the WAL by itself.
+  db_->SyncWAL().PermitUncheckedError();
+  for (auto* h : cfs_)
+    if (h != nullptr && h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  for (auto* h : other_cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  cfs_.clear();
+  other_cfs_.clear();
+  db_->Close().PermitUncheckedError();
+  delete db_;
+  db_ = nullptr;
+}
+
+Status StoreImpl::Close() {
+  std::unique_lock<std::shared_mutex> g(life_mu_);
+  if (closed_) return Status::OK();
+  int64_t n = live_iterators_.load(std::memory_order_relaxed);
+  if (n > 0)
+    return Status::Busy("cannot close: " + std::to_string(n) + " iterator(s) still open");
+  closed_ = true;
+  CloseDb();
+  return Status::OK();
+}
+
+}  // namespace evstore::internal

@@ -1,0 +1,59 @@
+// IteratorImpl: the state behind evstore::EventIterator.
+#ifndef EVSTORE_LIB_LOG_ITERATOR_IMPL_HPP_
+#define EVSTORE_LIB_LOG_ITERATOR_IMPL_HPP_
+
+#include <rocksdb/iterator.h>
+
+#include <memory>
+#include <string>
+
+#include "log/store_impl.hpp"
+
+namespace evstore::internal {
+
+class IteratorImpl {
+ public:
+  enum class Kind { kAll, kStream, kIndex };
+
+  IteratorImpl(std::shared_ptr<StoreImpl> store, Kind kind, Direction dir, uint64_t limit);
+  ~IteratorImpl();
+
+  // Creates the RocksDB iterators; [lower, upper) bounds the index iterator.
+  void Init(Cf idx_cf, std::string lower, std::string upper);
+  void Seek(uint64_t from);
+  void Next();
+  bool Valid() const { return valid_; }
+  const EventView& value() const { return view_; }
+  const Status& status() const { return status_; }
+
+  // Set by the read entry points before Init.
+  uint64_t stream_id_ = 0;
+  std::string name_;  // stream, category or type
+  Cf index_cf_ = kCfEvents;
+  uint64_t visible_ = 0;
+
+ private:
+  void Settle();
+  bool FetchEvent(uint64_t pos);
+  void Fail(Status s);
+
+  // Declared first: destroyed last, after the RocksDB iterators.
+  std::shared_ptr<StoreImpl> store_;
+  const Kind kind_;
+  const Direction dir_;
+  const uint64_t limit_;
+  uint64_t count_ = 0;
+  uint64_t expect_version_ = 0;
+  bool valid_ = false;
+  Status status_;
+  EventView view_;
+  std::string scratch_;
+  std::string lower_, upper_, ev_upper_;
+  rocksdb::Slice lower_slice_, upper_slice_, ev_upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> ev_;
+  std::unique_ptr<rocksdb::Iterator> idx_;
+};
+
+}  // namespace evstore::internal
+
+#endif  // EVSTORE_LIB_LOG_ITERATOR_IMPL_HPP_

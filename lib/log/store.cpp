@@ -1,0 +1,111 @@
+// evstore::Store and evstore::EventIterator: thin handles over StoreImpl.
+#include "evstore/store.hpp"
+
+#include "log/iterator_impl.hpp"
+#include "log/store_impl.hpp"
+
+namespace evstore {
+
+using internal::StoreImpl;
+
+// ---- EventIterator ----
+
+EventIterator::EventIterator(std::unique_ptr<internal::IteratorImpl> impl) : impl_(std::move(impl)) {}
+EventIterator::EventIterator(EventIterator&&) noexcept = default;
+EventIterator& EventIterator::operator=(EventIterator&&) noexcept = default;
+EventIterator::~EventIterator() = default;
+
+bool EventIterator::Valid() const { return impl_ && impl_->Valid(); }
+void EventIterator::Next() {
+  if (impl_) impl_->Next();
+}
+void EventIterator::Seek(uint64_t from) {
+  if (impl_) impl_->Seek(from);
+}
+const EventView& EventIterator::value() const { return impl_->value(); }
+Status EventIterator::status() const {
+  return impl_ ? impl_->status() : Status::Closed("iterator was moved from");
+}
+
+// ---- Store ----
+
+Store::Store(std::shared_ptr<StoreImpl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;  // the impl closes the database when its last user is gone
+
+Result<Store> Store::open(std::string_view path, const Options& options) {
+  auto r = StoreImpl::Open(path, options);
+  if (!r.ok()) return r.status();
+  return Store(std::move(r).value());
+}
+
+static Status MovedFrom() { return Status::Closed("store handle was moved from"); }
+
+Status Store::close() { return impl_ ? impl_->Close() : MovedFrom(); }
+
+Result<AppendResult> Store::append(std::string_view stream, ExpectedVersion expected,
+                                   std::span<const EventData> events) {
+  if (!impl_) return MovedFrom();
+  internal::PartRef part{stream, expected, events};
+  std::vector<AppendResult> results;
+  Status s = impl_->Append(std::span<const internal::PartRef>(&part, 1), &results);
+  if (!s.ok()) return s;
+  return results[0];
+}
+
+Result<std::vector<AppendResult>> Store::append_multi(std::span<const StreamAppend> parts) {
+  if (!impl_) return MovedFrom();
+  std::vector<internal::PartRef> refs;
+  refs.reserve(parts.size());
+  for (const StreamAppend& p : parts) refs.push_back({p.stream, p.expected, p.events});
+  std::vector<AppendResult> results;
+  Status s = impl_->Append(refs, &results);
+  if (!s.ok()) return s;
+  return results;
+}
+
+Result<EventIterator> Store::read_stream(std::string_view stream, uint64_t from, Direction dir,
+                                         uint64_t limit) {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadStream(stream, from, dir, limit);
+}
+
+Result<EventIterator> Store::read_all(uint64_t from, Direction dir, uint64_t limit) {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadAll(from, dir, limit);
+}
+
+Result<EventIterator> Store::read_category(std::string_view category, uint64_t from, Direction dir,
+                                           uint64_t limit) {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadIndex(internal::kCfCategoryIndex, category, from, dir, limit);
+}
+
+Result<EventIterator> Store::read_type(std::string_view type, uint64_t from, Direction dir,
+                                       uint64_t limit) {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadIndex(internal::kCfTypeIndex, type, from, dir, limit);
+}
+
+Result<RecordedEvent> Store::read_event(uint64_t position) {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadEvent(position);
+}
+
+Result<StreamInfo> Store::stream_head(std::string_view stream) {
+  if (!impl_) return MovedFrom();
+  return impl_->StreamHeadOf(stream);
+}
+
+Result<StoreStats> Store::stats() {
+  if (!impl_) return MovedFrom();
+  return impl_->Stats();
+}
+
+const std::string& Store::path() const {
+  static const std::string kEmpty;
+  return impl_ ? impl_->path() : kEmpty;
+}
+
+}  // namespace evstore

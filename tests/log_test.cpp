@@ -1,0 +1,539 @@
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "evstore/store.hpp"
+#include "format/keys.hpp"
+#include "test_util.hpp"
+
+using namespace evstore;
+using evtest::Ev;
+using evtest::Evs;
+using evtest::TempDir;
+
+namespace {
+
+Store OpenOrDie(const std::string& path, Options o = Options::Fast()) {
+  auto r = Store::open(path, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+std::vector<RecordedEvent> Collect(Result<EventIterator> r) {
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  std::vector<RecordedEvent> out;
+  for (; r->Valid(); r->Next()) out.push_back(r->value().ToRecorded());
+  REQUIRE_MESSAGE(r->status().ok(), r->status().ToString());
+  return out;
+}
+
+std::vector<uint64_t> Versions(const std::vector<RecordedEvent>& v) {
+  std::vector<uint64_t> out;
+  for (const auto& e : v) out.push_back(e.version);
+  return out;
+}
+
+std::vector<uint64_t> Positions(const std::vector<RecordedEvent>& v) {
+  std::vector<uint64_t> out;
+  for (const auto& e : v) out.push_back(e.position);
+  return out;
+}
+
+uint64_t NextPosition(Store& s) { return s.stats()->next_position; }
+
+}  // namespace
+
+TEST_SUITE("log") {
+  TEST_CASE("open creates a store and reopening finds it") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    {
+      Store s = OpenOrDie(path);
+      CHECK(s.path() == path);
+      CHECK(s.append("order-1", ExpectedVersion::NoStream(), Evs(3)).ok());
+      CHECK(s.close().ok());
+      CHECK(s.close().ok());  // closing twice is fine
+    }
+    Store s = OpenOrDie(path);
+    CHECK(NextPosition(s) == 3);
+    auto h = s.stream_head("order-1");
+    REQUIRE(h.ok());
+    CHECK(h->last_version == 2);
+    CHECK(h->last_position == 2);
+  }
+
+  TEST_CASE("open refuses what is not an evstore store") {
+    TempDir dir;
+    SUBCASE("an empty path") { CHECK(Store::open("").status().IsInvalidArgument()); }
+    SUBCASE("a regular file") {
+      std::string f = dir.sub("file");
+      std::ofstream(f) << "hello";
+      auto r = Store::open(f);
+      CHECK(r.status().IsInvalidArgument());
+    }
+    SUBCASE("a directory holding other files") {
+      std::ofstream(dir.sub("notes.txt")) << "mine";
+      auto r = Store::open(dir.path());
+      CHECK(r.status().IsInvalidArgument());
+      CHECK(std::string(r.status().message()).find("not an evstore store") != std::string::npos);
+      // Nothing was created next to the user's file.
+      CHECK_FALSE(std::filesystem::exists(dir.sub("CURRENT")));
+    }
+    SUBCASE("a RocksDB database of another program") {
+      rocksdb::DB* db = nullptr;
+      rocksdb::Options o;
+      o.create_if_missing = true;
+      REQUIRE(rocksdb::DB::Open(o, dir.sub("other"), &db).ok());
+      REQUIRE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+      delete db;
+      auto r = Store::open(dir.sub("other"));
+      CHECK(r.status().IsInvalidArgument());
+    }
+    SUBCASE("a missing store when create_if_missing is off") {
+      Options o;
+      o.create_if_missing = false;
+      CHECK(Store::open(dir.sub("absent"), o).status().IsNotFound());
+    }
+  }
+
+  TEST_CASE("open refuses a store written in a newer format") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    { OpenOrDie(path).close().ok(); }
+    {
+      // Rewrite the format record as a future version would.
+      std::vector<std::string> names;
+      REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+      for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+      std::vector<rocksdb::ColumnFamilyHandle*> hs;
+      rocksdb::DB* db = nullptr;
+      REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
+      REQUIRE(db->Put(rocksdb::WriteOptions(), std::string(format::kFormatKey),
+                      format::EncodeFormatRecord(format::kFormatVersion + 1, 0))
+                  .ok());
+      for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      delete db;
+    }
+    auto r = Store::open(path);
+    CHECK(r.status().IsNotSupported());
+    CHECK(std::string(r.status().message()).find("format 2") != std::string::npos);
+  }
+
+  TEST_CASE("append checks every kind of expected version") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+
+    SUBCASE("no_stream succeeds on a new stream and conflicts on an existing one") {
+      auto a = s.append("cart-1", ExpectedVersion::NoStream(), Evs(2));
+      REQUIRE(a.ok());
+      CHECK(a->first_version == 0);
+      CHECK(a->last_version == 1);
+      auto b = s.append("cart-1", ExpectedVersion::NoStream(), Evs(1));
+      CHECK(b.status().IsWrongExpectedVersion());
+      CHECK(b.status().actual_version() == 1);
+    }
+    SUBCASE("stream_exists conflicts on a new stream and succeeds on an existing one") {
+      auto a = s.append("cart-2", ExpectedVersion::StreamExists(), Evs(1));
+      CHECK(a.status().IsWrongExpectedVersion());
+      CHECK(a.status().actual_version() == Status::kNoStream);
+      REQUIRE(s.append("cart-2", ExpectedVersion::Any(), Evs(1)).ok());
+      auto b = s.append("cart-2", ExpectedVersion::StreamExists(), Evs(1));
+      REQUIRE(b.ok());
+      CHECK(b->first_version == 1);
+    }
+    SUBCASE("exact succeeds at the head and conflicts elsewhere") {
+      REQUIRE(s.append("cart-3", ExpectedVersion::Any(), Evs(3)).ok());
+      auto stale = s.append("cart-3", ExpectedVersion::Exact(1), Evs(1));
+      CHECK(stale.status().IsWrongExpectedVersion());
+      CHECK(stale.status().actual_version() == 2);
+      auto missing = s.append("cart-9", ExpectedVersion::Exact(0), Evs(1));
+      CHECK(missing.status().IsWrongExpectedVersion());
+      CHECK(missing.status().actual_version() == Status::kNoStream);
+      auto good = s.append("cart-3", ExpectedVersion::Exact(2), Evs(2));
+      REQUIRE(good.ok());
+      CHECK(good->first_version == 3);
+      CHECK(good->last_version == 4);
+    }
+    SUBCASE("any appends whatever the state") {
+      REQUIRE(s.append("cart-4", ExpectedVersion::Any(), Evs(1)).ok());
+      auto b = s.append("cart-4", ExpectedVersion::Any(), Evs(1));
+      REQUIRE(b.ok());
+      CHECK(b->first_version == 1);
+    }
+    SUBCASE("a conflict writes nothing") {
+      REQUIRE(s.append("cart-5", ExpectedVersion::Any(), Evs(2)).ok());
+      uint64_t before = NextPosition(s);
+      CHECK(s.append("cart-5", ExpectedVersion::Exact(0), Evs(5)).status().IsWrongExpectedVersion());
+      CHECK(NextPosition(s) == before);
+      CHECK(Collect(s.read_stream("cart-5", 0)).size() == 2);
+      CHECK(s.stats()->conflicts == 1);
+    }
+  }
+
+  TEST_CASE("append returns dense versions and gapless positions") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    auto a = s.append("a-1", ExpectedVersion::Any(), Evs(2));
+    auto b = s.append("b-1", ExpectedVersion::Any(), Evs(3));
+    auto c = s.append("a-1", ExpectedVersion::Exact(1), Evs(1));
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    REQUIRE(c.ok());
+    CHECK(*a == AppendResult{0, 1, 0, 1, false});
+    CHECK(*b == AppendResult{0, 2, 2, 4, false});
+    CHECK(*c == AppendResult{2, 2, 5, 5, false});
+    auto all = Collect(s.read_all(0));
+    CHECK(Positions(all) == std::vector<uint64_t>{0, 1, 2, 3, 4, 5});
+    CHECK(all[5].stream == "a-1");
+    CHECK(all[5].version == 2);
+    CHECK(all[0].timestamp_ms > 0);
+    CHECK_FALSE(all[0].id.is_nil());
+    CHECK(all[0].content_type == "application/json");
+  }
+
+  TEST_CASE("a multi-stream transaction is all or nothing") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    REQUIRE(s.append("stock-1", ExpectedVersion::Any(), Evs(1)).ok());
+
+    SUBCASE("every part commits together") {
+      std::vector<StreamAppend> parts = {
+          {"order-7", ExpectedVersion::NoStream(), Evs(2, "OrderPlaced")},
+          {"stock-1", ExpectedVersion::Exact(0), Evs(1, "StockReserved")},
+      };
+      auto r = s.append_multi(parts);
+      REQUIRE(r.ok());
+      REQUIRE(r->size() == 2);
+      CHECK((*r)[0] == AppendResult{0, 1, 1, 2, false});
+      CHECK((*r)[1] == AppendResult{1, 1, 3, 3, false});
+    }
+    SUBCASE("one failed expectation writes nothing at all") {
+      std::vector<StreamAppend> parts = {
+          {"order-8", ExpectedVersion::NoStream(), Evs(2)},
+          {"stock-1", ExpectedVersion::Exact(5), Evs(1)},
+      };
+      auto r = s.append_multi(parts);
+      CHECK(r.status().IsWrongExpectedVersion());
+      CHECK(r.status().actual_version() == 0);
+      CHECK(s.read_stream("order-8", 0).status().IsNotFound());
+      CHECK(NextPosition(s) == 1);
+    }
+    SUBCASE("a stream may appear only once") {
+      std::vector<StreamAppend> parts = {
+          {"order-9", ExpectedVersion::Any(), Evs(1)},
+          {"order-9", ExpectedVersion::Any(), Evs(1)},
+      };
+      CHECK(s.append_multi(parts).status().IsInvalidArgument());
+      CHECK(NextPosition(s) == 1);
+    }
+  }
+
+  TEST_CASE("a retried append with the same event ids is idempotent") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    std::vector<EventData> evs = {Ev("Paid", "{\"amount\":5}", Uuid::Random()),
+                                  Ev("Shipped", "{}", Uuid::Random())};
+    REQUIRE(s.append("order-1", ExpectedVersion::Any(), Evs(1)).ok());
+    auto first = s.append("order-1", ExpectedVersion::Exact(0), evs);
+    REQUIRE(first.ok());
+    CHECK_FALSE(first->idempotent_replay);
+
+    SUBCASE("the retry returns the original result and writes nothing") {
+      uint64_t before = NextPosition(s);
+      auto again = s.append("order-1", ExpectedVersion::Exact(0), evs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+      CHECK(again->idempotent_replay);
+      CHECK(again->first_version == first->first_version);
+      CHECK(again->last_position == first->last_position);
+      CHECK(NextPosition(s) == before);
+      CHECK(s.stats()->idempotent_replays == 1);
+    }
+    SUBCASE("the retry is recognised after a reopen") {
+      REQUIRE(s.close().ok());
+      s = OpenOrDie(dir.sub("db"));
+      auto again = s.append("order-1", ExpectedVersion::Any(), evs);
+      REQUIRE(again.ok());
+      CHECK(again->idempotent_replay);
+      CHECK(again->first_position == first->first_position);
+    }
+    SUBCASE("a stored id with other content is an error") {
+      auto changed = evs;
+      changed[1].data = "{\"carrier\":\"x\"}";
+      auto r = s.append("order-1", ExpectedVersion::Any(), changed);
+      CHECK(r.status().IsDuplicateEvent());
+    }
+    SUBCASE("a stored id in another stream is an error") {
+      auto r = s.append("order-2", ExpectedVersion::Any(), evs);
+      CHECK(r.status().IsDuplicateEvent());
+      CHECK(s.read_stream("order-2", 0).status().IsNotFound());
+    }
+    SUBCASE("a partly stored append is an error") {
+      std::vector<EventData> mixed = {evs[0], Ev("Other", "{}", Uuid::Random())};
+      CHECK(s.append("order-1", ExpectedVersion::Any(), mixed).status().IsDuplicateEvent());
+    }
+    SUBCASE("the same id twice in one append is invalid") {
+      Uuid id = Uuid::Random();
+      std::vector<EventData> twice = {Ev("A", "{}", id), Ev("B", "{}", id)};
+      CHECK(s.append("order-3", ExpectedVersion::Any(), twice).status().IsInvalidArgument());
+    }
+    SUBCASE("ids stored out of order are not a replay") {
+      std::vector<EventData> swapped = {evs[1], evs[0]};
+      CHECK(s.append("order-1", ExpectedVersion::Any(), swapped).status().IsDuplicateEvent());
+    }
+  }
+
+  TEST_CASE("reads go both ways with limits and bounds") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    for (int i = 0; i < 10; i++) {
+      REQUIRE(s.append("order-1", ExpectedVersion::Any(), {Ev(i % 2 ? "Odd" : "Even")}).ok());
+      REQUIRE(s.append("invoice-" + std::to_string(i), ExpectedVersion::Any(), {Ev("Billed")}).ok());
+    }
+    // order-1 events are at even positions 0..18, invoices at odd ones.
+    SUBCASE("a stream forward from a version with a limit") {
+      auto v = Collect(s.read_stream("order-1", 3, Direction::kForward, 4));
+      CHECK(Versions(v) == std::vector<uint64_t>{3, 4, 5, 6});
+      CHECK(Positions(v) == std::vector<uint64_t>{6, 8, 10, 12});
+    }
+    SUBCASE("a stream backward from the end and from a version") {
+      CHECK(Versions(Collect(s.read_stream("order-1", kEnd, Direction::kBackward, 3))) ==
+            std::vector<uint64_t>{9, 8, 7});
+      CHECK(Versions(Collect(s.read_stream("order-1", 2, Direction::kBackward))) ==
+            std::vector<uint64_t>{2, 1, 0});
+    }
+    SUBCASE("a stream read past its end is empty") {
+      CHECK(Collect(s.read_stream("order-1", 10)).empty());
+    }
+    SUBCASE("a missing stream is NotFound") {
+      CHECK(s.read_stream("order-404", 0).status().IsNotFound());
+    }
+    SUBCASE("the global log both ways") {
+      CHECK(Positions(Collect(s.read_all(17))) == std::vector<uint64_t>{17, 18, 19});
+      CHECK(Positions(Collect(s.read_all(kEnd, Direction::kBackward, 2))) ==
+            std::vector<uint64_t>{19, 18});
+      CHECK(Positions(Collect(s.read_all(1, Direction::kBackward))) == std::vector<uint64_t>{1, 0});
+      CHECK(Collect(s.read_all(20)).empty());
+    }
+    SUBCASE("by category") {
+      auto inv = Collect(s.read_category("invoice", 0));
+      CHECK(inv.size() == 10);
+      CHECK(inv[3].stream == "invoice-3");
+      auto back = Collect(s.read_category("invoice", 10, Direction::kBackward, 2));
+      CHECK(Positions(back) == std::vector<uint64_t>{9, 7});
+      CHECK(Collect(s.read_category("orders", 0)).empty());
+      CHECK(s.read_category("order-1", 0).status().IsInvalidArgument());
+    }
+    SUBCASE("by event type") {
+      auto odd = Collect(s.read_type("Odd", 0));
+      CHECK(Versions(odd) == std::vector<uint64_t>{1, 3, 5, 7, 9});
+      auto back = Collect(s.read_type("Even", kEnd, Direction::kBackward, 2));
+      CHECK(Versions(back) == std::vector<uint64_t>{8, 6});
+      CHECK(s.read_type("", 0).status().IsInvalidArgument());
+    }
+    SUBCASE("one event by position") {
+      auto e = s.read_event(3);
+      REQUIRE(e.ok());
+      CHECK(e->stream == "invoice-1");
+      CHECK(s.read_event(20).status().IsNotFound());
+    }
+    SUBCASE("an iterator can seek") {
+      auto it = s.read_stream("order-1", 0, Direction::kForward, 2);
+      REQUIRE(it.ok());
+      it->Seek(7);
+      std::vector<uint64_t> got;
+      for (; it->Valid(); it->Next()) got.push_back(it->value().version);
+      CHECK(got == std::vector<uint64_t>{7, 8});
+    }
+  }
+
+  TEST_CASE("invalid input is refused and changes nothing") {
+    TempDir dir;
+    Options o = Options::Fast();
+    o.max_event_bytes = 1000;
+    o.max_events_per_append = 5;
+    o.max_stream_name_bytes = 20;
+    o.max_type_name_bytes = 10;
+    o.max_append_bytes = 3000;
+    Store s = OpenOrDie(dir.sub("db"), o);
+    auto bad = [&](std::string_view stream, std::vector<EventData> evs) {
+      auto r = s.append(stream, ExpectedVersion::Any(), evs);
+      CHECK_MESSAGE(r.status().IsInvalidArgument(), r.status().ToString());
+      CHECK(NextPosition(s) == 0);
+    };
+    bad("", Evs(1));
+    bad("bad\xff-utf8", Evs(1));
+    bad("over\xc0\xaf", Evs(1));  // overlong encoding
+    bad(std::string_view("nul\0name", 8), Evs(1));
+    bad(std::string(21, 's'), Evs(1));
+    bad("s-1", {});
+    bad("s-1", {Ev("")});
+    bad("s-1", {Ev("Type\xed\xa0\x80")});  // a surrogate
+    bad("s-1", {Ev(std::string(11, 't'))});
+    bad("s-1", {Ev("T", std::string(1001, 'x'))});
+    bad("s-1", Evs(6));
+    bad("s-1", {Ev("T", std::string(900, 'x')), Ev("T", std::string(900, 'x')),
+                Ev("T", std::string(900, 'x')), Ev("T", std::string(900, 'x'))});
+    auto ct = Ev("T");
+    ct.content_type = std::string(200, 'c');
+    bad("s-1", {ct});
+    CHECK(s.append("s-1", ExpectedVersion::Any(), Evs(5)).ok());
+    CHECK(s.read_stream("", 0).status().IsInvalidArgument());
+    CHECK(s.stream_head("\xff").status().IsInvalidArgument());
+  }
+
+  TEST_CASE("a closed store refuses every call") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    REQUIRE(s.append("x-1", ExpectedVersion::Any(), Evs(1)).ok());
+    SUBCASE("close waits for open iterators") {
+      auto it = s.read_all(0);
+      REQUIRE(it.ok());
+      CHECK(s.close().IsBusy());
+      CHECK(s.append("x-1", ExpectedVersion::Any(), Evs(1)).ok());  // still open
+    }
+    REQUIRE(s.close().ok());
+    CHECK(s.append("x-1", ExpectedVersion::Any(), Evs(1)).status().IsClosed());
+    CHECK(s.read_all(0).status().IsClosed());
+    CHECK(s.read_stream("x-1", 0).status().IsClosed());
+    CHECK(s.stream_head("x-1").status().IsClosed());
+    CHECK(s.read_event(0).status().IsClosed());
+    CHECK(s.stats().status().IsClosed());
+    Store moved = std::move(s);
+    CHECK(moved.append("x-1", ExpectedVersion::Any(), Evs(1)).status().IsClosed());
+    CHECK(s.append("x-1", ExpectedVersion::Any(), Evs(1)).status().IsClosed());  // NOLINT
+  }
+
+  TEST_CASE("a second open of the same directory is refused while the first is open") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    auto second = Store::open(dir.sub("db"));
+    CHECK_FALSE(second.ok());
+    CHECK(second.status().IsIOError());
+  }
+
+  TEST_CASE("a changed stored byte is reported as corruption naming the position") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    {
+      Store s = OpenOrDie(path);
+      REQUIRE(s.append("acct-1", ExpectedVersion::Any(), Evs(5)).ok());
+      REQUIRE(s.close().ok());
+    }
+    {
+      std::vector<std::string> names;
+      REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+      for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+      std::vector<rocksdb::ColumnFamilyHandle*> hs;
+      rocksdb::DB* db = nullptr;
+      REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
+      rocksdb::ColumnFamilyHandle* events = nullptr;
+      for (size_t i = 0; i < names.size(); i++)
+        if (names[i] == "events") events = hs[i];
+      REQUIRE(events != nullptr);
+      std::string v;
+      format::Be64 key(3);
+      REQUIRE(db->Get(rocksdb::ReadOptions(), events, rocksdb::Slice(key.buf, 8), &v).ok());
+      v[v.size() / 2] ^= 0x20;
+      REQUIRE(db->Put(rocksdb::WriteOptions(), events, rocksdb::Slice(key.buf, 8), v).ok());
+      for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      delete db;
+    }
+    Store s = OpenOrDie(path);
+    auto e = s.read_event(3);
+    CHECK(e.status().IsCorruption());
+    CHECK(std::string(e.status().message()).find("position 3") != std::string::npos);
+    auto it = s.read_stream("acct-1", 0);
+    REQUIRE(it.ok());
+    int seen = 0;
+    for (; it->Valid(); it->Next()) seen++;
+    CHECK(seen == 3);
+    CHECK(it->status().IsCorruption());
+    CHECK(s.read_event(2).ok());
+  }
+
+  TEST_CASE("concurrent appenders get gapless positions and dense versions") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    constexpr int kThreads = 8, kPerThread = 1500, kStreams = 5;
+    std::atomic<int> conflicts{0};
+    std::vector<std::vector<std::pair<std::string, AppendResult>>> acked(kThreads);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; t++) {
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; i++) {
+          std::string stream = "shared-" + std::to_string((t + i) % kStreams);
+          std::vector<EventData> evs = {Ev("T", std::to_string(t) + ":" + std::to_string(i))};
+          // Optimistic loop: read the head, append at exactly that version.
+          for (;;) {
+            auto h = s.stream_head(stream);
+            ExpectedVersion ev = h.ok() ? ExpectedVersion::Exact(h->last_version)
+                                        : ExpectedVersion::NoStream();
+            auto r = s.append(stream, ev, evs);
+            if (r.ok()) {
+              acked[t].emplace_back(stream, *r);
+              break;
+            }
+            REQUIRE(r.status().IsWrongExpectedVersion());
+            conflicts++;
+          }
+        }
+      });
+    }
+    for (auto& th : ts) th.join();
+    auto all = Collect(s.read_all(0));
+    REQUIRE(all.size() == size_t(kThreads) * kPerThread);
+    std::set<std::string> payloads;
+    std::map<std::string, uint64_t> next_version;
+    for (size_t i = 0; i < all.size(); i++) {
+      CHECK(all[i].position == i);
+      CHECK(all[i].version == next_version[all[i].stream]++);
+      payloads.insert(all[i].data);
+    }
+    CHECK(payloads.size() == all.size());  // nothing duplicated or lost
+    for (int t = 0; t < kThreads; t++) {
+      for (auto& [stream, r] : acked[t]) {
+        CHECK(all[r.first_position].stream == stream);
+        CHECK(all[r.first_position].version == r.first_version);
+      }
+    }
+    auto st = s.stats();
+    CHECK(st->conflicts == uint64_t(conflicts.load()));
+    CHECK(st->commit_groups <= st->appends);
+    MESSAGE("groups " << st->commit_groups << " for " << st->appends << " appends, "
+                      << conflicts.load() << " conflicts");
+  }
+
+  TEST_CASE("readers never see a position before all lower ones") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; t++)
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 800; i++)
+          REQUIRE(s.append("w-" + std::to_string(t), ExpectedVersion::Any(), Evs(1 + i % 3)).ok());
+      });
+    std::thread reader([&] {
+      while (!stop) {
+        uint64_t expect = 0;
+        auto it = s.read_all(0);
+        REQUIRE(it.ok());
+        for (; it->Valid(); it->Next()) {
+          REQUIRE(it->value().position == expect);
+          expect++;
+        }
+        REQUIRE(it->status().ok());
+      }
+    });
+    for (auto& w : writers) w.join();
+    stop = true;
+    reader.join();
+  }
+}
