@@ -1,0 +1,250 @@
+// evstore::TieredCache<K, V>: a concurrent, adaptive, two-tier cache.
+//
+// L1 holds the most recently used entries as decoded V objects; L2 holds
+// more entries in a compact serialized form produced by a user codec. A hit in
+// L2 decodes the entry and promotes it to L1; L1's least recently used entries
+// are demoted (encoded) to L2 instead of being dropped. Each tier has a
+// capacity in weigher units (bytes, or 1 per entry) and an optional TTL. Which
+// entries stay in the cache at all is decided by one adaptive W-TinyLFU
+// policy over both tiers: a frequency sketch admits entries into the main
+// space, so one-off scans cannot flush the hot set, and the size of the
+// recency window is tuned online, so recency-heavy workloads are served too.
+// Every operation is O(1) amortised. See docs/cache.md.
+//
+// Thread safety: every method may be called concurrently from any number of
+// threads. The cache is split into shards, each with its own lock and policy;
+// a lookup locks only its key's shard (never a global lock), briefly.
+//
+// Callbacks: the loader passed to get_or_load runs with no cache lock held
+// and may use this cache freely, except get_or_load of the key it is loading
+// (that returns Busy instead of waiting for itself). The codec and the
+// weighers run under a shard lock: they must be quick, must not throw and must
+// not call into this cache.
+#ifndef EVSTORE_CACHE_HPP_
+#define EVSTORE_CACHE_HPP_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "evstore/cache_policy.hpp"
+#include "evstore/status.hpp"
+
+namespace evstore {
+
+// Capacity and TTL of one tier.
+struct CacheTierOptions {
+  // Weight the tier may hold, in weigher units. Default 0: the tier is
+  // disabled (with both tiers disabled nothing is cached).
+  uint64_t capacity = 0;
+  // Default 0 (no TTL): otherwise an entry found in this tier more than `ttl`
+  // after its last write (put or load) is expired, i.e. never returned.
+  std::chrono::nanoseconds ttl{0};
+};
+
+struct CacheOptions {
+  // --- behaviour ---
+  CacheTierOptions l1;  // decoded tier
+  CacheTierOptions l2;  // encoded tier; needs a codec
+  // Monotonic clock in nanoseconds used for TTLs. Default empty:
+  // std::chrono::steady_clock. Tests inject a fake clock here.
+  std::function<int64_t()> clock;
+
+  // --- performance ---
+  // Number of shards, rounded down to a power of two (max 256). Default 0:
+  // automatic, min(64, total capacity / 4096), at least 1, so that small
+  // caches keep one precise policy. Each shard gets an equal share of every
+  // tier's capacity; an entry heavier than its shard's share of a tier is not
+  // kept in that tier.
+  uint32_t shards = 0;
+
+  // Preset: `total` weigher units split between the tiers by the cache, an
+  // eighth for L1 (at least 1 unit) and the rest for L2, no TTL.
+  static CacheOptions WithTotalCapacity(uint64_t total) {
+    CacheOptions o;
+    o.l1.capacity = total >= 2 ? std::max<uint64_t>(1, total / 8) : total;
+    o.l2.capacity = total - o.l1.capacity;
+    return o;
+  }
+};
+
+// Converts values to and from L2's serialized form. encode must produce bytes
+// that decode turns back into an equal value; decode returns an error for
+// bytes it cannot read (the entry is then dropped and the lookup misses).
+template <typename V>
+struct CacheCodec {
+  std::function<std::string(const V&)> encode;
+  std::function<Result<V>(std::string_view)> decode;
+  bool valid() const { return encode && decode; }
+};
+
+// A codec for trivially copyable values (their object bytes).
+template <typename V>
+CacheCodec<V> TrivialCacheCodec() {
+  static_assert(std::is_trivially_copyable_v<V>, "TrivialCacheCodec needs a trivially copyable V");
+  CacheCodec<V> c;
+  c.encode = [](const V& v) { return std::string(reinterpret_cast<const char*>(&v), sizeof(V)); };
+  c.decode = [](std::string_view b) -> Result<V> {
+    if (b.size() != sizeof(V)) return Status::Corruption("cache entry has the wrong size");
+    V v;
+    std::memcpy(&v, b.data(), sizeof(V));
+    return v;
+  };
+  return c;
+}
+
+// Weight of an entry in each tier. An empty function weighs every entry 1
+// (capacity then counts entries); a weight of 0 is counted as 1.
+template <typename K, typename V>
+struct CacheWeighers {
+  std::function<uint64_t(const K&, const V&)> decoded;               // L1
+  std::function<uint64_t(const K&, std::string_view)> encoded;       // L2
+};
+
+template <typename K, typename V, typename Hash = std::hash<K>, typename KeyEq = std::equal_to<K>>
+class TieredCache {
+ public:
+  using Codec = CacheCodec<V>;
+  using Weighers = CacheWeighers<K, V>;
+
+  // REQUIRES: K and V are copyable; V is move-assignable. Without a valid
+  // codec L2 is disabled whatever options.l2.capacity says.
+  explicit TieredCache(CacheOptions options, Codec codec = Codec(), Weighers weighers = Weighers());
+  TieredCache(const TieredCache&) = delete;
+  TieredCache& operator=(const TieredCache&) = delete;
+  // REQUIRES: no other thread is using the cache.
+  ~TieredCache();
+
+  // A copy of the value cached for `key`, or nullopt if there is none or it
+  // has expired. An L2 hit decodes the value and promotes it to L1.
+  std::optional<V> get(const K& key);
+
+  // Caches `value` for `key`, replacing any previous value, with an optional
+  // per-entry TTL (0 = none; the tier TTL still applies, whichever is
+  // shorter). A value goes to L1 if it fits, else encoded to L2. Afterwards
+  // get(key) returns `value` (until evicted or expired), and a get_or_load of
+  // `key` that was already running when put was called will not cache its
+  // possibly older result. Returns InvalidArgument if the value is heavier than
+  // the shard's share of both tiers; the key is then no longer cached.
+  Status put(const K& key, V value, std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
+
+  // Removes `key`; true if it was cached. A get_or_load of `key` already
+  // running will not cache its result.
+  bool erase(const K& key);
+
+  // Removes every entry (statistics are kept). Loads already running will not
+  // cache their results.
+  void clear();
+
+  // The cached value for `key`; on a miss calls `loader()` (a callable
+  // returning Result<V>) and caches a successful result with `ttl`.
+  // Concurrent misses on one key run the loader once: the other callers wait
+  // and receive a copy of the same result. An error is returned to every
+  // waiter and is not cached; if the loader throws, every waiter receives the
+  // exception. Returns Busy if called from inside the loader of the same key.
+  template <typename Loader>
+  Result<V> get_or_load(const K& key, Loader&& loader,
+                        std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
+
+  // Removes every expired entry now. Without it, expired entries are removed
+  // when looked up, when evicted, or during later writes up to ~1.07 s after
+  // their deadline; either way an expired entry is never returned.
+  void cleanup();
+
+  // Per-tier statistics summed over the shards (a consistent snapshot of each
+  // shard, not of the whole cache).
+  CacheStats stats() const;
+  // Zeroes the event counters; entries and bytes keep describing the contents.
+  void reset_stats();
+
+  uint32_t shard_count() const { return nshards_; }
+
+ private:
+  struct Node : cache_internal::PolicyNode {
+    const K* key = nullptr;
+    std::variant<std::monostate, V, std::string> value;  // index 1 in L1, 2 in L2
+  };
+
+  struct Flight {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool invalidated = false;  // guarded by the shard lock
+    std::thread::id owner;
+    std::optional<Result<V>> result;
+    std::exception_ptr error;
+    Result<V> Wait();
+    void Publish(std::optional<Result<V>> r, std::exception_ptr e);
+  };
+
+  struct alignas(64) Shard {
+    std::mutex mu;
+    std::unordered_map<K, Node, Hash, KeyEq> map;
+    std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
+    std::unique_ptr<cache_internal::CachePolicy> policy;
+    uint64_t l1_cap = 0, l2_cap = 0;
+    uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
+  };
+
+  // Values displaced under a shard lock, destroyed after it is released.
+  struct Graveyard {
+    std::vector<V> values;
+    void Bury(V&& v) {
+      if constexpr (!std::is_trivially_destructible_v<V>) values.push_back(std::move(v));
+    }
+  };
+
+  static uint64_t Mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+  }
+  Shard& ShardFor(uint64_t h) { return shards_[(h >> 56) & (nshards_ - 1)]; }
+  int64_t Now() const;
+  bool ttl_used() const { return ttl_used_.load(std::memory_order_relaxed); }
+  void NoteTtl(std::chrono::nanoseconds ttl);
+  uint64_t WeighDecoded(const K& key, const V& v) const;
+  uint64_t WeighEncoded(const K& key, std::string_view b) const;
+
+  // All below REQUIRE the shard lock.
+  bool Lookup(Shard& s, const K& key, int64_t now, std::optional<V>* out, Graveyard* g);
+  Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
+               std::chrono::nanoseconds ttl, int64_t now, Graveyard* g);
+  void Maintain(Shard& s, int64_t now, Graveyard* g);
+  void Drop(Shard& s, Node* n, Graveyard* g);  // unlinks and erases
+  void Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
+  void Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
+  void Demote(Shard& s, Node* n, Graveyard* g);
+  void Invalidate(Shard& s, const K& key);
+
+  CacheOptions options_;
+  Codec codec_;
+  Weighers weighers_;
+  Hash hasher_;
+  bool l2_enabled_;
+  uint32_t nshards_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<bool> ttl_used_{false};
+};
+
+}  // namespace evstore
+
+#include "evstore/cache_impl.hpp"
+
+#endif  // EVSTORE_CACHE_HPP_

@@ -1,0 +1,396 @@
+// Member definitions of evstore::TieredCache (see cache.hpp). Included by
+// cache.hpp only; not a header to include directly.
+#ifndef EVSTORE_CACHE_IMPL_HPP_
+#define EVSTORE_CACHE_IMPL_HPP_
+
+#include <algorithm>
+#include <bit>
+
+namespace evstore {
+
+template <typename K, typename V, typename H, typename E>
+TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers weighers)
+    : options_(std::move(options)),
+      codec_(std::move(codec)),
+      weighers_(std::move(weighers)),
+      l2_enabled_(options_.l2.capacity > 0 && codec_.valid()) {
+  uint64_t l2 = l2_enabled_ ? options_.l2.capacity : 0;
+  uint64_t total = options_.l1.capacity + l2;
+  uint64_t n = options_.shards ? std::min<uint64_t>(options_.shards, 256)
+                               : std::clamp<uint64_t>(total / 4096, 1, 64);
+  nshards_ = static_cast<uint32_t>(std::bit_floor(std::max<uint64_t>(n, 1)));
+  shards_ = std::make_unique<Shard[]>(nshards_);
+  int64_t now = Now();
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    // Spread the remainder so the shards' capacities sum to the total.
+    s.l1_cap = options_.l1.capacity / nshards_ + (i < options_.l1.capacity % nshards_ ? 1 : 0);
+    s.l2_cap = l2 / nshards_ + (i < l2 % nshards_ ? 1 : 0);
+    s.policy = std::make_unique<cache_internal::CachePolicy>(
+        s.l1_cap, s.l2_cap, options_.l1.ttl.count(), l2_enabled_ ? options_.l2.ttl.count() : 0,
+        now);
+  }
+  if (options_.l1.ttl.count() > 0 || options_.l2.ttl.count() > 0) ttl_used_ = true;
+}
+
+template <typename K, typename V, typename H, typename E>
+TieredCache<K, V, H, E>::~TieredCache() = default;
+
+template <typename K, typename V, typename H, typename E>
+int64_t TieredCache<K, V, H, E>::Now() const {
+  if (options_.clock) return options_.clock();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::NoteTtl(std::chrono::nanoseconds ttl) {
+  // Lookups read the clock only once some entry can expire.
+  if (ttl.count() > 0 && !ttl_used()) ttl_used_.store(true, std::memory_order_relaxed);
+}
+
+template <typename K, typename V, typename H, typename E>
+uint64_t TieredCache<K, V, H, E>::WeighDecoded(const K& key, const V& v) const {
+  return weighers_.decoded ? std::max<uint64_t>(1, weighers_.decoded(key, v)) : 1;
+}
+
+template <typename K, typename V, typename H, typename E>
+uint64_t TieredCache<K, V, H, E>::WeighEncoded(const K& key, std::string_view b) const {
+  return weighers_.encoded ? std::max<uint64_t>(1, weighers_.encoded(key, b)) : 1;
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
+  s.policy->Remove(n);
+  if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
+  auto it = s.map.find(*n->key);
+  s.map.erase(it);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) {
+  s.policy->stats(n->tier).evictions++;
+  Drop(s, static_cast<Node*>(n), g);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) {
+  s.policy->stats(n->tier).expirations++;
+  Drop(s, static_cast<Node*>(n), g);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
+  std::string bytes = codec_.encode(std::get<1>(n->value));
+  uint64_t w2 = WeighEncoded(*n->key, bytes);
+  if (w2 > s.l2_cap) {
+    Evict(s, n, g);
+    return;
+  }
+  g->Bury(std::move(std::get<1>(n->value)));
+  n->value.template emplace<2>(std::move(bytes));
+  s.policy->MoveToTier(n, cache_internal::Tier::kL2, w2);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) {
+  cache_internal::CachePolicy& p = *s.policy;
+  if (p.has_timers()) {
+    while (cache_internal::PolicyNode* e = p.NextExpired(now, false)) Expire(s, e, g);
+  }
+  // Order matters: evict to the total budget first, so that a rejected
+  // newcomer leaves without pushing anything down; then demote L1's overflow;
+  // then evict again if encoded weights overflow L2.
+  while (p.total_charge() > p.capacity()) {
+    cache_internal::PolicyNode* v = p.SelectVictim();
+    if (!v) break;
+    Evict(s, v, g);
+  }
+  if (l2_enabled_) {
+    while (p.l1_charge() > s.l1_cap) Demote(s, static_cast<Node*>(p.L1Lru()), g);
+  }
+  while (p.l2_charge() > s.l2_cap) {
+    cache_internal::PolicyNode* v = p.SelectVictim();
+    if (!v) break;
+    Evict(s, v, g);
+  }
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, int64_t now, std::optional<V>* out,
+                                     Graveyard* g) {
+  cache_internal::CachePolicy& p = *s.policy;
+  auto it = s.map.find(key);
+  if (it == s.map.end()) {
+    p.RecordMiss();
+    s.misses++;
+    return false;
+  }
+  Node* n = &it->second;
+  if (n->deadline_ns != cache_internal::kNever && p.Expired(n, now)) {
+    Expire(s, n, g);
+    p.RecordMiss();
+    s.misses++;
+    return false;
+  }
+  if (n->value.index() == 1) {
+    p.RecordHit(n);
+    out->emplace(std::get<1>(n->value));
+    return true;
+  }
+  Result<V> decoded = codec_.decode(std::get<2>(n->value));
+  if (!decoded.ok()) {
+    Evict(s, n, g);
+    p.RecordMiss();
+    s.misses++;
+    return false;
+  }
+  p.RecordHit(n);
+  out->emplace(decoded.value());
+  if (s.l1_cap > 0) {
+    uint64_t w1 = WeighDecoded(key, decoded.value());
+    if (w1 <= s.l1_cap) {
+      n->value.template emplace<1>(std::move(decoded).value());
+      p.MoveToTier(n, cache_internal::Tier::kL1, w1);
+      Maintain(s, now, g);
+    }
+  }
+  return true;
+}
+
+template <typename K, typename V, typename H, typename E>
+Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
+                                      std::chrono::nanoseconds ttl, int64_t now, Graveyard* g) {
+  using cache_internal::Tier;
+  Tier tier;
+  uint64_t charge;
+  std::string bytes;
+  if (s.l1_cap > 0 && w1 <= s.l1_cap) {
+    tier = Tier::kL1;
+    charge = w1;
+  } else if (l2_enabled_ && (bytes = codec_.encode(value), charge = WeighEncoded(key, bytes),
+                             charge <= s.l2_cap)) {
+    tier = Tier::kL2;
+  } else {
+    auto it = s.map.find(key);
+    if (it != s.map.end()) Drop(s, &it->second, g);
+    s.rejections++;
+    if (s.l1_cap == 0 && s.l2_cap == 0) return Status::OK();  // caching is disabled
+    return Status::InvalidArgument("value is heavier than the cache's tiers");
+  }
+  auto [it, inserted] = s.map.try_emplace(key);
+  Node& n = it->second;
+  n.ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
+  if (tier == Tier::kL1) {
+    if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
+    n.value.template emplace<1>(std::move(value));
+  } else {
+    if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
+    g->Bury(std::move(value));
+    n.value.template emplace<2>(std::move(bytes));
+  }
+  if (inserted) {
+    n.key = &it->first;
+    n.hash = h;
+    s.policy->Insert(&n, tier, charge, now);
+  } else {
+    s.policy->Rewrite(&n, tier, charge, now);
+  }
+  Maintain(s, now, g);
+  return Status::OK();
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
+  if (s.flights.empty()) return;
+  auto it = s.flights.find(key);
+  if (it != s.flights.end()) it->second->invalidated = true;
+}
+
+template <typename K, typename V, typename H, typename E>
+std::optional<V> TieredCache<K, V, H, E>::get(const K& key) {
+  uint64_t h = Mix(hasher_(key));
+  Shard& s = ShardFor(h);
+  int64_t now = ttl_used() ? Now() : 0;
+  Graveyard g;
+  std::optional<V> out;
+  std::lock_guard<std::mutex> lock(s.mu);
+  Lookup(s, key, now, &out, &g);
+  return out;
+}
+
+template <typename K, typename V, typename H, typename E>
+Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseconds ttl) {
+  NoteTtl(ttl);
+  uint64_t h = Mix(hasher_(key));
+  Shard& s = ShardFor(h);
+  uint64_t w1 = options_.l1.capacity > 0 ? WeighDecoded(key, value) : 0;
+  int64_t now = ttl_used() ? Now() : 0;
+  Graveyard g;
+  std::lock_guard<std::mutex> lock(s.mu);
+  Invalidate(s, key);
+  return Store(s, key, h, std::move(value), w1, ttl, now, &g);
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::erase(const K& key) {
+  uint64_t h = Mix(hasher_(key));
+  Shard& s = ShardFor(h);
+  Graveyard g;
+  std::lock_guard<std::mutex> lock(s.mu);
+  Invalidate(s, key);
+  auto it = s.map.find(key);
+  if (it == s.map.end()) return false;
+  Drop(s, &it->second, &g);
+  return true;
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::clear() {
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    Graveyard g;
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (auto& f : s.flights) f.second->invalidated = true;
+    for (auto& [k, n] : s.map) {
+      s.policy->Remove(&n);
+      if (n.value.index() == 1) g.Bury(std::move(std::get<1>(n.value)));
+    }
+    s.map.clear();
+  }
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::cleanup() {
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    Graveyard g;
+    int64_t now = Now();
+    std::lock_guard<std::mutex> lock(s.mu);
+    while (cache_internal::PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, &g);
+  }
+}
+
+template <typename K, typename V, typename H, typename E>
+template <typename Loader>
+Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
+                                               std::chrono::nanoseconds ttl) {
+  uint64_t h = Mix(hasher_(key));
+  Shard& s = ShardFor(h);
+  std::shared_ptr<Flight> flight;
+  bool owner = false;
+  {
+    int64_t now = ttl_used() ? Now() : 0;
+    Graveyard g;
+    std::optional<V> out;
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (Lookup(s, key, now, &out, &g)) return Result<V>(std::move(*out));
+    auto it = s.flights.find(key);
+    if (it != s.flights.end()) {
+      flight = it->second;
+      if (flight->owner == std::this_thread::get_id()) {
+        return Status::Busy("get_or_load called from the loader of the same key");
+      }
+    } else {
+      flight = std::make_shared<Flight>();
+      flight->owner = std::this_thread::get_id();
+      s.flights.emplace(key, flight);
+      s.loads++;
+      owner = true;
+    }
+  }
+  if (!owner) return flight->Wait();
+
+  std::optional<Result<V>> result;
+  std::exception_ptr error;
+  try {
+    result.emplace(std::forward<Loader>(loader)());
+  } catch (...) {
+    error = std::current_exception();
+  }
+  bool cache_it = !error && result->ok();
+  NoteTtl(ttl);
+  uint64_t w1 = cache_it && options_.l1.capacity > 0 ? WeighDecoded(key, result->value()) : 0;
+  {
+    int64_t now = ttl_used() ? Now() : 0;
+    Graveyard g;
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.flights.find(key);
+    if (it != s.flights.end() && it->second == flight) s.flights.erase(it);
+    if (!cache_it) s.load_errors++;
+    if (cache_it && !flight->invalidated) {
+      V copy = result->value();
+      Status st = Store(s, key, h, std::move(copy), w1, ttl, now, &g);
+      (void)st;  // a rejected value is still returned, just not cached
+    }
+  }
+  flight->Publish(result, error);
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
+}
+
+template <typename K, typename V, typename H, typename E>
+Result<V> TieredCache<K, V, H, E>::Flight::Wait() {
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [this] { return done; });
+  if (error) std::rethrow_exception(error);
+  return *result;
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Flight::Publish(std::optional<Result<V>> r, std::exception_ptr e) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(r);
+    error = std::move(e);
+    done = true;
+  }
+  cv.notify_all();
+}
+
+template <typename K, typename V, typename H, typename E>
+CacheStats TieredCache<K, V, H, E>::stats() const {
+  CacheStats out;
+  auto add = [](CacheTierStats& a, const CacheTierStats& b) {
+    a.hits += b.hits;
+    a.misses += b.misses;
+    a.evictions += b.evictions;
+    a.expirations += b.expirations;
+    a.promotions += b.promotions;
+    a.demotions += b.demotions;
+    a.entries += b.entries;
+    a.bytes += b.bytes;
+  };
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    add(out.l1, s.policy->stats(cache_internal::Tier::kL1));
+    add(out.l2, s.policy->stats(cache_internal::Tier::kL2));
+    out.misses += s.misses;
+    out.loads += s.loads;
+    out.load_errors += s.load_errors;
+    out.rejections += s.rejections;
+  }
+  return out;
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::reset_stats() {
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (auto t : {cache_internal::Tier::kL1, cache_internal::Tier::kL2}) {
+      CacheTierStats& st = s.policy->stats(t);
+      uint64_t entries = st.entries, bytes = st.bytes;
+      st = CacheTierStats();
+      st.entries = entries;
+      st.bytes = bytes;
+    }
+    s.misses = s.loads = s.load_errors = s.rejections = 0;
+  }
+}
+
+}  // namespace evstore
+
+#endif  // EVSTORE_CACHE_IMPL_HPP_

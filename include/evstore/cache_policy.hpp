@@ -1,0 +1,255 @@
+// evstore::cache_internal: the non-template core of evstore::TieredCache.
+//
+// Not part of the stable API: these types are public only because the
+// TieredCache template (cache.hpp) drives them from a header. CachePolicy is
+// the replacement and tiering policy of one cache shard: an adaptive
+// W-TinyLFU (a recency window in front of a frequency-admitted segmented LRU,
+// with the window size tuned online by hill climbing), a count-min frequency
+// sketch with a doorkeeper, an LRU order of the decoded tier (L1), a
+// hierarchical timer wheel for expiry, and the shard's statistics. Every
+// method is O(1) amortised.
+//
+// Thread safety: none. A CachePolicy belongs to one shard and is used only
+// under that shard's lock.
+#ifndef EVSTORE_CACHE_POLICY_HPP_
+#define EVSTORE_CACHE_POLICY_HPP_
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "evstore/export.hpp"
+
+namespace evstore {
+
+// Counters of one tier. Counters (hits .. demotions) count events since the
+// last reset_stats(); entries and bytes are the current contents.
+struct CacheTierStats {
+  uint64_t hits = 0;         // lookups answered by this tier
+  uint64_t misses = 0;       // lookups that reached this tier and did not find the key
+  uint64_t evictions = 0;    // entries dropped from the cache while in this tier (capacity)
+  uint64_t expirations = 0;  // entries dropped while in this tier because their TTL passed
+  uint64_t promotions = 0;   // L2 -> L1 moves (same figure on both tiers)
+  uint64_t demotions = 0;    // L1 -> L2 moves (same figure on both tiers)
+  uint64_t entries = 0;      // entries now in this tier
+  uint64_t bytes = 0;        // weight now in this tier (weigher units)
+};
+
+// Statistics of a whole cache: one CacheTierStats per tier.
+struct CacheStats {
+  CacheTierStats l1;
+  CacheTierStats l2;
+  uint64_t misses = 0;       // lookups found in neither tier
+  uint64_t loads = 0;        // loader calls made by get_or_load
+  uint64_t load_errors = 0;  // loader calls that returned an error (or threw)
+  uint64_t rejections = 0;   // puts and loads not cached because the value is too heavy
+
+  // Fraction of lookups answered by either tier; 0 when there were none.
+  double hit_ratio() const {
+    uint64_t hits = l1.hits + l2.hits;
+    uint64_t lookups = hits + misses;
+    return lookups ? static_cast<double>(hits) / static_cast<double>(lookups) : 0.0;
+  }
+};
+
+namespace cache_internal {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+enum class Queue : uint8_t { kNone, kWindow, kProbation, kProtected };
+enum class Tier : uint8_t { kNone, kL1, kL2 };
+
+// Policy bookkeeping embedded in every cache entry (intrusive links, so no
+// allocation happens in the policy).
+struct PolicyNode {
+  PolicyNode* qprev = nullptr;  // window / probation / protected queue
+  PolicyNode* qnext = nullptr;
+  PolicyNode* lprev = nullptr;  // L1 recency order
+  PolicyNode* lnext = nullptr;
+  PolicyNode* tprev = nullptr;  // timer wheel bucket
+  PolicyNode* tnext = nullptr;
+  uint64_t hash = 0;
+  uint64_t charge = 0;             // weight in the current tier
+  int64_t write_ns = 0;            // clock at the last write
+  int64_t ttl_ns = 0;              // per-entry TTL; 0 = none
+  int64_t deadline_ns = kNever;    // expiry in the current tier
+  int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
+  Queue queue = Queue::kNone;
+  Tier tier = Tier::kNone;
+};
+
+// A doubly linked, null-terminated list over one pair of PolicyNode links.
+// front = most recently used, back = least recently used.
+template <PolicyNode* PolicyNode::*Prev, PolicyNode* PolicyNode::*Next>
+struct NodeList {
+  PolicyNode* head = nullptr;
+  PolicyNode* tail = nullptr;
+
+  bool empty() const { return head == nullptr; }
+  void push_front(PolicyNode* n) {
+    n->*Prev = nullptr;
+    n->*Next = head;
+    if (head) head->*Prev = n; else tail = n;
+    head = n;
+  }
+  void remove(PolicyNode* n) {
+    if (n->*Prev) (n->*Prev)->*Next = n->*Next; else head = n->*Next;
+    if (n->*Next) (n->*Next)->*Prev = n->*Prev; else tail = n->*Prev;
+    n->*Prev = n->*Next = nullptr;
+  }
+  void move_to_front(PolicyNode* n) {
+    if (head == n) return;
+    remove(n);
+    push_front(n);
+  }
+};
+
+using QueueList = NodeList<&PolicyNode::qprev, &PolicyNode::qnext>;
+using TierList = NodeList<&PolicyNode::lprev, &PolicyNode::lnext>;
+using TimerList = NodeList<&PolicyNode::tprev, &PolicyNode::tnext>;
+
+// Count-min sketch of 4-bit counters (four per key) with periodic halving
+// ("aging"), fronted by a doorkeeper bit set that absorbs first occurrences
+// so that one-hit wonders do not pollute the counters.
+class EVSTORE_EXPORT FrequencySketch {
+ public:
+  // Sizes the sketch for about `entries` distinct hot keys; drops history.
+  void Resize(uint64_t entries);
+  // Records one occurrence of the key whose mixed hash is `hash`.
+  void Increment(uint64_t hash);
+  // Estimated recent frequency, 0..16.
+  int Frequency(uint64_t hash) const;
+  uint64_t sized_for() const { return sized_for_; }
+  uint64_t sample_size() const { return sample_size_; }
+
+ private:
+  void Age();
+  std::vector<uint64_t> table_;  // 16 counters per word
+  std::vector<uint64_t> door_;   // doorkeeper bits
+  uint64_t table_mask_ = 0;
+  uint64_t door_mask_ = 0;
+  uint64_t sized_for_ = 0;
+  uint64_t sample_size_ = 0;
+  uint64_t additions_ = 0;
+};
+
+// Hierarchical timer wheel (levels of 64 buckets spanning ~1.07 s, ~1.15 min,
+// ~1.22 h and ~3.3 d). Nodes due within one level-0 bucket are found at most
+// one bucket late (~1.07 s); lookups compare exact deadlines.
+class EVSTORE_EXPORT TimerWheel {
+ public:
+  static constexpr int kLevels = 4;
+  static constexpr int kBuckets = 64;
+  explicit TimerWheel(int64_t now = 0) : now_(now) {}
+  void Schedule(PolicyNode* n);    // REQUIRES: n->deadline_ns != kNever, not scheduled
+  void Unschedule(PolicyNode* n);  // no-op if not scheduled
+  // Moves nodes due at `now` to `due` (whose links it reuses, bucket=-2):
+  // all of them with include_current, else those in buckets whose whole time
+  // range has passed (found at most one bucket span late, O(1) amortised).
+  void Advance(int64_t now, bool include_current, TimerList* due);
+  bool empty() const { return scheduled_ == 0; }
+
+ private:
+  TimerList* BucketFor(int64_t deadline, int16_t* index);
+  TimerList buckets_[kLevels * kBuckets];
+  int64_t now_;
+  uint64_t scheduled_ = 0;
+};
+
+// Tuning constants of the default policy; fixed (no per-workload tuning).
+struct PolicyParams {
+  double initial_window = 0.01;    // window share of the capacity at start
+  double protected_share = 0.80;   // protected share of the main space
+  double step = 0.0625;            // hill-climbing step, share of capacity
+  double step_decay = 0.98;        // step multiplier per sample without a jump
+  double restart_threshold = 0.05; // hit-rate jump that restarts the climb
+  double dead_band = 0.001;        // hit-rate changes smaller than this are noise
+};
+
+// The replacement, tiering and expiry policy of one shard. See the header
+// comment. Capacities are in weigher units; a tier of capacity 0 is disabled.
+class EVSTORE_EXPORT CachePolicy {
+ public:
+  CachePolicy(uint64_t l1_capacity, uint64_t l2_capacity, int64_t l1_ttl_ns, int64_t l2_ttl_ns,
+              int64_t now_ns, PolicyParams params = PolicyParams());
+  CachePolicy(const CachePolicy&) = delete;
+  CachePolicy& operator=(const CachePolicy&) = delete;
+
+  uint64_t l1_capacity() const { return l1_cap_; }
+  uint64_t l2_capacity() const { return l2_cap_; }
+
+  // Adds a new entry in `tier` with weight `charge`, written at `now`.
+  void Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now);
+  // Records an overwrite of an existing entry: new weight, new write time.
+  void Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now);
+  // Moves an entry between tiers (promotion or demotion) with its new weight.
+  void MoveToTier(PolicyNode* n, Tier tier, uint64_t charge);
+  // Forgets the entry (erase, eviction, expiry).
+  void Remove(PolicyNode* n);
+  // Records a hit on `n`.
+  void RecordHit(PolicyNode* n);
+  // Records a lookup that found nothing.
+  void RecordMiss();
+
+  bool Expired(const PolicyNode* n, int64_t now) const { return now >= n->deadline_ns; }
+  // Advances the timer wheel and returns one entry due at `now`, or nullptr.
+  // The caller removes it (Remove) before asking for the next one. `exact`
+  // also finds entries in the current wheel bucket (used by cleanup()).
+  PolicyNode* NextExpired(int64_t now, bool exact);
+  bool has_timers() const { return !wheel_.empty() || !due_.empty(); }
+
+  // The entry to evict next to make room, or nullptr if the shard is empty.
+  // May move entries between queues (admission contest).
+  PolicyNode* SelectVictim();
+  // Least recently used entry of L1, or nullptr.
+  PolicyNode* L1Lru() const { return l1_list_.tail; }
+
+  uint64_t capacity() const { return capacity_; }
+  uint64_t total_charge() const { return window_charge_ + probation_charge_ + protected_charge_; }
+  uint64_t l1_charge() const { return tier_[0].bytes; }
+  uint64_t l2_charge() const { return tier_[1].bytes; }
+  uint64_t window_max() const { return window_max_; }
+
+  CacheTierStats& stats(Tier t) { return tier_[t == Tier::kL1 ? 0 : 1]; }
+  const CacheTierStats& stats(Tier t) const { return tier_[t == Tier::kL1 ? 0 : 1]; }
+
+ private:
+  void Enqueue(PolicyNode* n, Queue q);
+  void Dequeue(PolicyNode* n);
+  QueueList& QueueOf(Queue q);
+  uint64_t& ChargeOf(Queue q);
+  void Schedule(PolicyNode* n);
+  void SetLimits();
+  void Climb();
+  bool Admit(uint64_t candidate, uint64_t victim);
+  void EnsureSketch();
+
+  PolicyParams params_;
+  uint64_t l1_cap_, l2_cap_, capacity_;
+  int64_t l1_ttl_, l2_ttl_;
+
+  QueueList window_, probation_, protected_;
+  uint64_t window_charge_ = 0, probation_charge_ = 0, protected_charge_ = 0;
+  uint64_t window_max_ = 0, protected_max_ = 0;
+  TierList l1_list_;
+  uint64_t entries_ = 0;
+
+  FrequencySketch sketch_;
+  uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+
+  // Hill climber state.
+  uint64_t sample_hits_ = 0, sample_misses_ = 0;
+  double prev_hit_rate_ = 0;
+  double step_ = 0;
+  double window_target_ = 0;
+
+  TimerWheel wheel_;
+  TimerList due_;
+
+  CacheTierStats tier_[2];
+};
+
+}  // namespace cache_internal
+}  // namespace evstore
+
+#endif  // EVSTORE_CACHE_POLICY_HPP_

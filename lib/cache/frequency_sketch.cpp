@@ -1,0 +1,84 @@
+// Count-min sketch with conservative update, periodic halving and a
+// doorkeeper. Sized like Caffeine's: one 64-bit word (16 counters) per
+// expected entry, so four counters per key stay mostly collision free.
+#include <algorithm>
+#include <bit>
+
+#include "evstore/cache_policy.hpp"
+
+namespace evstore::cache_internal {
+namespace {
+
+constexpr uint64_t kSeeds[4] = {0xc3a5c85c97cb3127ull, 0xb492b66fbe98f273ull,
+                                0x9ae16a3b2f90404full, 0xcbf29ce484222325ull};
+
+inline uint64_t Rehash(uint64_t h, int i) {
+  h = (h + kSeeds[i]) * kSeeds[(i + 1) & 3];
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+void FrequencySketch::Resize(uint64_t entries) {
+  entries = std::max<uint64_t>(entries, 16);
+  uint64_t words = std::bit_ceil(entries);
+  table_.assign(words, 0);
+  table_mask_ = words - 1;
+  // About 8 doorkeeper bits per expected entry keep its false positives low
+  // for the keys seen within one sample period.
+  uint64_t bits = std::bit_ceil(entries * 8);
+  door_.assign(bits / 64, 0);
+  door_mask_ = bits - 1;
+  sized_for_ = entries;
+  sample_size_ = 10 * entries;
+  additions_ = 0;
+}
+
+void FrequencySketch::Increment(uint64_t hash) {
+  if (table_.empty()) return;
+  if (++additions_ >= sample_size_) Age();
+  uint64_t b1 = hash & door_mask_, b2 = (hash >> 32) & door_mask_;
+  uint64_t m1 = 1ull << (b1 & 63), m2 = 1ull << (b2 & 63);
+  if ((door_[b1 >> 6] & m1) == 0 || (door_[b2 >> 6] & m2) == 0) {
+    door_[b1 >> 6] |= m1;
+    door_[b2 >> 6] |= m2;
+    return;
+  }
+  // Conservative update: raise only the counters at the current minimum,
+  // which keeps over-estimates from colliding keys small.
+  uint64_t idx[4];
+  int shift[4];
+  int min = 15;
+  for (int i = 0; i < 4; i++) {
+    uint64_t h = Rehash(hash, i);
+    idx[i] = h & table_mask_;
+    shift[i] = static_cast<int>(h >> 60) << 2;
+    min = std::min(min, static_cast<int>((table_[idx[i]] >> shift[i]) & 15));
+  }
+  if (min == 15) return;
+  for (int i = 0; i < 4; i++) {
+    if (static_cast<int>((table_[idx[i]] >> shift[i]) & 15) == min) {
+      table_[idx[i]] += 1ull << shift[i];
+    }
+  }
+}
+
+int FrequencySketch::Frequency(uint64_t hash) const {
+  if (table_.empty()) return 0;
+  int min = 15;
+  for (int i = 0; i < 4; i++) {
+    uint64_t h = Rehash(hash, i);
+    min = std::min(min, static_cast<int>((table_[h & table_mask_] >> ((h >> 60) << 2)) & 15));
+  }
+  uint64_t b1 = hash & door_mask_, b2 = (hash >> 32) & door_mask_;
+  bool door = (door_[b1 >> 6] >> (b1 & 63) & 1) && (door_[b2 >> 6] >> (b2 & 63) & 1);
+  return min + (door ? 1 : 0);
+}
+
+void FrequencySketch::Age() {
+  for (auto& w : table_) w = (w >> 1) & 0x7777777777777777ull;
+  std::fill(door_.begin(), door_.end(), 0);
+  additions_ /= 2;
+}
+
+}  // namespace evstore::cache_internal

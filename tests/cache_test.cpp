@@ -1,0 +1,475 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "evstore/cache.hpp"
+
+using evstore::CacheCodec;
+using evstore::CacheOptions;
+using evstore::CacheStats;
+using evstore::CacheWeighers;
+using evstore::Result;
+using evstore::Status;
+using evstore::TieredCache;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+namespace {
+
+using IntCache = TieredCache<uint64_t, uint64_t>;
+using StrCache = TieredCache<uint64_t, std::string>;
+
+// A clock the test moves by hand.
+struct FakeClock {
+  std::shared_ptr<std::atomic<int64_t>> t = std::make_shared<std::atomic<int64_t>>(1'000'000'000);
+  std::function<int64_t()> fn() const {
+    auto p = t;
+    return [p] { return p->load(); };
+  }
+  void advance(nanoseconds d) { t->fetch_add(d.count()); }
+};
+
+CacheOptions Tiers(uint64_t l1, uint64_t l2) {
+  CacheOptions o;
+  o.l1.capacity = l1;
+  o.l2.capacity = l2;
+  o.shards = 1;
+  return o;
+}
+
+CacheCodec<std::string> StringCodec() {
+  CacheCodec<std::string> c;
+  c.encode = [](const std::string& v) { return v; };
+  c.decode = [](std::string_view b) -> Result<std::string> { return std::string(b); };
+  return c;
+}
+
+// Weights are the value's length in both tiers.
+CacheWeighers<uint64_t, std::string> LengthWeighers() {
+  CacheWeighers<uint64_t, std::string> w;
+  w.decoded = [](const uint64_t&, const std::string& v) { return v.size(); };
+  w.encoded = [](const uint64_t&, std::string_view b) { return b.size(); };
+  return w;
+}
+
+}  // namespace
+
+TEST_SUITE("cache") {
+  TEST_CASE("a cached value is returned until it is erased or replaced") {
+    IntCache c(Tiers(4, 16), evstore::TrivialCacheCodec<uint64_t>());
+    CHECK_FALSE(c.get(1).has_value());
+    CHECK(c.put(1, 100).ok());
+    REQUIRE(c.get(1).has_value());
+    CHECK(*c.get(1) == 100);
+    CHECK(c.put(1, 101).ok());
+    CHECK(*c.get(1) == 101);
+    CHECK(c.erase(1));
+    CHECK_FALSE(c.erase(1));
+    CHECK_FALSE(c.get(1).has_value());
+    for (uint64_t k = 0; k < 10; k++) CHECK(c.put(k, k * 10).ok());
+    c.clear();
+    for (uint64_t k = 0; k < 10; k++) CHECK_FALSE(c.get(k).has_value());
+    CacheStats s = c.stats();
+    CHECK(s.l1.entries == 0);
+    CHECK(s.l2.entries == 0);
+    CHECK(s.l1.bytes + s.l2.bytes == 0);
+  }
+
+  TEST_CASE("expired entries are never returned") {
+    FakeClock clock;
+    CacheOptions o = Tiers(2, 8);
+    o.clock = clock.fn();
+
+    SUBCASE("the L1 TTL applies to entries found in L1") {
+      o.l1.ttl = seconds(10);
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      CHECK(c.put(1, 1).ok());
+      clock.advance(seconds(9));
+      CHECK(c.get(1).has_value());
+      clock.advance(seconds(1));
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.stats().l1.expirations == 1);
+    }
+    SUBCASE("the L2 TTL applies once an entry is demoted") {
+      o.l2.ttl = seconds(5);
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      CHECK(c.put(1, 1).ok());
+      clock.advance(seconds(6));
+      CHECK(c.get(1).has_value());  // still in L1, which has no TTL
+      CHECK(c.put(2, 2).ok());
+      CHECK(c.put(3, 3).ok());  // demotes 1, whose write was 6 s ago
+      CHECK(c.stats().l2.entries == 1);
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.stats().l2.expirations == 1);
+    }
+    SUBCASE("a per-entry TTL shorter than the tier's wins") {
+      o.l1.ttl = seconds(100);
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      CHECK(c.put(1, 1, seconds(3)).ok());
+      CHECK(c.put(2, 2).ok());
+      clock.advance(seconds(3));
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.get(2).has_value());
+    }
+    SUBCASE("a per-entry TTL works without tier TTLs and a rewrite restarts it") {
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      CHECK(c.put(1, 1, seconds(2)).ok());
+      clock.advance(seconds(1));
+      CHECK(c.put(1, 11, seconds(2)).ok());
+      clock.advance(seconds(1));
+      REQUIRE(c.get(1).has_value());
+      CHECK(*c.get(1) == 11);
+      clock.advance(nanoseconds(seconds(1)) - nanoseconds(1));
+      CHECK(c.get(1).has_value());
+      clock.advance(nanoseconds(1));
+      CHECK_FALSE(c.get(1).has_value());
+    }
+    SUBCASE("cleanup removes expired entries without lookups") {
+      CacheOptions o2 = Tiers(20, 200);
+      o2.clock = clock.fn();
+      IntCache d(o2, evstore::TrivialCacheCodec<uint64_t>());
+      for (uint64_t k = 0; k < 100; k++) CHECK(d.put(k, k, seconds(k < 50 ? 1 : 1000)).ok());
+      clock.advance(std::chrono::milliseconds(1500));
+      d.cleanup();
+      CacheStats s = d.stats();
+      CHECK(s.l1.expirations + s.l2.expirations == 50);
+      CHECK(s.l1.entries + s.l2.entries == 50);
+      clock.advance(seconds(2000));
+      d.cleanup();
+      s = d.stats();
+      CHECK(s.l1.entries + s.l2.entries == 0);
+      CHECK(s.l1.expirations + s.l2.expirations == 100);
+    }
+    SUBCASE("writes remove entries whose wheel bucket has passed") {
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      CHECK(c.put(1, 1, seconds(1)).ok());
+      clock.advance(seconds(3));
+      CHECK(c.put(2, 2).ok());
+      CHECK(c.stats().l1.expirations == 1);
+    }
+  }
+
+  TEST_CASE("L2 hits promote to L1 and L1 victims demote to L2") {
+    IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
+    CHECK(c.put(1, 10).ok());
+    CHECK(c.put(2, 20).ok());
+    CHECK(c.put(3, 30).ok());
+    CacheStats s = c.stats();
+    CHECK(s.l1.entries == 2);
+    CHECK(s.l2.entries == 1);
+    CHECK(s.l1.demotions == 1);
+    REQUIRE(c.get(1).has_value());  // 1 was the L1 LRU, so it is in L2
+    s = c.stats();
+    CHECK(s.l2.hits == 1);
+    CHECK(s.l1.misses == 1);
+    CHECK(s.l1.promotions == 1);
+    CHECK(s.l1.demotions == 2);  // promoting 1 pushed 2 down
+    CHECK(s.l1.entries == 2);
+    CHECK(s.l2.entries == 1);
+    CHECK(*c.get(1) == 10);
+    CHECK(c.stats().l1.hits == 1);
+    CHECK(*c.get(2) == 20);
+    CHECK(c.stats().l2.hits == 2);
+  }
+
+  TEST_CASE("a one-off scan does not flush the hot set") {
+    for (uint32_t shards : {1u, 4u}) {
+      CAPTURE(shards);
+      CacheOptions o = CacheOptions::WithTotalCapacity(400);
+      o.shards = shards;
+      IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+      auto access = [&](uint64_t k) {
+        if (!c.get(k)) (void)c.put(k, k);
+      };
+      std::mt19937_64 rng(7);
+      for (int i = 0; i < 40000; i++) access(rng() % 200);
+      // A scan five times the capacity, every key seen once.
+      for (uint64_t k = 1'000'000; k < 1'002'000; k++) access(k);
+      c.reset_stats();
+      for (uint64_t k = 0; k < 200; k++) access(k);
+      CHECK(c.stats().hit_ratio() >= 0.9);
+    }
+  }
+
+  TEST_CASE("weights bound the bytes held by each tier") {
+    SUBCASE("each tier stays within its byte budget") {
+      StrCache c(Tiers(100, 1000), StringCodec(), LengthWeighers());
+      for (uint64_t k = 0; k < 500; k++) {
+        CHECK(c.put(k, std::string(1 + k % 60, 'a' + k % 26)).ok());
+        CacheStats s = c.stats();
+        REQUIRE(s.l1.bytes <= 100);
+        REQUIRE(s.l2.bytes <= 1000);
+      }
+      CacheStats s = c.stats();
+      CHECK(s.l1.bytes > 50);
+      CHECK(s.l2.bytes > 900);
+    }
+    SUBCASE("a value heavier than L1 goes to L2") {
+      StrCache c(Tiers(100, 1000), StringCodec(), LengthWeighers());
+      CHECK(c.put(1, std::string(300, 'x')).ok());
+      CacheStats s = c.stats();
+      CHECK(s.l1.entries == 0);
+      CHECK(s.l2.entries == 1);
+      CHECK(s.l2.bytes == 300);
+      CHECK(c.get(1)->size() == 300);
+      CHECK(c.stats().l1.promotions == 0);  // too heavy for L1
+    }
+    SUBCASE("a value heavier than both tiers is rejected and drops the old value") {
+      StrCache c(Tiers(100, 1000), StringCodec(), LengthWeighers());
+      CHECK(c.put(1, "small").ok());
+      Status st = c.put(1, std::string(2000, 'x'));
+      CHECK(st.IsInvalidArgument());
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.stats().rejections == 1);
+    }
+    SUBCASE("a zero L1 capacity keeps every value encoded") {
+      StrCache c(Tiers(0, 1000), StringCodec(), LengthWeighers());
+      CHECK(c.put(1, "one").ok());
+      CHECK(*c.get(1) == "one");
+      CacheStats s = c.stats();
+      CHECK(s.l1.entries == 0);
+      CHECK(s.l2.hits == 1);
+      CHECK(s.l1.promotions == 0);
+    }
+    SUBCASE("a zero L2 capacity drops L1 victims") {
+      StrCache c(Tiers(10, 0), StringCodec(), LengthWeighers());
+      CHECK(c.put(1, "aaaa").ok());
+      CHECK(c.put(2, "bbbb").ok());
+      CHECK(c.put(3, "cccc").ok());
+      CacheStats s = c.stats();
+      CHECK(s.l1.bytes <= 10);
+      CHECK(s.l1.evictions == 1);
+      CHECK(s.l2.entries == 0);
+      CHECK(s.l1.demotions == 0);
+    }
+    SUBCASE("a missing codec disables L2") {
+      StrCache c(Tiers(10, 1000), CacheCodec<std::string>(), LengthWeighers());
+      CHECK(c.put(1, "aaaaaaaa").ok());
+      CHECK(c.put(2, "bbbbbbbb").ok());
+      CHECK(c.stats().l2.entries == 0);
+      CHECK(c.stats().l1.entries == 1);
+    }
+    SUBCASE("zero capacities disable caching") {
+      StrCache c(Tiers(0, 0), StringCodec(), LengthWeighers());
+      CHECK(c.put(1, "a").ok());
+      CHECK_FALSE(c.get(1).has_value());
+      int calls = 0;
+      for (int i = 0; i < 2; i++) {
+        Result<std::string> r = c.get_or_load(1, [&]() -> Result<std::string> {
+          calls++;
+          return std::string("v");
+        });
+        CHECK(*r == "v");
+      }
+      CHECK(calls == 2);
+    }
+    SUBCASE("bytes the codec cannot decode make a miss") {
+      CacheCodec<std::string> bad = StringCodec();
+      bad.decode = [](std::string_view) -> Result<std::string> {
+        return Status::Corruption("unreadable");
+      };
+      StrCache c(Tiers(0, 1000), bad, LengthWeighers());
+      CHECK(c.put(1, "one").ok());
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.stats().l2.entries == 0);
+    }
+  }
+
+  TEST_CASE("get_or_load runs the loader once for concurrent misses") {
+    IntCache c(CacheOptions::WithTotalCapacity(1000), evstore::TrivialCacheCodec<uint64_t>());
+    std::atomic<int> calls{0};
+    std::atomic<bool> go{false};
+    constexpr int kThreads = 16;
+    std::vector<uint64_t> seen(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) {
+      threads.emplace_back([&, t] {
+        while (!go.load()) std::this_thread::yield();
+        Result<uint64_t> r = c.get_or_load(42, [&]() -> Result<uint64_t> {
+          calls++;
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          return uint64_t{4242};
+        });
+        seen[t] = r.ok() ? *r : 0;
+      });
+    }
+    go = true;
+    for (auto& th : threads) th.join();
+    CHECK(calls.load() == 1);
+    for (uint64_t v : seen) CHECK(v == 4242);
+    CHECK(c.stats().loads == 1);
+    CHECK(*c.get(42) == 4242);
+  }
+
+  TEST_CASE("a loader error reaches every waiter and is not cached") {
+    IntCache c(CacheOptions::WithTotalCapacity(1000), evstore::TrivialCacheCodec<uint64_t>());
+
+    SUBCASE("an error status") {
+      std::atomic<int> calls{0};
+      std::atomic<bool> go{false};
+      std::vector<Status> seen(8);
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 8; t++) {
+        threads.emplace_back([&, t] {
+          while (!go.load()) std::this_thread::yield();
+          Result<uint64_t> r = c.get_or_load(7, [&]() -> Result<uint64_t> {
+            calls++;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            return Status::IOError("disk on fire");
+          });
+          seen[t] = r.status();
+        });
+      }
+      go = true;
+      for (auto& th : threads) th.join();
+      CHECK(calls.load() == 1);
+      for (const Status& s : seen) CHECK(s.IsIOError());
+      CHECK_FALSE(c.get(7).has_value());
+      CHECK(c.stats().load_errors == 1);
+      Result<uint64_t> r = c.get_or_load(7, [] { return Result<uint64_t>(uint64_t{8}); });
+      CHECK(*r == 8);
+      CHECK(*c.get(7) == 8);
+    }
+    SUBCASE("an exception") {
+      std::atomic<bool> go{false};
+      std::atomic<int> caught{0};
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 4; t++) {
+        threads.emplace_back([&] {
+          while (!go.load()) std::this_thread::yield();
+          try {
+            (void)c.get_or_load(9, []() -> Result<uint64_t> {
+              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+              throw std::runtime_error("boom");
+            });
+          } catch (const std::runtime_error&) {
+            caught++;
+          }
+        });
+      }
+      go = true;
+      for (auto& th : threads) th.join();
+      CHECK(caught.load() == 4);
+      CHECK_FALSE(c.get(9).has_value());
+    }
+    SUBCASE("loading the same key from inside its loader is refused") {
+      Result<uint64_t> r = c.get_or_load(5, [&]() -> Result<uint64_t> {
+        Result<uint64_t> inner = c.get_or_load(5, [] { return Result<uint64_t>(uint64_t{1}); });
+        CHECK(inner.status().IsBusy());
+        Result<uint64_t> other = c.get_or_load(6, [] { return Result<uint64_t>(uint64_t{6}); });
+        CHECK(*other == 6);
+        return uint64_t{5};
+      });
+      CHECK(*r == 5);
+      CHECK(*c.get(6) == 6);
+    }
+  }
+
+  TEST_CASE("a write or erase during a load keeps the loaded value out of the cache") {
+    IntCache c(CacheOptions::WithTotalCapacity(1000), evstore::TrivialCacheCodec<uint64_t>());
+    SUBCASE("erase") {
+      Result<uint64_t> r = c.get_or_load(1, [&]() -> Result<uint64_t> {
+        (void)c.erase(1);
+        return uint64_t{10};
+      });
+      CHECK(*r == 10);
+      CHECK_FALSE(c.get(1).has_value());
+    }
+    SUBCASE("put") {
+      Result<uint64_t> r = c.get_or_load(1, [&]() -> Result<uint64_t> {
+        CHECK(c.put(1, 11).ok());
+        return uint64_t{10};
+      });
+      CHECK(*r == 10);
+      CHECK(*c.get(1) == 11);
+    }
+  }
+
+  TEST_CASE("stats count events per tier and reset keeps the contents") {
+    IntCache c(Tiers(2, 4), evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t k = 0; k < 10; k++) CHECK(c.put(k, k).ok());
+    CacheStats s = c.stats();
+    CHECK(s.l1.entries == 2);
+    CHECK(s.l2.entries == 4);
+    CHECK(s.l1.bytes == 2);
+    CHECK(s.l2.bytes == 4);
+    CHECK(s.l1.evictions + s.l2.evictions == 4);
+    CHECK(s.l1.demotions >= 4);
+    CHECK_FALSE(c.get(1000).has_value());
+    s = c.stats();
+    CHECK(s.misses == 1);
+    CHECK(s.l1.misses == 1);
+    CHECK(s.l2.misses == 1);
+    c.reset_stats();
+    s = c.stats();
+    CHECK(s.misses == 0);
+    CHECK(s.l1.demotions == 0);
+    CHECK(s.l1.evictions + s.l2.evictions == 0);
+    CHECK(s.l1.entries == 2);
+    CHECK(s.l2.entries == 4);
+    CHECK(s.hit_ratio() == 0.0);
+  }
+
+  TEST_CASE("concurrent readers, writers and loaders keep the cache consistent") {
+    FakeClock clock;
+    CacheOptions o = CacheOptions::WithTotalCapacity(4000);
+    o.shards = 4;
+    o.l2.ttl = seconds(5);
+    o.clock = clock.fn();
+    StrCache c(o, StringCodec(), LengthWeighers());
+    // Every value is the decimal key, so any value read can be checked.
+    auto value_of = [](uint64_t k) { return std::to_string(k); };
+    std::atomic<bool> bad{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++) {
+      threads.emplace_back([&, t] {
+        std::mt19937_64 rng(t);
+        for (int i = 0; i < 20000; i++) {
+          uint64_t k = rng() % 3000;
+          switch (rng() % 8) {
+            case 0:
+              (void)c.put(k, value_of(k), seconds(rng() % 10));
+              break;
+            case 1:
+              (void)c.erase(k);
+              break;
+            case 2: {
+              Result<std::string> r = c.get_or_load(k, [&]() -> Result<std::string> {
+                if (k % 13 == 0) return Status::IOError("flaky");
+                return value_of(k);
+              });
+              if (r.ok() && *r != value_of(k)) bad = true;
+              break;
+            }
+            case 3:
+              if (i % 1000 == 0) c.cleanup();
+              if (i % 5000 == 0) c.clear();
+              if (t == 0 && i % 100 == 0) clock.advance(std::chrono::milliseconds(700));
+              break;
+            default: {
+              std::optional<std::string> v = c.get(k);
+              if (v && *v != value_of(k)) bad = true;
+            }
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK_FALSE(bad.load());
+    CacheStats s = c.stats();
+    CHECK(s.l1.bytes <= 500);
+    CHECK(s.l2.bytes <= 3500);
+    c.clear();
+    s = c.stats();
+    CHECK(s.l1.entries + s.l2.entries == 0);
+    CHECK(s.l1.bytes + s.l2.bytes == 0);
+  }
+}
