@@ -71,6 +71,7 @@ void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) {
   s.policy->stats(n->tier).evictions++;
+  s.policy->OnEvict(n);
   Drop(s, static_cast<Node*>(n), g);
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <unordered_map>
 #include <vector>
 
 #include "evstore/export.hpp"
@@ -156,14 +157,26 @@ class EVSTORE_EXPORT TimerWheel {
   uint64_t scheduled_ = 0;
 };
 
+// A bounded FIFO of key hashes recently evicted from one part of the policy,
+// with O(1) membership (ghost entries: no key, no value).
+class EVSTORE_EXPORT GhostList {
+ public:
+  void Resize(uint64_t size);
+  void Add(uint64_t hash);
+  // True (and forgets it) if `hash` is in the list.
+  bool Take(uint64_t hash);
+
+ private:
+  std::vector<uint64_t> ring_;
+  uint64_t next_ = 0;  // sequence number of the next Add
+  std::unordered_map<uint64_t, uint64_t> seq_;  // hash -> sequence of its latest Add
+};
+
 // Tuning constants of the default policy; fixed (no per-workload tuning).
 struct PolicyParams {
-  double initial_window = 0.01;    // window share of the capacity at start
-  double protected_share = 0.80;   // protected share of the main space
-  double step = 0.0625;            // hill-climbing step, share of capacity
-  double step_decay = 0.98;        // step multiplier per sample without a jump
-  double restart_threshold = 0.05; // hit-rate jump that restarts the climb
-  double dead_band = 0.001;        // hit-rate changes smaller than this are noise
+  double initial_window = 0.01;  // window share of the capacity at start
+  double protected_share = 0.80; // protected share of the main space
+  double ghost_share = 0.05;     // each ghost list's size, share of the entries
 };
 
 // The replacement, tiering and expiry policy of one shard. See the header
@@ -201,6 +214,8 @@ class EVSTORE_EXPORT CachePolicy {
   // The entry to evict next to make room, or nullptr if the shard is empty.
   // May move entries between queues (admission contest).
   PolicyNode* SelectVictim();
+  // Records that `n`, chosen by SelectVictim, is being evicted.
+  void OnEvict(PolicyNode* n);
   // Least recently used entry of L1, or nullptr.
   PolicyNode* L1Lru() const { return l1_list_.tail; }
 
@@ -220,7 +235,7 @@ class EVSTORE_EXPORT CachePolicy {
   uint64_t& ChargeOf(Queue q);
   void Schedule(PolicyNode* n);
   void SetLimits();
-  void Climb();
+  void Adapt(PolicyNode* inserted);
   bool Admit(uint64_t candidate, uint64_t victim);
   void EnsureSketch();
 
@@ -237,14 +252,13 @@ class EVSTORE_EXPORT CachePolicy {
   FrequencySketch sketch_;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
 
-  // Hill climber state.
-  uint64_t sample_hits_ = 0, sample_misses_ = 0;
-  double prev_hit_rate_ = 0;
-  double step_ = 0;
-  double window_target_ = 0;
+  double window_target_ = 0;  // adapted window size, weigher units
 
   TimerWheel wheel_;
   TimerList due_;
+
+  GhostList window_ghost_, main_ghost_;
+  uint64_t ghost_sized_for_ = 0;
 
   CacheTierStats tier_[2];
 };

@@ -3,9 +3,9 @@
 // a candidate for the main space (segmented LRU: probation + protected) and
 // is admitted only if the frequency sketch rates it above the main space's
 // victim, so one-off scans pass through the window without flushing the hot
-// set. A hill climber moves the window share in steps after each sample
-// period, towards whichever direction raised the hit rate: recency-heavy
-// workloads grow the window (LRU-like), loops and scans shrink it (LFU-like).
+// set. Ghost entries of recent evictions from each side steer the window
+// share (see Adapt): recency-heavy workloads grow the window (LRU-like), loops
+// and scans shrink it (LFU-like).
 // Tier placement is orthogonal: L1 holds the most recently used entries in
 // decoded form, the rest live in L2 in encoded form.
 #include <algorithm>
@@ -24,6 +24,30 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 
 }  // namespace
 
+void GhostList::Resize(uint64_t size) {
+  ring_.assign(std::max<uint64_t>(size, 1), 0);
+  next_ = 0;
+  seq_.clear();
+  seq_.reserve(ring_.size() * 2);
+}
+
+void GhostList::Add(uint64_t hash) {
+  uint64_t slot = next_ % ring_.size();
+  if (next_ >= ring_.size()) {
+    auto it = seq_.find(ring_[slot]);
+    if (it != seq_.end() && it->second == next_ - ring_.size()) seq_.erase(it);
+  }
+  ring_[slot] = hash;
+  seq_[hash] = next_++;
+}
+
+bool GhostList::Take(uint64_t hash) {
+  auto it = seq_.find(hash);
+  if (it == seq_.end()) return false;
+  seq_.erase(it);
+  return true;
+}
+
 CachePolicy::CachePolicy(uint64_t l1_capacity, uint64_t l2_capacity, int64_t l1_ttl_ns,
                          int64_t l2_ttl_ns, int64_t now_ns, PolicyParams params)
     : params_(params),
@@ -34,9 +58,6 @@ CachePolicy::CachePolicy(uint64_t l1_capacity, uint64_t l2_capacity, int64_t l1_
       l2_ttl_(l2_ttl_ns),
       wheel_(now_ns) {
   window_target_ = std::floor(params_.initial_window * static_cast<double>(capacity_));
-  // The first move shrinks the window: frequency admission is the safer
-  // default, and a recency-heavy workload reverses the climb quickly.
-  step_ = -params_.step * static_cast<double>(capacity_);
   SetLimits();
   sketch_.Resize(std::min<uint64_t>(std::max<uint64_t>(capacity_, 1), kInitialSketchEntries));
 }
@@ -106,6 +127,38 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   EnsureSketch();
   sketch_.Increment(n->hash);
   Schedule(n);
+  Adapt(n);
+}
+
+void CachePolicy::Adapt(PolicyNode* n) {
+  // The ghosts hold the last few evictions of each side: a new key found
+  // there would have been a hit had that side been slightly larger. Both
+  // ghosts cover the same short horizon (a small share of the entries), so
+  // they compare the marginal value of the window and of the main space
+  // measured on the same requests, unlike a hill climber comparing hit rates
+  // of successive periods, which phase changes in the workload mislead. The
+  // short horizon also keeps loops longer than the cache from reading as a
+  // need for recency.
+  if (ghost_sized_for_ != sketch_.sized_for()) {
+    ghost_sized_for_ = sketch_.sized_for();
+    auto size = static_cast<uint64_t>(
+        params_.ghost_share * static_cast<double>(std::min(capacity_, ghost_sized_for_)));
+    window_ghost_.Resize(size);
+    main_ghost_.Resize(size);
+  }
+  double unit = static_cast<double>(n->charge);
+  if (window_ghost_.Take(n->hash)) {
+    window_target_ = std::min(window_target_ + unit, static_cast<double>(capacity_));
+    SetLimits();
+  } else if (main_ghost_.Take(n->hash)) {
+    window_target_ = std::max(window_target_ - unit, 0.0);
+    SetLimits();
+  }
+}
+
+void CachePolicy::OnEvict(PolicyNode* n) {
+  if (ghost_sized_for_ == 0) return;
+  if (n->queue == Queue::kWindow) window_ghost_.Add(n->hash); else main_ghost_.Add(n->hash);
 }
 
 void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now) {
@@ -202,35 +255,11 @@ void CachePolicy::RecordHit(PolicyNode* n) {
     case Queue::kNone:
       break;
   }
-  sample_hits_++;
-  Climb();
 }
 
 void CachePolicy::RecordMiss() {
   if (l1_cap_ > 0) tier_[0].misses++;
   if (l2_cap_ > 0) tier_[1].misses++;
-  sample_misses_++;
-  Climb();
-}
-
-void CachePolicy::Climb() {
-  uint64_t requests = sample_hits_ + sample_misses_;
-  if (requests < sketch_.sample_size()) return;
-  double rate = static_cast<double>(sample_hits_) / static_cast<double>(requests);
-  double change = rate - prev_hit_rate_;
-  prev_hit_rate_ = rate;
-  sample_hits_ = sample_misses_ = 0;
-  // A change within sampling noise carries no direction; drifting on it
-  // (e.g. towards a huge window while every lookup hits) would leave the
-  // cache exposed to the next scan.
-  if (std::fabs(change) < params_.dead_band) return;
-  double amount = change >= 0 ? step_ : -step_;
-  double cap = static_cast<double>(capacity_);
-  step_ = std::fabs(change) >= params_.restart_threshold
-              ? params_.step * cap * (amount >= 0 ? 1 : -1)
-              : params_.step_decay * amount;
-  window_target_ = std::clamp(window_target_ + amount, 0.0, cap);
-  SetLimits();
 }
 
 bool CachePolicy::Admit(uint64_t candidate, uint64_t victim) {
