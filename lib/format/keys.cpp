@@ -47,6 +47,21 @@ std::optional<DecodedNameIndexKey> DecodeNameIndexKey(std::string_view key) {
   return DecodedNameIndexKey{name, GetBE64(key.data() + name_len + 1)};
 }
 
+void MakeGeneratedId(uint64_t tag, uint64_t position, uint8_t out[16]) {
+  char* p = reinterpret_cast<char*>(out);
+  PutBE64(p, tag);
+  PutBE64(p + 8, position);
+  out[6] = static_cast<uint8_t>((out[6] & 0x0f) | 0x80);  // version 8
+  out[8] = static_cast<uint8_t>((out[8] & 0x3f) | 0x80);  // variant 10
+}
+
+std::optional<uint64_t> GeneratedIdPosition(uint64_t tag, const uint8_t id[16]) {
+  uint8_t expect[16];
+  MakeGeneratedId(tag, 0, expect);
+  if (std::memcmp(expect, id, 8) != 0 || (id[8] & 0xc0) != 0x80) return std::nullopt;
+  return GetBE64(reinterpret_cast<const char*>(id) + 8) & ((uint64_t{1} << 62) - 1);
+}
+
 std::string EncodeFormatRecord(uint32_t version, int64_t created_ms) {
   std::string v(kFormatMagic);
   char buf[8];

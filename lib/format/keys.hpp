@@ -79,6 +79,16 @@ std::optional<DecodedNameIndexKey> DecodeNameIndexKey(std::string_view key);
 // default column family: store metadata keys.
 inline constexpr std::string_view kFormatKey = "evstore.format";
 inline constexpr std::string_view kNextStreamIdKey = "evstore.next_stream_id";
+inline constexpr std::string_view kIdTagKey = "evstore.id_tag";
+
+// Event ids that evstore generates are position-derived version-8 UUIDs:
+// bytes 0..7 hold the store's random id tag (with the version nibble),
+// bytes 8..15 hold the position (with the RFC 4122 variant bits). Such an id
+// is found by reading the event at its position, so it needs no entry in
+// event_ids; caller-supplied ids are indexed there.
+void MakeGeneratedId(uint64_t tag, uint64_t position, uint8_t out[16]);
+// The position a generated id of this store names, if `id` is one.
+std::optional<uint64_t> GeneratedIdPosition(uint64_t tag, const uint8_t id[16]);
 
 // The on-disk format version this build writes and the newest it reads.
 inline constexpr uint32_t kFormatVersion = 1;

@@ -219,6 +219,21 @@ Status StoreImpl::LoadHead(std::string_view stream, StreamHead* head, bool bound
   return Status::OK();
 }
 
+Result<uint64_t> StoreImpl::FindEventId(const Uuid& id, std::string* scratch) {
+  if (auto gp = format::GeneratedIdPosition(id_tag_, id.bytes)) {
+    EventView v;
+    if (*gp < visible() && GetEvent(*gp, scratch, &v).ok() && v.id == id) return *gp;
+  }
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kCfEventIds],
+                               rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), &v);
+  if (s.IsNotFound()) return Status::NotFound("event id " + id.ToString() + " is not stored");
+  if (!s.ok()) return StatusFromRocks(s, "reading event_ids");
+  auto p = format::DecodePositionValue(v);
+  if (!p) return Status::Corruption("event_ids entry of " + id.ToString() + " is malformed");
+  return *p;
+}
+
 Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
                               AppendResult* result) {
   *replay = false;
@@ -236,14 +251,12 @@ Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
       known++;
       continue;
     }
-    std::string v;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kCfEventIds],
-                                 rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), &v);
-    if (s.IsNotFound()) continue;
-    if (!s.ok()) return StatusFromRocks(s, "reading event_ids");
-    auto p = format::DecodePositionValue(v);
-    if (!p) return Status::Corruption("event_ids entry of " + id.ToString() + " is malformed");
-    positions[i] = *p;
+    auto found = FindEventId(id, &gs->scratch);
+    if (!found.ok()) {
+      if (found.status().IsNotFound()) continue;
+      return found.status();
+    }
+    positions[i] = *found;
     known++;
   }
   if (known == 0) return Status::OK();
@@ -378,7 +391,8 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
     r.first_position = gs->next_position;
     for (const EventData& e : p.events) {
       uint64_t pos = gs->next_position++;
-      Uuid id = e.id.is_nil() ? Uuid::Random() : e.id;
+      Uuid id = e.id;
+      if (id.is_nil()) format::MakeGeneratedId(id_tag_, pos, id.bytes);
       gs->enc.EncodeEvent(format::EventFields{id, pos, p.stream, t.head.stream_id, version, e.type,
                                               e.content_type, e.data, e.metadata, gs->now_ms},
                           &gs->value);
@@ -387,7 +401,8 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
       batch->Put(cfs_[kCfEvents], pks, gs->value);
       format::StreamIndexKey sk(t.head.stream_id, version);
       batch->Put(cfs_[kCfStreamIndex], rocksdb::Slice(sk.buf, 16), pks);
-      batch->Put(cfs_[kCfEventIds], rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), pks);
+      if (!e.id.is_nil())
+        batch->Put(cfs_[kCfEventIds], rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), pks);
       if (!category.empty()) {
         gs->key.clear();
         format::AppendNameIndexKey(&gs->key, category, pos);

@@ -1,6 +1,7 @@
 // Opening and closing the RocksDB instance behind a store.
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -39,8 +40,29 @@ int64_t NowMs() {
       .count();
 }
 
+// The name part (everything before the 0x00 + 8-byte position) of a
+// category_index or type_index key. Used as a memtable insert hint: keys of
+// one name arrive in position order.
+class NamePrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "evstore.NamePrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - 9);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 9; }
+};
+
 rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
+  // Memtable insert hints: positions only grow, so inserts into `events`, into
+  // one name's index keys and into one stream's index keys land next to the
+  // previous insert of the same prefix. A hint's ~250 bytes come from the
+  // memtable's arena, so they count against write_buffer_size.
+  if (cf == kCfEvents) o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
+  if (cf == kCfStreamIndex)
+    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
+  if (cf == kCfCategoryIndex || cf == kCfTypeIndex)
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<NamePrefix>();
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
   t.format_version = 5;
@@ -52,7 +74,14 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
     o.memtable_prefix_bloom_size_ratio = 0.05;
     t.whole_key_filtering = true;
   }
-  if (cf == kCfEventIds) o.memtable_prefix_bloom_size_ratio = 0.05;  // whole-key lookups
+  if (cf == kCfEventIds) {
+    // Only point lookups: a hash memtable makes inserts of random ids O(1).
+    o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(16));
+    o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 16));
+  }
+  // Index entries are small and their inserts land all over the key space:
+  // small memtables stay in the CPU cache (measured: ~20% faster appends).
+  if (cf != kCfEvents && cf != kCfDefault) o.write_buffer_size = 4u << 20;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
@@ -107,6 +136,9 @@ Status StoreImpl::OpenDb() {
   // the middle of the log rather than silently dropping what follows it.
   dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   dbo.max_background_jobs = 2;
+  // One committer writes at a time (group commit), so concurrent memtable
+  // writes buy nothing, and turning them off enables insert hints.
+  dbo.allow_concurrent_memtable_write = false;
   dbo.keep_log_file_num = 4;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
 
@@ -182,6 +214,15 @@ Status StoreImpl::OpenDb() {
         return FromRocks(cs, "cannot create column family");
       }
     }
+    std::string tag;
+    rocksdb::Status ts = db_->Get(ro, cfs_[kCfDefault], std::string(format::kIdTagKey), &tag);
+    if (!ts.ok() || tag.size() != 8) {
+      CloseDb();
+      return ts.ok() || ts.IsNotFound()
+                 ? Status::Corruption("'" + path_ + "': the id tag record is missing or damaged")
+                 : FromRocks(ts, "cannot read the id tag");
+    }
+    id_tag_ = format::GetBE64(tag.data());
     std::string nsid;
     rocksdb::Status ns = db_->Get(ro, cfs_[kCfDefault], std::string(format::kNextStreamIdKey), &nsid);
     if (ns.ok()) {
@@ -201,6 +242,9 @@ Status StoreImpl::OpenDb() {
           format::EncodeFormatRecord(format::kFormatVersion, NowMs()));
     b.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),
           std::string(format::Be64(next_stream_id_).view()));
+    Uuid r = Uuid::Random();
+    id_tag_ = format::GetBE64(reinterpret_cast<const char*>(r.bytes));
+    b.Put(cfs_[kCfDefault], std::string(format::kIdTagKey), std::string(format::Be64(id_tag_).view()));
     rocksdb::WriteOptions wo;
     wo.sync = true;
     rocksdb::Status ws = db_->Write(wo, &b);

@@ -154,6 +154,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Status PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::WriteBatch* batch);
   Status LoadHead(std::string_view stream, StreamHead* head, bool bounded);
   Status CheckReplay(const PartRef& part, GroupState* gs, bool* replay, AppendResult* result);
+  // Where event `id` is stored, if anywhere (NotFound otherwise).
+  Result<uint64_t> FindEventId(const Uuid& id, std::string* scratch);
 
   const std::string path_;
   const Options options_;
@@ -173,6 +175,7 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Status write_error_;                // guarded by mu_; sticky once set
   uint64_t next_position_ = 0;        // leader only
   uint64_t next_stream_id_ = 1;       // leader only
+  uint64_t id_tag_ = 0;               // this store's tag in generated event ids
   std::atomic<uint64_t> visible_{0};
 
   // Stream heads of every stream appended to since open. Written by the

@@ -1,0 +1,272 @@
+// evstore-bench append | read | open: the event log against raw RocksDB doing
+// the minimal equivalent work (one Put per event with the same bytes, same
+// WAL and sync settings), in the same process run.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench.hpp"
+#include "evstore/store.hpp"
+#include "format/keys.hpp"
+#include "log/store_impl.hpp"
+
+namespace evbench {
+namespace {
+
+namespace fs = std::filesystem;
+using evstore::EventData;
+using evstore::ExpectedVersion;
+using evstore::Options;
+using evstore::Store;
+
+struct Scratch {
+  std::string root;
+  Scratch() {
+    std::string tmpl = (fs::temp_directory_path() / "evstore-bench-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+    root = tmpl;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  std::string Fresh(const std::string& name) {
+    std::string p = root + "/" + name;
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    return p;
+  }
+};
+
+EventData Payload(size_t bytes) {
+  EventData e;
+  e.type = "OrderPlaced";
+  e.content_type = "application/json";
+  e.data.assign(bytes, 'x');
+  return e;
+}
+
+// Runs `threads` workers until `seconds` pass; each calls op(thread, i)
+// which returns false to stop early. Returns operations per second.
+template <typename Op>
+double RunTimed(int threads, double seconds, Op op) {
+  std::atomic<uint64_t> total{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  double t0 = Now();
+  for (int t = 0; t < threads; t++) {
+    ts.emplace_back([&, t] {
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (!op(t, n)) break;
+        n++;
+      }
+      total += n;
+    });
+  }
+  while (Now() - t0 < seconds) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (auto& th : ts) th.join();
+  return static_cast<double>(total.load()) / (Now() - t0);
+}
+
+double EvstoreAppend(Scratch& sc, bool sync, int threads, double seconds, size_t bytes) {
+  Options o;
+  o.sync = sync;
+  auto s = Store::open(sc.Fresh("ev"), o);
+  if (!s.ok()) {
+    std::fprintf(stderr, "open: %s\n", s.status().ToString().c_str());
+    std::exit(1);
+  }
+  EventData e = Payload(bytes);
+  double r = RunTimed(threads, seconds, [&](int t, uint64_t i) {
+    std::string stream = "order-" + std::to_string(t * 1000 + i % 1000);
+    auto a = s->append(stream, ExpectedVersion::Any(), e);
+    return a.ok();
+  });
+  (void)s->close();
+  return r;
+}
+
+// The same record bytes evstore writes, under an 8-byte position key.
+double RawAppend(Scratch& sc, bool sync, int threads, double seconds, size_t bytes) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::Open(o, sc.Fresh("raw"), &db).ok()) std::exit(1);
+  std::string value(bytes + 120, 'x');  // ~ evstore's record: payload + names + header
+  std::atomic<uint64_t> next{0};
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  double r = RunTimed(threads, seconds, [&](int, uint64_t) {
+    evstore::format::Be64 k(next.fetch_add(1));
+    return db->Put(wo, rocksdb::Slice(k.buf, 8), value).ok();
+  });
+  delete db;
+  return r;
+}
+
+void PrintRow(const char* name, double evs, double base, const char* base_name) {
+  std::printf("%-40s %12.0f %12.0f  %-22s %6.2fx\n", name, evs, base, base_name, evs / base);
+}
+
+int RunAppend(const std::vector<std::string>& args) {
+  double seconds = std::stod(Flag(args, "seconds", "2"));
+  int repeat = std::stoi(Flag(args, "repeat", "3"));
+  size_t bytes = std::stoul(Flag(args, "bytes", "100"));
+  int threads = std::stoi(Flag(args, "threads", "8"));
+  Scratch sc;
+  std::vector<double> ev1f, raw1f, ev1s, ev8s, raw8s;
+  for (int r = 0; r < repeat; r++) {
+    ev1f.push_back(EvstoreAppend(sc, false, 1, seconds, bytes));
+    raw1f.push_back(RawAppend(sc, false, 1, seconds, bytes));
+    ev8s.push_back(EvstoreAppend(sc, true, threads, seconds, bytes));
+    raw8s.push_back(RawAppend(sc, true, threads, seconds, bytes));
+    ev1s.push_back(EvstoreAppend(sc, true, 1, seconds, bytes));
+  }
+  double a = Median(ev1f), b = Median(raw1f), c = Median(ev8s), d = Median(raw8s),
+         e = Median(ev1s);
+  std::printf("append: %zu-byte events, one event per append, median of %d x %.1fs\n", bytes,
+              repeat, seconds);
+  std::printf("%-40s %12s %12s  %-22s %7s\n", "case", "evstore/s", "baseline/s", "baseline",
+              "ratio");
+  PrintRow("sync=false, 1 appender", a, b, "raw RocksDB, 1 thread");
+  char label[64];
+  std::snprintf(label, sizeof label, "sync=true, %d appenders", threads);
+  PrintRow(label, c, d, "raw RocksDB, N threads");
+  PrintRow(label, c, e, "evstore, 1 appender");
+  std::printf(
+      "{\"scenario\":\"append\",\"bytes\":%zu,\"threads\":%d,\"evstore_nosync_1\":%.0f,"
+      "\"raw_nosync_1\":%.0f,\"ratio_nosync_1\":%.3f,\"evstore_sync_n\":%.0f,\"raw_sync_n\":%.0f,"
+      "\"ratio_sync_n\":%.3f,\"evstore_sync_1\":%.0f,\"group_commit_gain\":%.3f}\n",
+      bytes, threads, a, b, a / b, c, d, c / d, e, c / e);
+  return 0;
+}
+
+int RunRead(const std::vector<std::string>& args) {
+  int events = std::stoi(Flag(args, "events", "10000"));
+  int repeat = std::stoi(Flag(args, "repeat", "21"));
+  size_t bytes = std::stoul(Flag(args, "bytes", "100"));
+  Scratch sc;
+  Options o = Options::Fast();
+  auto s = Store::open(sc.Fresh("ev"), o);
+  if (!s.ok()) return 1;
+  std::vector<EventData> batch(100, Payload(bytes));
+  for (int i = 0; i < events; i += 100)
+    if (!s->append("order-1", ExpectedVersion::Any(), batch).ok()) return 1;
+  rocksdb::DB* evdb = s->impl()->db();
+  evdb->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
+  for (int c = 0; c < evstore::internal::kNumCfs; c++)
+    evdb->Flush(rocksdb::FlushOptions(), s->impl()->cf(static_cast<evstore::internal::Cf>(c)))
+        .PermitUncheckedError();
+
+  // Raw RocksDB holding the very same record bytes under the same keys.
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(ro, sc.Fresh("raw"), &raw).ok()) return 1;
+  {
+    auto it = s->read_all(0);
+    std::unique_ptr<rocksdb::Iterator> src(
+        evdb->NewIterator(rocksdb::ReadOptions(), s->impl()->cf(evstore::internal::kCfEvents)));
+    for (src->SeekToFirst(); src->Valid(); src->Next())
+      raw->Put(rocksdb::WriteOptions(), src->key(), src->value()).PermitUncheckedError();
+    raw->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
+  }
+  std::vector<double> ev_t, raw_t;
+  uint64_t sink = 0;
+  for (int r = 0; r < repeat; r++) {
+    double t0 = Now();
+    auto it = s->read_stream("order-1", 0);
+    uint64_t n = 0;
+    for (; it->Valid(); it->Next()) {
+      sink += it->value().data.size();
+      n++;
+    }
+    ev_t.push_back(Now() - t0);
+    if (n != static_cast<uint64_t>(events) || !it->status().ok()) {
+      std::fprintf(stderr, "read: got %lu events: %s\n", static_cast<unsigned long>(n),
+                   it->status().ToString().c_str());
+      return 1;
+    }
+    t0 = Now();
+    std::unique_ptr<rocksdb::Iterator> rit(raw->NewIterator(rocksdb::ReadOptions()));
+    for (rit->SeekToFirst(); rit->Valid(); rit->Next()) sink += rit->value().size();
+    raw_t.push_back(Now() - t0);
+  }
+  delete raw;
+  double a = events / Median(ev_t), b = events / Median(raw_t);
+  std::printf("read: forward read of a %d-event stream (%zu-byte payloads), median of %d\n",
+              events, bytes, repeat);
+  std::printf("%-40s %12s %12s  %-22s %7s\n", "case", "evstore/s", "baseline/s", "baseline",
+              "ratio");
+  PrintRow("read_stream forward, verified", a, b, "raw RocksDB iterator");
+  std::printf(
+      "{\"scenario\":\"read\",\"events\":%d,\"evstore_events_per_s\":%.0f,"
+      "\"raw_events_per_s\":%.0f,\"ratio\":%.3f,\"sink\":%lu}\n",
+      events, a, b, a / b, static_cast<unsigned long>(sink % 10));
+  return 0;
+}
+
+double OpenSeconds(const std::string& path, int repeat) {
+  std::vector<double> ts;
+  for (int r = 0; r < repeat; r++) {
+    double t0 = Now();
+    auto s = Store::open(path);
+    if (!s.ok()) std::exit(1);
+    ts.push_back(Now() - t0);
+    (void)s->close();
+  }
+  return Median(ts);
+}
+
+void Fill(const std::string& path, int events) {
+  auto s = Store::open(path, Options::Fast());
+  if (!s.ok()) std::exit(1);
+  std::vector<EventData> batch(1000, Payload(100));
+  for (int i = 0; i < events; i += 1000) {
+    size_t n = std::min(1000, events - i);
+    std::string stream = "order-" + std::to_string(i / 1000);
+    if (!s->append(stream, ExpectedVersion::Any(), std::span<const EventData>(batch.data(), n)).ok())
+      std::exit(1);
+  }
+  (void)s->close();
+}
+
+int RunOpen(const std::vector<std::string>& args) {
+  int small = std::stoi(Flag(args, "small", "1000"));
+  int large = std::stoi(Flag(args, "large", "1000000"));
+  int repeat = std::stoi(Flag(args, "repeat", "7"));
+  Scratch sc;
+  std::string ps = sc.Fresh("small"), pl = sc.Fresh("large");
+  Fill(ps, small);
+  Fill(pl, large);
+  double a = OpenSeconds(ps, repeat), b = OpenSeconds(pl, repeat);
+  std::printf("open: median of %d opens of a cleanly closed store\n", repeat);
+  std::printf("%-40s %12.2f ms\n", (std::to_string(small) + " events").c_str(), a * 1e3);
+  std::printf("%-40s %12.2f ms\n", (std::to_string(large) + " events").c_str(), b * 1e3);
+  std::printf("%-40s %12.2fx\n", "large / small", b / a);
+  std::printf(
+      "{\"scenario\":\"open\",\"small_events\":%d,\"large_events\":%d,\"small_ms\":%.3f,"
+      "\"large_ms\":%.3f,\"ratio\":%.3f}\n",
+      small, large, a * 1e3, b * 1e3, b / a);
+  return 0;
+}
+
+Registrar reg_append("append",
+                     "appends/s vs raw RocksDB (sync=false 1 thread; sync=true N threads) "
+                     "[--seconds 2 --repeat 3 --bytes 100 --threads 8]",
+                     &RunAppend);
+Registrar reg_read("read", "forward stream read vs raw RocksDB iteration [--events 10000]",
+                   &RunRead);
+Registrar reg_open("open", "open time, 1,000 vs 1,000,000 events [--small --large --repeat]",
+                   &RunOpen);
+
+}  // namespace
+}  // namespace evbench
