@@ -417,6 +417,21 @@ TEST_SUITE("log") {
     CHECK(second.status().IsIOError());
   }
 
+  TEST_CASE("a read-only open reads a store that another handle has open and refuses writes") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    REQUIRE(s.append("ro-1", ExpectedVersion::Any(), Evs(3)).ok());
+    Options ro;
+    ro.read_only = true;
+    auto r = Store::open(dir.sub("db"), ro);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    CHECK(Collect(r->read_stream("ro-1", 0)).size() == 3);
+    CHECK(r->append("ro-1", ExpectedVersion::Any(), Evs(1)).status().IsNotSupported());
+    CHECK(r->close().ok());
+    CHECK(Store::open(dir.sub("missing"), ro).status().IsNotFound());
+    CHECK_FALSE(std::filesystem::exists(dir.sub("missing")));
+  }
+
   TEST_CASE("a changed stored byte is reported as corruption naming the position") {
     TempDir dir;
     std::string path = dir.sub("db");

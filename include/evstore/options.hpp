@@ -16,6 +16,11 @@ struct Options {
   // opening a missing store returns NotFound.
   bool create_if_missing = true;
 
+  // Open without taking the directory's lock and refuse every write
+  // (NotSupported). Works while another process has the store open; the
+  // reader sees the store as it was when opened. Never modifies the store.
+  bool read_only = false;
+
   // Make every acknowledged append durable against a machine crash (fsync of
   // the write-ahead log before the append returns). Concurrent appenders
   // share one sync (group commit). When false, an append survives a process

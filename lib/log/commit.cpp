@@ -152,6 +152,7 @@ Status StoreImpl::Append(std::span<const PartRef> parts, std::vector<AppendResul
 Status StoreImpl::Commit(CommitRequest* req) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
+  if (options_.read_only) return Status::NotSupported("the store is open read-only");
   std::unique_lock<std::mutex> l(mu_);
   if (!write_error_.ok()) return write_error_;
   queue_.push_back(req);

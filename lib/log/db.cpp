@@ -125,7 +125,7 @@ Status StoreImpl::OpenDb() {
                                        "' is not an evstore store (the directory holds other files)");
     }
   }
-  if (!existing_db && !options_.create_if_missing)
+  if (!existing_db && (options_.read_only || !options_.create_if_missing))
     return Status::NotFound("no evstore store at '" + path_ + "'");
 
   block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
@@ -164,7 +164,9 @@ Status StoreImpl::OpenDb() {
   if (!existing_db) fs::create_directories(dir, ec);
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status os = rocksdb::DB::Open(dbo, path_, descs, &handles, &db_);
+  rocksdb::Status os =
+      options_.read_only ? rocksdb::DB::OpenForReadOnly(dbo, path_, descs, &handles, &db_)
+                         : rocksdb::DB::Open(dbo, path_, descs, &handles, &db_);
   if (!os.ok()) {
     db_ = nullptr;
     return FromRocks(os, "cannot open '" + path_ + "'");
@@ -207,6 +209,11 @@ Status StoreImpl::OpenDb() {
     // A store from an older release may lack families added since.
     for (int c = 0; c < kNumCfs; c++) {
       if (cfs_[c] != nullptr) continue;
+      if (options_.read_only) {
+        CloseDb();
+        return Status::NotSupported("'" + path_ + "' lacks column family " + kCfNames[c] +
+                                    "; open it once read-write to upgrade it");
+      }
       rocksdb::Status cs = db_->CreateColumnFamily(CfOptions(static_cast<Cf>(c), block_cache_),
                                                    kCfNames[c], &cfs_[c]);
       if (!cs.ok()) {
@@ -278,9 +285,16 @@ Status StoreImpl::OpenDb() {
 
 void StoreImpl::CloseDb() {
   if (db_ == nullptr) return;
-  // A clean close loses nothing even with sync=false: DB::Close does not
-  // sync the WAL by itself.
-  db_->SyncWAL().PermitUncheckedError();
+  if (!options_.read_only) {
+    // A clean close loses nothing even with sync=false: DB::Close does not
+    // sync the WAL by itself. Flushing the memtables makes the next open
+    // quick (no log replay).
+    db_->SyncWAL().PermitUncheckedError();
+    std::vector<rocksdb::ColumnFamilyHandle*> all;
+    for (auto* h : cfs_)
+      if (h != nullptr) all.push_back(h);
+    db_->Flush(rocksdb::FlushOptions(), all).PermitUncheckedError();
+  }
   for (auto* h : cfs_)
     if (h != nullptr && h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   for (auto* h : other_cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
