@@ -175,8 +175,77 @@ class TieredCache {
 
  private:
   struct Node : cache_internal::PolicyNode {
-    const K* key = nullptr;
+    explicit Node(const K& k) : key(k) {}
+    K key;
     std::variant<std::monostate, V, std::string> value;  // index 1 in L1, 2 in L2
+  };
+
+  // Open-addressing (linear probing) index of a shard's nodes by mixed hash:
+  // one probe usually touches one cache line of slots, then the node.
+  class Index {
+   public:
+    Index() : slots_(16) {}
+    Node* Find(uint64_t h, const K& key, const KeyEq& eq) const {
+      for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
+        if (slots_[i].hash == h && eq(slots_[i].node->key, key)) return slots_[i].node;
+      }
+      return nullptr;
+    }
+    // REQUIRES: no node with an equal key is indexed.
+    void Insert(Node* n) {
+      if ((count_ + 1) * 8 > slots_.size() * 5) Grow();
+      Place(n->hash, n);
+      count_++;
+    }
+    // REQUIRES: n is indexed.
+    void Erase(Node* n) {
+      size_t i = n->hash & mask();
+      while (slots_[i].node != n) i = (i + 1) & mask();
+      // Backward-shift deletion keeps probe sequences unbroken without tombstones.
+      for (size_t j = i;;) {
+        slots_[i] = Slot();
+        for (;;) {
+          j = (j + 1) & mask();
+          if (!slots_[j].node) {
+            count_--;
+            return;
+          }
+          size_t ideal = slots_[j].hash & mask();
+          if (((j - ideal) & mask()) >= ((j - i) & mask())) break;
+        }
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    template <typename F>
+    void ForEach(F f) const {
+      for (const Slot& s : slots_)
+        if (s.node) f(s.node);
+    }
+    void Clear() {
+      slots_.assign(16, Slot());
+      count_ = 0;
+    }
+
+   private:
+    struct Slot {
+      uint64_t hash = 0;
+      Node* node = nullptr;
+    };
+    size_t mask() const { return slots_.size() - 1; }
+    void Place(uint64_t h, Node* n) {
+      size_t i = h & mask();
+      while (slots_[i].node) i = (i + 1) & mask();
+      slots_[i] = Slot{h, n};
+    }
+    void Grow() {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& s : old)
+        if (s.node) Place(s.hash, s.node);
+    }
+    std::vector<Slot> slots_;
+    size_t count_ = 0;
   };
 
   struct Flight {
@@ -193,7 +262,7 @@ class TieredCache {
 
   struct alignas(64) Shard {
     std::mutex mu;
-    std::unordered_map<K, Node, Hash, KeyEq> map;
+    Index index;  // owns the nodes
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
     std::unique_ptr<cache_internal::CachePolicy> policy;
     uint64_t l1_cap = 0, l2_cap = 0;
@@ -223,7 +292,8 @@ class TieredCache {
   uint64_t WeighEncoded(const K& key, std::string_view b) const;
 
   // All below REQUIRE the shard lock.
-  bool Lookup(Shard& s, const K& key, int64_t now, std::optional<V>* out, Graveyard* g);
+  bool Lookup(Shard& s, const K& key, uint64_t h, int64_t now, std::optional<V>* out,
+              Graveyard* g);
   Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
                std::chrono::nanoseconds ttl, int64_t now, Graveyard* g);
   void Maintain(Shard& s, int64_t now, Graveyard* g);
@@ -237,6 +307,7 @@ class TieredCache {
   Codec codec_;
   Weighers weighers_;
   Hash hasher_;
+  KeyEq eq_;
   bool l2_enabled_;
   uint32_t nshards_;
   std::unique_ptr<Shard[]> shards_;

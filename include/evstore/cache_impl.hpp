@@ -34,7 +34,9 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
 }
 
 template <typename K, typename V, typename H, typename E>
-TieredCache<K, V, H, E>::~TieredCache() = default;
+TieredCache<K, V, H, E>::~TieredCache() {
+  for (uint32_t i = 0; i < nshards_; i++) shards_[i].index.ForEach([](Node* n) { delete n; });
+}
 
 template <typename K, typename V, typename H, typename E>
 int64_t TieredCache<K, V, H, E>::Now() const {
@@ -64,8 +66,8 @@ template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
   s.policy->Remove(n);
   if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
-  auto it = s.map.find(*n->key);
-  s.map.erase(it);
+  s.index.Erase(n);
+  delete n;
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -84,7 +86,7 @@ void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Gr
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
   std::string bytes = codec_.encode(std::get<1>(n->value));
-  uint64_t w2 = WeighEncoded(*n->key, bytes);
+  uint64_t w2 = WeighEncoded(n->key, bytes);
   if (w2 > s.l2_cap) {
     Evict(s, n, g);
     return;
@@ -119,16 +121,15 @@ void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) {
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, int64_t now, std::optional<V>* out,
-                                     Graveyard* g) {
+bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t now,
+                                     std::optional<V>* out, Graveyard* g) {
   cache_internal::CachePolicy& p = *s.policy;
-  auto it = s.map.find(key);
-  if (it == s.map.end()) {
+  Node* n = s.index.Find(h, key, eq_);
+  if (!n) {
     p.RecordMiss();
     s.misses++;
     return false;
   }
-  Node* n = &it->second;
   if (n->deadline_ns != cache_internal::kNever && p.Expired(n, now)) {
     Expire(s, n, g);
     p.RecordMiss();
@@ -174,14 +175,14 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
                              charge <= s.l2_cap)) {
     tier = Tier::kL2;
   } else {
-    auto it = s.map.find(key);
-    if (it != s.map.end()) Drop(s, &it->second, g);
+    if (Node* old = s.index.Find(h, key, eq_)) Drop(s, old, g);
     s.rejections++;
     if (s.l1_cap == 0 && s.l2_cap == 0) return Status::OK();  // caching is disabled
     return Status::InvalidArgument("value is heavier than the cache's tiers");
   }
-  auto [it, inserted] = s.map.try_emplace(key);
-  Node& n = it->second;
+  Node* found = s.index.Find(h, key, eq_);
+  bool inserted = found == nullptr;
+  Node& n = inserted ? *new Node(key) : *found;
   n.ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
   if (tier == Tier::kL1) {
     if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
@@ -192,8 +193,8 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
     n.value.template emplace<2>(std::move(bytes));
   }
   if (inserted) {
-    n.key = &it->first;
     n.hash = h;
+    s.index.Insert(&n);
     s.policy->Insert(&n, tier, charge, now);
   } else {
     s.policy->Rewrite(&n, tier, charge, now);
@@ -217,7 +218,7 @@ std::optional<V> TieredCache<K, V, H, E>::get(const K& key) {
   Graveyard g;
   std::optional<V> out;
   std::lock_guard<std::mutex> lock(s.mu);
-  Lookup(s, key, now, &out, &g);
+  Lookup(s, key, h, now, &out, &g);
   return out;
 }
 
@@ -241,9 +242,9 @@ bool TieredCache<K, V, H, E>::erase(const K& key) {
   Graveyard g;
   std::lock_guard<std::mutex> lock(s.mu);
   Invalidate(s, key);
-  auto it = s.map.find(key);
-  if (it == s.map.end()) return false;
-  Drop(s, &it->second, &g);
+  Node* n = s.index.Find(h, key, eq_);
+  if (!n) return false;
+  Drop(s, n, &g);
   return true;
 }
 
@@ -254,11 +255,12 @@ void TieredCache<K, V, H, E>::clear() {
     Graveyard g;
     std::lock_guard<std::mutex> lock(s.mu);
     for (auto& f : s.flights) f.second->invalidated = true;
-    for (auto& [k, n] : s.map) {
-      s.policy->Remove(&n);
-      if (n.value.index() == 1) g.Bury(std::move(std::get<1>(n.value)));
-    }
-    s.map.clear();
+    s.index.ForEach([&](Node* n) {
+      s.policy->Remove(n);
+      if (n->value.index() == 1) g.Bury(std::move(std::get<1>(n->value)));
+      delete n;
+    });
+    s.index.Clear();
   }
 }
 
@@ -286,7 +288,7 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
     Graveyard g;
     std::optional<V> out;
     std::lock_guard<std::mutex> lock(s.mu);
-    if (Lookup(s, key, now, &out, &g)) return Result<V>(std::move(*out));
+    if (Lookup(s, key, h, now, &out, &g)) return Result<V>(std::move(*out));
     auto it = s.flights.find(key);
     if (it != s.flights.end()) {
       flight = it->second;
