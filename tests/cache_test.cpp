@@ -3,11 +3,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "evstore/cache.hpp"
@@ -196,6 +198,47 @@ TEST_SUITE("cache") {
       c.reset_stats();
       for (uint64_t k = 0; k < 200; k++) access(k);
       CHECK(c.stats().hit_ratio() >= 0.9);
+    }
+  }
+
+  TEST_CASE("one default configuration serves both loops and recency") {
+    CacheOptions o = CacheOptions::WithTotalCapacity(500);
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+    uint64_t hits = 0, requests = 0;
+    auto access = [&](uint64_t k) {
+      requests++;
+      if (c.get(k)) hits++; else (void)c.put(k, k);
+    };
+    SUBCASE("a loop twice the capacity, where LRU never hits") {
+      for (int pass = 0; pass < 60; pass++)
+        for (uint64_t k = 0; k < 1000; k++) access(k);
+      CHECK(static_cast<double>(hits) / static_cast<double>(requests) >= 0.4);
+    }
+    SUBCASE("a drifting working set, where LRU is close to ideal") {
+      // Compared with an exact LRU of the same capacity on the same keys.
+      std::list<uint64_t> lru;
+      std::unordered_map<uint64_t, std::list<uint64_t>::iterator> pos;
+      uint64_t lru_hits = 0;
+      std::mt19937_64 rng(3);
+      for (uint64_t i = 0; i < 200000; i++) {
+        uint64_t k = i / 20 + rng() % 400;
+        access(k);
+        auto it = pos.find(k);
+        if (it != pos.end()) {
+          lru_hits++;
+          lru.erase(it->second);
+        } else if (lru.size() == 500) {
+          pos.erase(lru.back());
+          lru.pop_back();
+        }
+        lru.push_front(k);
+        pos[k] = lru.begin();
+      }
+      double ours = static_cast<double>(hits) / static_cast<double>(requests);
+      double theirs = static_cast<double>(lru_hits) / static_cast<double>(requests);
+      CAPTURE(ours);
+      CAPTURE(theirs);
+      CHECK(ours >= theirs - 0.01);
     }
   }
 
