@@ -352,6 +352,36 @@ TEST_SUITE("log") {
     }
   }
 
+  TEST_CASE("stream reads are exact when the stream's events alternate between runs and gaps") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    // A: runs of 3, 1, 4, 2 events; B fills the gaps, so A's positions are
+    // adjacent within runs and jump between them.
+    std::vector<uint64_t> a_pos;
+    int runs[] = {3, 1, 4, 2};
+    for (int r : runs) {
+      auto res = s.append("a-1", ExpectedVersion::Any(), Evs(r));
+      REQUIRE(res.ok());
+      for (uint64_t p = res->first_position; p <= res->last_position; p++) a_pos.push_back(p);
+      REQUIRE(s.append("b-1", ExpectedVersion::Any(), Evs(2)).ok());
+    }
+    std::vector<uint64_t> all_versions(a_pos.size());
+    for (size_t i = 0; i < all_versions.size(); i++) all_versions[i] = i;
+    auto fwd = Collect(s.read_stream("a-1", 0));
+    CHECK(Versions(fwd) == all_versions);
+    CHECK(Positions(fwd) == a_pos);
+    auto back = Collect(s.read_stream("a-1", kEnd, Direction::kBackward));
+    std::vector<uint64_t> rev(a_pos.rbegin(), a_pos.rend());
+    CHECK(Positions(back) == rev);
+    CHECK(Versions(Collect(s.read_stream("a-1", 5, Direction::kForward, 3))) ==
+          std::vector<uint64_t>{5, 6, 7});
+    CHECK(Versions(Collect(s.read_stream("a-1", 6, Direction::kBackward, 4))) ==
+          std::vector<uint64_t>{6, 5, 4, 3});
+    auto b = Collect(s.read_stream("b-1", 0));
+    CHECK(b.size() == 8);
+    for (size_t i = 0; i < b.size(); i++) CHECK(b[i].stream == "b-1");
+  }
+
   TEST_CASE("invalid input is refused and changes nothing") {
     TempDir dir;
     Options o = Options::Fast();

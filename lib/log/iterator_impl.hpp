@@ -35,6 +35,7 @@ class IteratorImpl {
  private:
   void Settle();
   bool FetchEvent(uint64_t pos);
+  bool TryAdjacent();
   void Fail(Status s);
 
   // Declared first: destroyed last, after the RocksDB iterators.
@@ -47,7 +48,13 @@ class IteratorImpl {
   bool valid_ = false;
   Status status_;
   EventView view_;
-  std::string scratch_;
+  std::string scratch_, spare_;
+  // Stream reads: whether the last two events came from adjacent positions
+  // (then the next one is tried from the log directly), and the last
+  // position taken through the index.
+  bool adjacent_run_ = false;
+  bool have_prev_ = false;
+  uint64_t prev_pos_ = 0;
   std::string lower_, upper_, ev_upper_;
   rocksdb::Slice lower_slice_, upper_slice_, ev_upper_slice_;
   std::unique_ptr<rocksdb::Iterator> ev_;

@@ -52,6 +52,8 @@ void IteratorImpl::Init(Cf idx_cf, std::string lower, std::string upper) {
 void IteratorImpl::Seek(uint64_t from) {
   count_ = 0;
   valid_ = false;
+  adjacent_run_ = false;
+  have_prev_ = false;
   status_ = Status::OK();
   if (limit_ == 0) return;
   bool fwd = dir_ == Direction::kForward;
@@ -91,12 +93,51 @@ void IteratorImpl::Next() {
   valid_ = false;
   if (++count_ >= limit_) return;
   bool fwd = dir_ == Direction::kForward;
+  if (kind_ == Kind::kStream && adjacent_run_) {
+    if (TryAdjacent()) return;
+    // The neighbour is not the stream's next event: back to the index, which
+    // has not moved while events were taken from the log directly.
+    adjacent_run_ = false;
+    if (!fwd && view_.version == 0) return;  // read the whole stream backward
+    format::StreamIndexKey k(stream_id_, fwd ? view_.version + 1 : view_.version - 1);
+    if (fwd)
+      idx_->Seek(rocksdb::Slice(k.buf, 16));
+    else
+      idx_->SeekForPrev(rocksdb::Slice(k.buf, 16));
+    Settle();
+    return;
+  }
   rocksdb::Iterator* it = kind_ == Kind::kAll ? ev_.get() : idx_.get();
   if (fwd)
     it->Next();
   else
     it->Prev();
   Settle();
+}
+
+// A stream's events are often adjacent in the log (written by one append or
+// by a burst of appends). When the previous two events were adjacent, the
+// stream's next event is probably the log's next event: take it from the
+// events iterator directly and confirm it by its own (checksummed) stream
+// name and version, which identify it uniquely, instead of reading the index.
+bool IteratorImpl::TryAdjacent() {
+  bool fwd = dir_ == Direction::kForward;
+  uint64_t last_pos = view_.position, last_version = view_.version;
+  if (!fwd && (last_pos == 0 || last_version == 0)) return false;
+  if (fwd)
+    ev_->Next();
+  else
+    ev_->Prev();
+  if (!ev_->Valid() || ev_->key().size() != 8) return false;
+  uint64_t pos = format::GetBE64(ev_->key().data());
+  if (pos != (fwd ? last_pos + 1 : last_pos - 1) || pos >= visible_) return false;
+  EventView v;
+  if (!format::DecodeEvent(pos, SV(ev_->value()), &spare_, &v).ok()) return false;  // the index path reports it
+  if (v.stream != name_ || v.version != (fwd ? last_version + 1 : last_version - 1)) return false;
+  std::swap(scratch_, spare_);
+  view_ = v;
+  valid_ = true;
+  return true;
 }
 
 void IteratorImpl::Fail(Status s) {
@@ -179,6 +220,11 @@ void IteratorImpl::Settle() {
     if (!consistent)
       return Fail(Status::Corruption("index entry for '" + name_ + "' disagrees with the event at position " +
                                      std::to_string(pos)));
+    if (kind_ == Kind::kStream) {
+      adjacent_run_ = have_prev_ && (fwd ? prev_pos_ + 1 == pos : pos + 1 == prev_pos_);
+      have_prev_ = true;
+      prev_pos_ = pos;
+    }
     valid_ = true;
     return;
   }
