@@ -1,0 +1,223 @@
+// evstore::inspect: read-only examination of a store — summary, stream
+// listing, dumps of the log as text, JSON or hex, a full consistency check,
+// and statistics. The evstore-inspect tool is a thin shell over these
+// functions; tests and fuzzers call them directly.
+//
+// Every function only reads. Open the store with Options::read_only to
+// examine a store that another process has open (see docs/inspect.md). Each
+// call reads one consistent snapshot of the store, so it may run while other
+// threads append to the same Store: it sees the store as it was when the call
+// began.
+//
+// Thread safety: the functions may be called concurrently with each other and
+// with any Store method. REQUIRES for every function: `store` is open; a
+// concurrent close() waits until the call returns. Callbacks (sinks, visitors,
+// progress) run on the calling thread and must not close the store.
+#ifndef EVSTORE_INSPECT_HPP_
+#define EVSTORE_INSPECT_HPP_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "evstore/event.hpp"
+#include "evstore/export.hpp"
+#include "evstore/status.hpp"
+#include "evstore/store.hpp"
+
+namespace evstore::inspect {
+
+// ---- Progress ----
+
+// Where a long operation is. `total` is an estimate (0 when unknown); `done`
+// never decreases within one phase.
+struct Progress {
+  std::string_view phase;  // e.g. "events", "stream_index"
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+// Called every few thousand records and once at the end of each phase.
+using ProgressFn = std::function<void(const Progress&)>;
+
+// ---- info ----
+
+struct ColumnFamilyInfo {
+  std::string name;
+  uint64_t estimated_keys = 0;  // RocksDB's estimate, not an exact count
+  uint64_t sst_bytes = 0;       // bytes of table files on disk
+  uint64_t memtable_bytes = 0;  // bytes in memory not yet flushed
+};
+
+struct StoreInfo {
+  std::string path;
+  uint32_t format_version = 0;
+  int64_t created_ms = 0;           // when the store was created (ms since the epoch)
+  uint64_t next_position = 0;       // the position the next event gets
+  uint64_t event_count = 0;         // keys in `events` (counted)
+  uint64_t stream_count = 0;        // stream records (counted)
+  uint64_t next_stream_id = 0;
+  std::string id_tag;               // 16 hex digits: the tag of generated event ids
+  std::vector<ColumnFamilyInfo> column_families;
+};
+
+// A summary of the store. Counts keys of `events` and `streams`, so it takes
+// time proportional to the store's size. Errors: Corruption (damaged store
+// metadata), IOError, Closed.
+EVSTORE_EXPORT Result<StoreInfo> GetInfo(const Store& store);
+
+// ---- streams ----
+
+struct StreamSummary {
+  std::string name;
+  uint64_t stream_id = 0;
+  bool has_events = false;
+  uint64_t head_version = 0;   // version of the newest event (valid when has_events)
+  uint64_t head_position = 0;  // its global position (valid when has_events)
+  uint64_t event_count = 0;    // head_version + 1, or 0
+  uint64_t created_position = 0;
+  int64_t created_ms = 0;
+};
+
+// Calls `visit` for each stream in name order, starting at the first name
+// >= `from_name`, until it returns false. Errors: Corruption (naming the
+// stream whose record or index is damaged), IOError, Closed.
+EVSTORE_EXPORT Status ListStreams(const Store& store, std::string_view from_name,
+                                  const std::function<bool(const StreamSummary&)>& visit);
+
+// ---- dump ----
+
+enum class DumpFormat : uint8_t {
+  kText,  // one line per event, bytes escaped
+  kJson,  // JSON Lines: one object per event
+  kHex,   // key and record bytes as a hex dump, plus a decoded header line
+};
+
+struct DumpOptions {
+  DumpFormat format = DumpFormat::kText;
+  // Empty: the global log, bounded by positions. Otherwise one stream,
+  // bounded by versions.
+  std::string stream;
+  uint64_t from = 0;         // first position (or version), inclusive
+  uint64_t to = kEnd;        // last position (or version), inclusive
+  uint64_t limit = kNoLimit; // most events written
+  ProgressFn progress;       // optional
+};
+
+struct DumpSummary {
+  uint64_t events = 0;   // events written
+  uint64_t corrupt = 0;  // records written as errors (see Dump)
+};
+
+// Writes the selected events to `sink` in `options.format`, each as one or
+// more complete lines ending in '\n'. A record that fails verification is
+// written as an error line naming its position and counted in
+// summary->corrupt; the dump goes on. Errors: NotFound (options.stream does
+// not exist), InvalidArgument (from > to), IOError, Closed; *summary holds
+// what was written so far.
+EVSTORE_EXPORT Status Dump(const Store& store, const DumpOptions& options,
+                           const std::function<void(std::string_view)>& sink,
+                           DumpSummary* summary = nullptr);
+
+// Appends the description of one event in `format` to *out (kHex needs the
+// raw record: pass it in `record`, the key is rebuilt from the position).
+// The output is one or more lines, each ending in '\n'; any bytes are safe.
+EVSTORE_EXPORT void FormatEvent(const EventView& event, DumpFormat format, std::string_view record,
+                                std::string* out);
+
+// ---- verify ----
+
+// One inconsistency. `column_family` and `key` (printable: numbers in
+// decimal, names quoted, other bytes escaped) locate the damaged entry;
+// `position` is the event involved, or kNoPosition.
+struct Problem {
+  static constexpr uint64_t kNoPosition = UINT64_MAX;
+  std::string column_family;
+  std::string key;
+  uint64_t position = kNoPosition;
+  std::string message;
+};
+
+struct VerifyOptions {
+  // Most problems kept in the report; further ones are only counted.
+  size_t max_problems = 1000;
+  ProgressFn progress;  // optional
+};
+
+struct VerifyReport {
+  // What was checked.
+  uint64_t events = 0;
+  uint64_t streams = 0;
+  uint64_t stream_index_entries = 0;
+  uint64_t category_index_entries = 0;
+  uint64_t type_index_entries = 0;
+  uint64_t event_id_entries = 0;
+  uint64_t saga_records = 0;  // not checked by this release (no saga decoder yet)
+  // What was wrong: the first max_problems problems, and how many in all.
+  std::vector<Problem> problems;
+  uint64_t problem_count = 0;
+
+  bool ok() const { return problem_count == 0; }
+};
+
+// Checks the whole store: the metadata records; every event record's
+// checksum, schema and key; positions gapless from 0; every stream record;
+// versions dense per stream and the stream heads; and the indexes both ways
+// (every stream_index, category_index, type_index and event_ids entry points
+// at an event that matches it, and every event has its stream_index,
+// category_index, type_index and — for caller-supplied ids — event_ids
+// entries). Finding problems is not an error: they are in the report.
+// Memory grows with the number of streams, not events. Errors: IOError,
+// Closed (the report is then incomplete).
+EVSTORE_EXPORT Result<VerifyReport> Verify(const Store& store,
+                                           const VerifyOptions& options = VerifyOptions());
+
+// ---- stats ----
+
+struct NameCount {
+  std::string name;
+  uint64_t events = 0;
+};
+
+struct LogStats {
+  uint64_t events = 0;
+  uint64_t streams = 0;
+  uint64_t corrupt_records = 0;  // events that failed verification (not counted below)
+  uint64_t record_bytes = 0;     // stored record bytes, checksums included
+  uint64_t data_bytes = 0;
+  uint64_t metadata_bytes = 0;
+  uint64_t largest_record_bytes = 0;
+  uint64_t largest_record_position = 0;
+  uint64_t longest_stream_events = 0;
+  std::string longest_stream;
+  int64_t first_timestamp_ms = 0;  // of position 0
+  int64_t last_timestamp_ms = 0;   // of the newest event
+  uint64_t caller_ids = 0;         // events with a caller-supplied id
+  // The most frequent event types and categories, most frequent first (at
+  // most `top` each).
+  std::vector<NameCount> types;
+  std::vector<NameCount> categories;
+  uint64_t distinct_types = 0;
+  uint64_t distinct_categories = 0;
+};
+
+// Scans the global log once. Memory grows with the number of distinct types,
+// categories and streams. Errors: IOError, Closed.
+EVSTORE_EXPORT Result<LogStats> GetStats(const Store& store, size_t top = 10,
+                                         const ProgressFn& progress = ProgressFn());
+
+// ---- JSON helpers (shared with the tool) ----
+
+// Appends `s` as a JSON string literal (quotes included) to *out. Bytes that
+// are not valid UTF-8 are written as \u00XX escapes of each byte.
+EVSTORE_EXPORT void AppendJsonString(std::string_view s, std::string* out);
+// Appends `s` with non-printable bytes as \xNN and backslashes doubled.
+EVSTORE_EXPORT void AppendEscaped(std::string_view s, std::string* out);
+// Appends `ms` (since the Unix epoch) as ISO 8601 UTC with milliseconds,
+// e.g. "2024-05-01T10:00:00.123Z". Any value is accepted.
+EVSTORE_EXPORT void AppendTime(int64_t ms, std::string* out);
+
+}  // namespace evstore::inspect
+
+#endif  // EVSTORE_INSPECT_HPP_

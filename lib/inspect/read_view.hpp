@@ -1,0 +1,79 @@
+// ReadView: one consistent, read-only view of a store for the inspect
+// functions. Holds the store's operation guard (so close() waits) and a
+// RocksDB snapshot, released in the destructor.
+#ifndef EVSTORE_LIB_INSPECT_READ_VIEW_HPP_
+#define EVSTORE_LIB_INSPECT_READ_VIEW_HPP_
+
+#include <rocksdb/db.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "evstore/inspect.hpp"
+#include "evstore/status.hpp"
+#include "evstore/store.hpp"
+#include "log/store_impl.hpp"
+
+namespace evstore::inspect {
+
+class ReadView {
+ public:
+  explicit ReadView(const Store& store);
+  ~ReadView();
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+
+  // Closed when the store is not open; then nothing else may be called.
+  const Status& status() const { return status_; }
+
+  // An iterator over `cf` at the snapshot, below `upper` when given (the
+  // slice must outlive the iterator).
+  std::unique_ptr<rocksdb::Iterator> NewIterator(internal::Cf cf,
+                                                 const rocksdb::Slice* upper = nullptr) const;
+  // Point read at the snapshot.
+  rocksdb::Status Get(internal::Cf cf, std::string_view key, std::string* value) const;
+  rocksdb::DB* db() const { return impl_->db(); }
+  rocksdb::ColumnFamilyHandle* cf(internal::Cf c) const { return impl_->cf(c); }
+  internal::StoreImpl* impl() const { return impl_; }
+
+ private:
+  internal::StoreImpl* impl_;
+  std::optional<internal::StoreImpl::OpGuard> guard_;
+  const rocksdb::Snapshot* snap_ = nullptr;
+  Status status_;
+};
+
+// evstore::Status from a RocksDB status (defined with the store).
+Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+inline std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// Reports progress of one phase every 4096 items and once at the end.
+class Ticker {
+ public:
+  Ticker(const ProgressFn& fn, std::string_view phase, uint64_t total)
+      : fn_(fn), phase_(phase), total_(total) {}
+  void Tick() {
+    if (++done_ % 4096 == 0 && fn_) fn_(Progress{phase_, done_, std::max(total_, done_)});
+  }
+  void Finish() {
+    if (fn_) fn_(Progress{phase_, done_, done_});
+  }
+  uint64_t done() const { return done_; }
+
+ private:
+  const ProgressFn& fn_;
+  std::string_view phase_;
+  uint64_t total_;
+  uint64_t done_ = 0;
+};
+
+// RocksDB's estimate of the keys in `cf` (0 when unknown).
+uint64_t EstimateKeys(const ReadView& view, internal::Cf cf);
+
+}  // namespace evstore::inspect
+
+#endif  // EVSTORE_LIB_INSPECT_READ_VIEW_HPP_

@@ -1,0 +1,438 @@
+// inspect: Verify — every record and both directions of every index.
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "common/utf8.hpp"
+#include "event_generated.h"
+#include "evstore/inspect.hpp"
+#include "format/keys.hpp"
+#include "format/record.hpp"
+#include "inspect/read_view.hpp"
+#include "inspect/text.hpp"
+
+namespace evstore::inspect {
+
+using internal::Cf;
+
+namespace {
+
+struct StreamState {
+  std::string name;
+  uint64_t next_version = 0;  // from the events pass
+  bool index_seen = false;
+  uint64_t index_entries = 0;
+  uint64_t index_head = 0;
+};
+
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  AppendEscaped(s, &out);
+  out.push_back('"');
+  return out;
+}
+
+std::string HexKey(std::string_view s) {
+  std::string out = "0x";
+  AppendHex(s, &out);
+  return out;
+}
+
+std::string NameKey(std::string_view name, uint64_t pos) {
+  return Quoted(name) + " @" + std::to_string(pos);
+}
+
+class Verifier {
+ public:
+  Verifier(const ReadView& view, const VerifyOptions& o, VerifyReport* r)
+      : view_(view), o_(o), r_(r) {}
+
+  Status Run() {
+    Status s = CheckMetadata();
+    if (s.ok()) s = CheckStreams();
+    if (s.ok()) s = CheckEvents();
+    if (s.ok()) s = CheckStreamIndex();
+    if (s.ok()) s = CheckNameIndex(internal::kCfCategoryIndex, &r_->category_index_entries);
+    if (s.ok()) s = CheckNameIndex(internal::kCfTypeIndex, &r_->type_index_entries);
+    if (s.ok()) s = CheckEventIds();
+    if (s.ok()) s = CountSagas();
+    return s;
+  }
+
+ private:
+  void Report(Cf cf, std::string key, uint64_t position, std::string message) {
+    r_->problem_count++;
+    if (r_->problems.size() < o_.max_problems)
+      r_->problems.push_back(
+          Problem{internal::kCfNames[cf], std::move(key), position, std::move(message)});
+  }
+
+  Status CheckMetadata() {
+    std::string v;
+    rocksdb::Status s = view_.Get(internal::kCfDefault, format::kFormatKey, &v);
+    if (s.IsNotFound()) {
+      Report(internal::kCfDefault, std::string(format::kFormatKey), Problem::kNoPosition,
+             "format record is missing");
+    } else if (!s.ok()) {
+      return FromRocks(s, "reading the format record");
+    } else if (auto fr = format::DecodeFormatRecord(v); !fr) {
+      Report(internal::kCfDefault, std::string(format::kFormatKey), Problem::kNoPosition,
+             "format record is damaged");
+    } else if (fr->version > format::kFormatVersion) {
+      Report(internal::kCfDefault, std::string(format::kFormatKey), Problem::kNoPosition,
+             "format " + std::to_string(fr->version) + " is newer than this build reads");
+    }
+    s = view_.Get(internal::kCfDefault, format::kIdTagKey, &v);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the id tag");
+    if (s.ok() && v.size() == 8) {
+      tag_ = format::GetBE64(v.data());
+      have_tag_ = true;
+    } else {
+      Report(internal::kCfDefault, std::string(format::kIdTagKey), Problem::kNoPosition,
+             "id tag record is missing or damaged");
+    }
+    s = view_.Get(internal::kCfDefault, format::kNextStreamIdKey, &v);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the next stream id");
+    if (s.ok()) {
+      if (auto n = format::DecodePositionValue(v)) {
+        next_stream_id_ = *n;
+      } else {
+        Report(internal::kCfDefault, std::string(format::kNextStreamIdKey), Problem::kNoPosition,
+               "next-stream-id record is damaged");
+      }
+    }
+    return Status::OK();
+  }
+
+  Status CheckStreams() {
+    Ticker t(o_.progress, "streams", EstimateKeys(view_, internal::kCfStreams));
+    auto it = view_.NewIterator(internal::kCfStreams);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      t.Tick();
+      r_->streams++;
+      std::string_view name = ToView(it->key());
+      format::StreamFields f{};
+      Status ds = format::DecodeStream(name, ToView(it->value()), &scratch_, &f);
+      if (!ds.ok()) {
+        Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+               std::string(ds.message()));
+        continue;
+      }
+      if (name.empty() || !IsValidName(name))
+        Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+               "stream name is empty, not UTF-8 or holds NUL");
+      if (f.stream_id == 0 || (next_stream_id_ != 0 && f.stream_id >= next_stream_id_))
+        Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+               "stream id " + std::to_string(f.stream_id) + " is outside [1, next stream id " +
+                   std::to_string(next_stream_id_) + ")");
+      stream_ids_[std::string(name)] = f.stream_id;
+      auto [pos, inserted] = streams_.try_emplace(f.stream_id, StreamState{std::string(name)});
+      if (!inserted)
+        Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+               "stream id " + std::to_string(f.stream_id) + " is also used by stream " +
+                   Quoted(pos->second.name));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading streams");
+    t.Finish();
+    return Status::OK();
+  }
+
+  // Reports a missing or wrong index entry; an error only when reading fails.
+  Status ExpectKey(Cf cf, std::string_view key, std::string_view want_value, std::string label,
+                   uint64_t position) {
+    rocksdb::Status s = view_.Get(cf, key, &value_);
+    if (s.IsNotFound()) {
+      Report(cf, std::move(label), position, "index entry is missing for the event at position " +
+                                                 std::to_string(position));
+      return Status::OK();
+    }
+    if (!s.ok()) return FromRocks(s, std::string("reading ") + internal::kCfNames[cf]);
+    if (value_ != want_value)
+      Report(cf, std::move(label), position,
+             "index entry has value " + HexKey(value_) + ", expected " + HexKey(want_value) +
+                 " (the event at position " + std::to_string(position) + ")");
+    return Status::OK();
+  }
+
+  Status CheckEvents() {
+    Ticker t(o_.progress, "events", EstimateKeys(view_, internal::kCfEvents));
+    auto it = view_.NewIterator(internal::kCfEvents);
+    uint64_t expect = 0;
+    std::string key;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      t.Tick();
+      r_->events++;
+      auto pos = format::DecodeEventKey(ToView(it->key()));
+      if (!pos) {
+        Report(internal::kCfEvents, HexKey(ToView(it->key())), Problem::kNoPosition,
+               "malformed key (not 8 bytes)");
+        continue;
+      }
+      if (*pos != expect)
+        Report(internal::kCfEvents, "position " + std::to_string(*pos), *pos,
+               *pos > expect ? "positions " + std::to_string(expect) + ".." +
+                                   std::to_string(*pos - 1) + " are missing (the log has a gap)"
+                             : "position out of order");
+      if (*pos >= expect) expect = *pos + 1;
+      EventView e;
+      Status ds = format::DecodeEvent(*pos, ToView(it->value()), &scratch_, &e);
+      if (!ds.ok()) {
+        Report(internal::kCfEvents, "position " + std::to_string(*pos), *pos,
+               std::string(ds.message()));
+        bad_.insert(*pos);
+        continue;
+      }
+      // DecodeEvent verified the body in scratch_; the stream id is not in
+      // EventView, so read it from the record itself.
+      uint64_t record_sid = fb::GetEventRecord(scratch_.data())->stream_id();
+      format::Be64 pv(*pos);
+      Status s = CheckEventIndexes(*pos, e, record_sid, pv.view());
+      if (!s.ok()) return s;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+    t.Finish();
+    return Status::OK();
+  }
+
+  Status CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t record_sid,
+                           std::string_view pv);
+  Status CheckStreamIndex();
+  Status CheckNameIndex(Cf cf, uint64_t* count);
+  Status CheckEventIds();
+  Status CountSagas();
+  // Reads and decodes the event an index entry points at. False (with a
+  // problem reported, unless the event itself was reported) when there is
+  // none or it is damaged.
+  bool LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e, Status* err);
+
+  const ReadView& view_;
+  const VerifyOptions& o_;
+  VerifyReport* r_;
+  uint64_t tag_ = 0;
+  bool have_tag_ = false;
+  uint64_t next_stream_id_ = 0;
+  std::unordered_map<uint64_t, StreamState> streams_;
+  std::unordered_map<std::string, uint64_t> stream_ids_;  // name -> id, for events
+  std::set<uint64_t> bad_;                                // positions already reported
+  std::string scratch_, scratch2_, value_, target_;
+};
+
+Status Verifier::CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t record_sid,
+                                   std::string_view pv) {
+  const std::string at = "position " + std::to_string(pos);
+  auto idit = stream_ids_.find(std::string(e.stream));
+  if (idit == stream_ids_.end()) {
+    Report(internal::kCfEvents, at, pos, "event of stream " + Quoted(e.stream) +
+                                             ", which has no stream record");
+  } else {
+    uint64_t sid = idit->second;
+    if (record_sid != sid)
+      Report(internal::kCfEvents, at, pos,
+             "event names stream id " + std::to_string(record_sid) + " but stream " +
+                 Quoted(e.stream) + " has id " + std::to_string(sid));
+    StreamState& st = streams_[sid];
+    if (e.version != st.next_version)
+      Report(internal::kCfEvents, at, pos,
+             "stream " + Quoted(e.stream) + " version " + std::to_string(e.version) +
+                 " follows version " +
+                 (st.next_version == 0 ? std::string("none") : std::to_string(st.next_version - 1)) +
+                 " (versions must be dense)");
+    if (e.version >= st.next_version) st.next_version = e.version + 1;
+    format::StreamIndexKey sk(sid, e.version);
+    Status s = ExpectKey(internal::kCfStreamIndex, sk.view(), pv,
+                         "stream " + std::to_string(sid) + " version " + std::to_string(e.version),
+                         pos);
+    if (!s.ok()) return s;
+  }
+  std::string_view cat = CategoryOf(e.stream);
+  if (!cat.empty()) {
+    Status s = ExpectKey(internal::kCfCategoryIndex, format::NameIndexKey(cat, pos), "",
+                         NameKey(cat, pos), pos);
+    if (!s.ok()) return s;
+  }
+  Status s = ExpectKey(internal::kCfTypeIndex, format::NameIndexKey(e.type, pos), "",
+                       NameKey(e.type, pos), pos);
+  if (!s.ok()) return s;
+  // Generated ids are found through their position; caller ids are indexed.
+  auto gp = have_tag_ ? format::GeneratedIdPosition(tag_, e.id.bytes) : std::nullopt;
+  if (e.id.is_nil()) {
+    Report(internal::kCfEvents, at, pos, "event id is nil");
+  } else if (!gp || *gp != pos) {
+    s = ExpectKey(internal::kCfEventIds,
+                  std::string_view(reinterpret_cast<const char*>(e.id.bytes), 16), pv,
+                  e.id.ToString(), pos);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e,
+                          Status* err) {
+  rocksdb::Status s = view_.Get(internal::kCfEvents, format::EventKey(pos).view(), &target_);
+  if (s.IsNotFound()) {
+    Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which holds no event");
+    return false;
+  }
+  if (!s.ok()) {
+    *err = FromRocks(s, "reading events");
+    return false;
+  }
+  if (bad_.count(pos)) return false;  // reported with the event
+  Status ds = format::DecodeEvent(pos, target_, &scratch2_, e);
+  if (!ds.ok()) {
+    Report(cf, label, pos, std::string(ds.message()));
+    return false;
+  }
+  return true;
+}
+
+Status Verifier::CheckStreamIndex() {
+  Ticker t(o_.progress, "stream_index", EstimateKeys(view_, internal::kCfStreamIndex));
+  auto it = view_.NewIterator(internal::kCfStreamIndex);
+  Status err;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    t.Tick();
+    r_->stream_index_entries++;
+    auto k = format::DecodeStreamIndexKey(ToView(it->key()));
+    auto p = format::DecodePositionValue(ToView(it->value()));
+    if (!k) {
+      Report(internal::kCfStreamIndex, HexKey(ToView(it->key())), Problem::kNoPosition,
+             "malformed key (not 16 bytes)");
+      continue;
+    }
+    std::string label =
+        "stream " + std::to_string(k->stream_id) + " version " + std::to_string(k->version);
+    if (!p) {
+      Report(internal::kCfStreamIndex, label, Problem::kNoPosition,
+             "malformed value (not an 8-byte position)");
+      continue;
+    }
+    auto sit = streams_.find(k->stream_id);
+    if (sit == streams_.end()) {
+      Report(internal::kCfStreamIndex, label, *p,
+             "entry of stream id " + std::to_string(k->stream_id) + ", which has no stream record");
+    } else {
+      StreamState& st = sit->second;
+      st.index_seen = true;
+      st.index_entries++;
+      st.index_head = k->version;  // keys ascend: the last one is the head
+    }
+    EventView e;
+    if (!LoadTarget(internal::kCfStreamIndex, label, *p, &e, &err)) {
+      if (!err.ok()) return err;
+      continue;
+    }
+    uint64_t record_sid = fb::GetEventRecord(scratch2_.data())->stream_id();
+    if (record_sid != k->stream_id || e.version != k->version)
+      Report(internal::kCfStreamIndex, label, *p,
+             "points at position " + std::to_string(*p) + ", which holds stream id " +
+                 std::to_string(record_sid) + " version " + std::to_string(e.version));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading stream_index");
+  t.Finish();
+  // Heads: the last index key of each stream is its newest event.
+  std::map<std::string, const StreamState*> ordered;
+  for (const auto& [sid, st] : streams_) ordered.emplace(st.name, &st);
+  for (const auto& [name, st] : ordered) {
+    if (st->next_version == 0 && !st->index_seen) {
+      Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition, "stream has no events");
+    } else if (!st->index_seen || st->index_head + 1 != st->next_version) {
+      Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+             "stream head in stream_index is " +
+                 (st->index_seen ? "version " + std::to_string(st->index_head) : std::string("absent")) +
+                 " but its events end at " +
+                 (st->next_version ? "version " + std::to_string(st->next_version - 1)
+                                   : std::string("no event")));
+    }
+  }
+  return Status::OK();
+}
+
+Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
+  Ticker t(o_.progress, internal::kCfNames[cf], EstimateKeys(view_, cf));
+  auto it = view_.NewIterator(cf);
+  Status err;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    t.Tick();
+    (*count)++;
+    auto k = format::DecodeNameIndexKey(ToView(it->key()));
+    if (!k) {
+      Report(cf, HexKey(ToView(it->key())), Problem::kNoPosition,
+             "malformed key (not name + 0x00 + 8-byte position)");
+      continue;
+    }
+    std::string label = NameKey(k->name, k->position);
+    if (!it->value().empty())
+      Report(cf, label, k->position, "value is not empty");
+    EventView e;
+    if (!LoadTarget(cf, label, k->position, &e, &err)) {
+      if (!err.ok()) return err;
+      continue;
+    }
+    std::string_view have = cf == internal::kCfTypeIndex ? e.type : CategoryOf(e.stream);
+    if (have != k->name)
+      Report(cf, label, k->position,
+             "points at position " + std::to_string(k->position) + ", whose " +
+                 (cf == internal::kCfTypeIndex ? "type" : "category") + " is " + Quoted(have));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), std::string("reading ") + internal::kCfNames[cf]);
+  t.Finish();
+  return Status::OK();
+}
+
+Status Verifier::CheckEventIds() {
+  Ticker t(o_.progress, "event_ids", EstimateKeys(view_, internal::kCfEventIds));
+  auto it = view_.NewIterator(internal::kCfEventIds);
+  Status err;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    t.Tick();
+    r_->event_id_entries++;
+    std::string_view key = ToView(it->key());
+    if (key.size() != 16) {
+      Report(internal::kCfEventIds, HexKey(key), Problem::kNoPosition, "malformed key (not 16 bytes)");
+      continue;
+    }
+    Uuid id;
+    std::memcpy(id.bytes, key.data(), 16);
+    std::string label = id.ToString();
+    auto p = format::DecodePositionValue(ToView(it->value()));
+    if (!p) {
+      Report(internal::kCfEventIds, label, Problem::kNoPosition,
+             "malformed value (not an 8-byte position)");
+      continue;
+    }
+    EventView e;
+    if (!LoadTarget(internal::kCfEventIds, label, *p, &e, &err)) {
+      if (!err.ok()) return err;
+      continue;
+    }
+    if (e.id != id)
+      Report(internal::kCfEventIds, label, *p,
+             "points at position " + std::to_string(*p) + ", whose event id is " + e.id.ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading event_ids");
+  t.Finish();
+  return Status::OK();
+}
+
+Status Verifier::CountSagas() {
+  auto it = view_.NewIterator(internal::kCfSagas);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) r_->saga_records++;
+  if (!it->status().ok()) return FromRocks(it->status(), "reading sagas");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<VerifyReport> Verify(const Store& store, const VerifyOptions& options) {
+  ReadView view(store);
+  if (!view.status().ok()) return view.status();
+  VerifyReport report;
+  Verifier v(view, options, &report);
+  Status s = v.Run();
+  if (!s.ok()) return s;
+  return report;
+}
+
+}  // namespace evstore::inspect
