@@ -1,0 +1,546 @@
+// evstore-inspect: examine an evstore store without changing it.
+//
+//   evstore-inspect <command> [--db PATH] [flags]
+//
+// A thin shell over evstore/inspect.hpp; docs/inspect.md is the manual.
+// Exit codes: 0 success; 1 the store has problems (verify found some, dump
+// met damaged records); 2 usage error; 3 the store cannot be opened (missing,
+// not an evstore store, newer format, locked or damaged metadata); 4 a read
+// failed while the command ran.
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "evstore/inspect.hpp"
+#include "evstore/store.hpp"
+
+namespace ins = evstore::inspect;
+using evstore::Status;
+
+namespace {
+
+enum Exit : int { kOk = 0, kProblems = 1, kUsage = 2, kCannotOpen = 3, kReadFailed = 4 };
+
+constexpr const char* kUsageText =
+    "usage: evstore-inspect <command> [--db PATH] [flags]\n"
+    "commands: info, streams, dump, verify, stats, help\n";
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"info", "format version, counts, next position, column families",
+     "usage: evstore-inspect info [--db PATH] [--json]\n"
+     "\n"
+     "Prints the store's format version, creation time, event and stream counts,\n"
+     "next position, and per column family the estimated keys and sizes.\n"
+     "\n"
+     "  --db PATH   the store directory (default: the current directory)\n"
+     "  --json      one JSON object\n"},
+    {"streams", "list streams with their id, head version and event count",
+     "usage: evstore-inspect streams [--db PATH] [--from NAME] [--limit N] [--json]\n"
+     "\n"
+     "Lists streams in name order: name, id, head version, head position, events.\n"
+     "\n"
+     "  --db PATH     the store directory (default: the current directory)\n"
+     "  --from NAME   start at the first stream whose name is >= NAME\n"
+     "  --limit N     list at most N streams\n"
+     "  --json        JSON Lines: one object per stream\n"},
+    {"dump", "print events of the global log, a position range or one stream",
+     "usage: evstore-inspect dump [--db PATH] [--stream NAME] [--from N] [--to N]\n"
+     "                            [--limit N] [--json | --hex] [--no-progress]\n"
+     "\n"
+     "Prints events in order: the global log by position, or with --stream one\n"
+     "stream by version. Damaged records are printed as CORRUPT lines naming their\n"
+     "position; the dump goes on and exits with 1.\n"
+     "\n"
+     "  --db PATH       the store directory (default: the current directory)\n"
+     "  --stream NAME   dump one stream; --from/--to are then versions\n"
+     "  --from N        first position (or version), inclusive (default 0)\n"
+     "  --to N          last position (or version), inclusive (default: the end)\n"
+     "  --limit N       print at most N events\n"
+     "  --json          JSON Lines: one object per event\n"
+     "  --hex           the key and record bytes as a hex dump\n"
+     "  --no-progress   no progress line on a terminal\n"},
+    {"verify", "check every record and index; exit 1 with a report on problems",
+     "usage: evstore-inspect verify [--db PATH] [--max-problems N] [--json] [--no-progress]\n"
+     "\n"
+     "Checks the metadata, every event record (checksum, schema, key), gapless\n"
+     "positions, stream records, dense versions and stream heads, and every index\n"
+     "entry both ways (stream_index, category_index, type_index, event_ids).\n"
+     "Prints each problem with its column family, key and position. Exits 0 when\n"
+     "the store is sound, 1 when a problem was found.\n"
+     "\n"
+     "  --db PATH          the store directory (default: the current directory)\n"
+     "  --max-problems N   list at most N problems (all are counted; default 1000)\n"
+     "  --json             one JSON object with the counts and the problems\n"
+     "  --no-progress      no progress line on a terminal\n"},
+    {"stats", "event, byte and type statistics from one scan of the log",
+     "usage: evstore-inspect stats [--db PATH] [--top N] [--json] [--no-progress]\n"
+     "\n"
+     "Scans the log once: events, streams, record/data/metadata bytes, the largest\n"
+     "record, the longest stream, the time range, and the most frequent event types\n"
+     "and categories.\n"
+     "\n"
+     "  --db PATH       the store directory (default: the current directory)\n"
+     "  --top N         how many types and categories to list (default 10)\n"
+     "  --json          one JSON object\n"
+     "  --no-progress   no progress line on a terminal\n"},
+};
+
+const Command* FindCommand(std::string_view name) {
+  for (const Command& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+void PrintMainHelp() {
+  std::string out =
+      "usage: evstore-inspect <command> [--db PATH] [flags]\n"
+      "\n"
+      "Examines an evstore store. Opens it read-only: never changes it, and works\n"
+      "while another process has it open.\n"
+      "\n"
+      "commands:\n";
+  for (const Command& c : kCommands) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-9s %s\n", c.name, c.summary);
+    out += line;
+  }
+  out +=
+      "\n"
+      "`evstore-inspect <command> --help` describes a command's flags.\n"
+      "exit codes: 0 ok, 1 problems found, 2 usage error, 3 cannot open the store,\n"
+      "4 a read failed\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+int UsageError(const std::string& msg, const char* command) {
+  std::fprintf(stderr, "evstore-inspect: %s\n%s", msg.c_str(), kUsageText);
+  if (command)
+    std::fprintf(stderr, "use 'evstore-inspect %s --help' for help\n", command);
+  else
+    std::fprintf(stderr, "use 'evstore-inspect --help' for help\n");
+  return kUsage;
+}
+
+struct Args {
+  std::string db = ".";
+  bool json = false, hex = false, no_progress = false;
+  std::string stream, from_name;
+  uint64_t from = 0, to = evstore::kEnd, limit = evstore::kNoLimit;
+  uint64_t max_problems = 1000, top = 10;
+  bool from_given = false;
+};
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Parses the flags of `cmd`; returns -1 to go on, otherwise an exit code.
+int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
+  std::string_view name = cmd.name;
+  auto allowed = [&](std::string_view flag) {
+    if (flag == "--db" || flag == "--json") return true;
+    if (name == "streams") return flag == "--from" || flag == "--limit";
+    if (name == "dump")
+      return flag == "--stream" || flag == "--from" || flag == "--to" || flag == "--limit" ||
+             flag == "--hex" || flag == "--no-progress";
+    if (name == "verify") return flag == "--max-problems" || flag == "--no-progress";
+    if (name == "stats") return flag == "--top" || flag == "--no-progress";
+    return false;
+  };
+  for (int i = 0; i < argc; i++) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(cmd.help, stdout);
+      return kOk;
+    }
+    std::string_view flag = arg, value;
+    bool inline_value = false;
+    if (size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      flag = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      inline_value = true;
+    }
+    if (!flag.starts_with("-"))
+      return UsageError("unexpected argument '" + std::string(arg) + "'", cmd.name);
+    if (!allowed(flag))
+      return UsageError("unknown flag '" + std::string(flag) + "' for " + std::string(name),
+                        cmd.name);
+    bool boolean = flag == "--json" || flag == "--hex" || flag == "--no-progress";
+    if (boolean) {
+      if (inline_value) return UsageError(std::string(flag) + " takes no value", cmd.name);
+      if (flag == "--json") a->json = true;
+      if (flag == "--hex") a->hex = true;
+      if (flag == "--no-progress") a->no_progress = true;
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= argc) return UsageError(std::string(flag) + " needs a value", cmd.name);
+      value = argv[++i];
+    }
+    auto number = [&](uint64_t* out) {
+      if (!ParseU64(value, out)) {
+        UsageError(std::string(flag) + " needs a non-negative integer, not '" +
+                       std::string(value) + "'",
+                   cmd.name);
+        return false;
+      }
+      return true;
+    };
+    if (flag == "--db") {
+      if (value.empty()) return UsageError("--db needs a path", cmd.name);
+      a->db = std::string(value);
+    } else if (flag == "--stream") {
+      if (value.empty()) return UsageError("--stream needs a name", cmd.name);
+      a->stream = std::string(value);
+    } else if (flag == "--from" && name == "streams") {
+      a->from_name = std::string(value);
+    } else if (flag == "--from") {
+      if (!number(&a->from)) return kUsage;
+      a->from_given = true;
+    } else if (flag == "--to") {
+      if (!number(&a->to)) return kUsage;
+    } else if (flag == "--limit") {
+      if (!number(&a->limit)) return kUsage;
+    } else if (flag == "--max-problems") {
+      if (!number(&a->max_problems)) return kUsage;
+    } else if (flag == "--top") {
+      if (!number(&a->top)) return kUsage;
+    }
+  }
+  if (a->json && a->hex) return UsageError("--json and --hex exclude each other", cmd.name);
+  if (a->from > a->to) return UsageError("--from is after --to", cmd.name);
+  return -1;
+}
+
+// A progress line on stderr, redrawn at most every 100 ms, only on a terminal.
+class ProgressLine {
+ public:
+  ProgressLine(const char* command, bool enabled)
+      : command_(command), enabled_(enabled && isatty(STDERR_FILENO)) {}
+  ~ProgressLine() { Clear(); }
+  ins::ProgressFn fn() {
+    if (!enabled_) return ins::ProgressFn();
+    return [this](const ins::Progress& p) { Show(p); };
+  }
+  void Clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+    shown_ = false;
+  }
+
+ private:
+  void Show(const ins::Progress& p) {
+    auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    if (p.total > 0)
+      std::fprintf(stderr, "\r\033[K%s: %.*s %" PRIu64 "/%" PRIu64 " (%d%%)", command_,
+                   static_cast<int>(p.phase.size()), p.phase.data(), p.done, p.total,
+                   static_cast<int>(p.done * 100 / p.total));
+    else
+      std::fprintf(stderr, "\r\033[K%s: %.*s %" PRIu64, command_, static_cast<int>(p.phase.size()),
+                   p.phase.data(), p.done);
+    shown_ = true;
+  }
+  const char* command_;
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+
+int Fail(const Status& s, int code) {
+  std::fprintf(stderr, "evstore-inspect: %s\n", s.ToString().c_str());
+  return code;
+}
+
+int OpenStore(const std::string& path, std::optional<evstore::Store>* out) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::fprintf(stderr, "evstore-inspect: '%s': no such directory\n", path.c_str());
+    return kCannotOpen;
+  }
+  evstore::Options o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  o.block_cache_bytes = 8u << 20;
+  auto r = evstore::Store::open(path, o);
+  if (!r.ok()) {
+    std::string msg = r.status().ToString();
+    std::fprintf(stderr, "evstore-inspect: cannot open the store: %s\n", msg.c_str());
+    return kCannotOpen;
+  }
+  out->emplace(std::move(r).value());
+  return -1;
+}
+
+std::string Json(std::string_view s) {
+  std::string out;
+  ins::AppendJsonString(s, &out);
+  return out;
+}
+
+std::string Esc(std::string_view s) {
+  std::string out;
+  ins::AppendEscaped(s, &out);
+  return out;
+}
+
+std::string Time(int64_t ms) {
+  std::string out;
+  ins::AppendTime(ms, &out);
+  return out;
+}
+
+void Put(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+int RunInfo(evstore::Store& store, const Args& a) {
+  auto r = ins::GetInfo(store);
+  if (!r.ok()) return Fail(r.status(), kReadFailed);
+  const ins::StoreInfo& i = *r;
+  std::string out;
+  if (a.json) {
+    out = "{\"path\":" + Json(i.path) + ",\"format_version\":" + std::to_string(i.format_version) +
+          ",\"created_ms\":" + std::to_string(i.created_ms) + ",\"created\":\"" +
+          Time(i.created_ms) + "\",\"events\":" + std::to_string(i.event_count) +
+          ",\"streams\":" + std::to_string(i.stream_count) +
+          ",\"next_position\":" + std::to_string(i.next_position) +
+          ",\"next_stream_id\":" + std::to_string(i.next_stream_id) + ",\"id_tag\":\"" + i.id_tag +
+          "\",\"column_families\":[";
+    for (size_t k = 0; k < i.column_families.size(); k++) {
+      const auto& c = i.column_families[k];
+      out += (k ? "," : "") + std::string("{\"name\":") + Json(c.name) +
+             ",\"estimated_keys\":" + std::to_string(c.estimated_keys) +
+             ",\"sst_bytes\":" + std::to_string(c.sst_bytes) +
+             ",\"memtable_bytes\":" + std::to_string(c.memtable_bytes) + "}";
+    }
+    out += "]}\n";
+  } else {
+    out = "path            " + Esc(i.path) + "\nformat version  " +
+          std::to_string(i.format_version) + "\ncreated         " + Time(i.created_ms) +
+          "\nevents          " + std::to_string(i.event_count) + "\nstreams         " +
+          std::to_string(i.stream_count) + "\nnext position   " + std::to_string(i.next_position) +
+          "\nnext stream id  " + std::to_string(i.next_stream_id) + "\nid tag          " +
+          i.id_tag + "\n\ncolumn family    est. keys     sst bytes  memtable bytes\n";
+    for (const auto& c : i.column_families) {
+      char line[160];
+      std::snprintf(line, sizeof line, "%-15s %10" PRIu64 " %13" PRIu64 " %15" PRIu64 "\n",
+                    c.name.c_str(), c.estimated_keys, c.sst_bytes, c.memtable_bytes);
+      out += line;
+    }
+  }
+  Put(out);
+  return kOk;
+}
+
+int RunStreams(evstore::Store& store, const Args& a) {
+  uint64_t n = 0;
+  if (!a.json) Put("stream\tid\thead_version\thead_position\tevents\n");
+  Status s = ins::ListStreams(store, a.from_name, [&](const ins::StreamSummary& st) {
+    if (n >= a.limit) return false;
+    n++;
+    std::string out;
+    if (a.json) {
+      out = "{\"name\":" + Json(st.name) + ",\"id\":" + std::to_string(st.stream_id) +
+            ",\"head_version\":" + (st.has_events ? std::to_string(st.head_version) : "null") +
+            ",\"head_position\":" + (st.has_events ? std::to_string(st.head_position) : "null") +
+            ",\"events\":" + std::to_string(st.event_count) +
+            ",\"created_position\":" + std::to_string(st.created_position) +
+            ",\"created_ms\":" + std::to_string(st.created_ms) + "}\n";
+    } else {
+      out = Esc(st.name) + "\t" + std::to_string(st.stream_id) + "\t" +
+            (st.has_events ? std::to_string(st.head_version) : "-") + "\t" +
+            (st.has_events ? std::to_string(st.head_position) : "-") + "\t" +
+            std::to_string(st.event_count) + "\n";
+    }
+    Put(out);
+    return true;
+  });
+  if (!s.ok()) return Fail(s, s.IsCorruption() ? kProblems : kReadFailed);
+  return kOk;
+}
+
+int RunDump(evstore::Store& store, const Args& a) {
+  ins::DumpOptions o;
+  o.format = a.json ? ins::DumpFormat::kJson : a.hex ? ins::DumpFormat::kHex : ins::DumpFormat::kText;
+  o.stream = a.stream;
+  o.from = a.from;
+  o.to = a.to;
+  o.limit = a.limit;
+  ProgressLine progress("dump", !a.no_progress);
+  o.progress = progress.fn();
+  ins::DumpSummary sum;
+  Status s = ins::Dump(store, o, [&](std::string_view text) {
+    progress.Clear();
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }, &sum);
+  progress.Clear();
+  if (!s.ok()) return Fail(s, s.IsNotFound() || s.IsInvalidArgument() ? kUsage : kReadFailed);
+  if (sum.corrupt > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " damaged record(s) in the dump\n",
+                 sum.corrupt);
+    return kProblems;
+  }
+  return kOk;
+}
+
+int RunVerify(evstore::Store& store, const Args& a) {
+  ins::VerifyOptions o;
+  o.max_problems = a.max_problems;
+  ProgressLine progress("verify", !a.no_progress);
+  o.progress = progress.fn();
+  auto r = ins::Verify(store, o);
+  progress.Clear();
+  if (!r.ok()) return Fail(r.status(), kReadFailed);
+  const ins::VerifyReport& v = *r;
+  std::string out;
+  if (a.json) {
+    out = "{\"ok\":" + std::string(v.ok() ? "true" : "false") +
+          ",\"events\":" + std::to_string(v.events) + ",\"streams\":" + std::to_string(v.streams) +
+          ",\"stream_index_entries\":" + std::to_string(v.stream_index_entries) +
+          ",\"category_index_entries\":" + std::to_string(v.category_index_entries) +
+          ",\"type_index_entries\":" + std::to_string(v.type_index_entries) +
+          ",\"event_id_entries\":" + std::to_string(v.event_id_entries) +
+          ",\"saga_records\":" + std::to_string(v.saga_records) +
+          ",\"problem_count\":" + std::to_string(v.problem_count) + ",\"problems\":[";
+    for (size_t k = 0; k < v.problems.size(); k++) {
+      const auto& p = v.problems[k];
+      out += (k ? "," : "") + std::string("{\"column_family\":") + Json(p.column_family) +
+             ",\"key\":" + Json(p.key) + ",\"position\":" +
+             (p.position == ins::Problem::kNoPosition ? "null" : std::to_string(p.position)) +
+             ",\"message\":" + Json(p.message) + "}";
+    }
+    out += "]}\n";
+  } else {
+    out = "checked: " + std::to_string(v.events) + " events, " + std::to_string(v.streams) +
+          " streams, " + std::to_string(v.stream_index_entries) + " stream_index, " +
+          std::to_string(v.category_index_entries) + " category_index, " +
+          std::to_string(v.type_index_entries) + " type_index, " +
+          std::to_string(v.event_id_entries) + " event_ids entries\n";
+    if (v.saga_records > 0)
+      out += "not checked: " + std::to_string(v.saga_records) +
+             " saga records (this build has no saga record decoder)\n";
+    for (const auto& p : v.problems)
+      out += "PROBLEM " + p.column_family + " [" + Esc(p.key) + "]: " + Esc(p.message) + "\n";
+    if (v.problem_count > v.problems.size())
+      out += "... and " + std::to_string(v.problem_count - v.problems.size()) +
+             " more problem(s) not listed (--max-problems)\n";
+    out += v.ok() ? "OK: no problems found\n"
+                  : "FAILED: " + std::to_string(v.problem_count) + " problem(s) found\n";
+  }
+  Put(out);
+  return v.ok() ? kOk : kProblems;
+}
+
+int RunStats(evstore::Store& store, const Args& a) {
+  ProgressLine progress("stats", !a.no_progress);
+  auto r = ins::GetStats(store, a.top, progress.fn());
+  progress.Clear();
+  if (!r.ok()) return Fail(r.status(), kReadFailed);
+  const ins::LogStats& s = *r;
+  std::string out;
+  auto list_json = [&](const std::vector<ins::NameCount>& v) {
+    std::string j = "[";
+    for (size_t k = 0; k < v.size(); k++)
+      j += (k ? "," : "") + std::string("{\"name\":") + Json(v[k].name) +
+           ",\"events\":" + std::to_string(v[k].events) + "}";
+    return j + "]";
+  };
+  if (a.json) {
+    out = "{\"events\":" + std::to_string(s.events) + ",\"streams\":" + std::to_string(s.streams) +
+          ",\"corrupt_records\":" + std::to_string(s.corrupt_records) +
+          ",\"record_bytes\":" + std::to_string(s.record_bytes) +
+          ",\"data_bytes\":" + std::to_string(s.data_bytes) +
+          ",\"metadata_bytes\":" + std::to_string(s.metadata_bytes) +
+          ",\"largest_record_bytes\":" + std::to_string(s.largest_record_bytes) +
+          ",\"largest_record_position\":" + std::to_string(s.largest_record_position) +
+          ",\"longest_stream\":" + Json(s.longest_stream) +
+          ",\"longest_stream_events\":" + std::to_string(s.longest_stream_events) +
+          ",\"first_timestamp_ms\":" + std::to_string(s.first_timestamp_ms) +
+          ",\"last_timestamp_ms\":" + std::to_string(s.last_timestamp_ms) +
+          ",\"caller_ids\":" + std::to_string(s.caller_ids) +
+          ",\"distinct_types\":" + std::to_string(s.distinct_types) +
+          ",\"distinct_categories\":" + std::to_string(s.distinct_categories) +
+          ",\"types\":" + list_json(s.types) + ",\"categories\":" + list_json(s.categories) +
+          "}\n";
+  } else {
+    auto row = [&](const char* k, const std::string& v) {
+      char line[64];
+      std::snprintf(line, sizeof line, "%-24s", k);
+      out += line + v + "\n";
+    };
+    row("events", std::to_string(s.events));
+    row("streams", std::to_string(s.streams));
+    if (s.corrupt_records) row("corrupt records", std::to_string(s.corrupt_records));
+    row("record bytes", std::to_string(s.record_bytes));
+    row("data bytes", std::to_string(s.data_bytes));
+    row("metadata bytes", std::to_string(s.metadata_bytes));
+    if (s.events) {
+      row("mean record bytes", std::to_string(s.record_bytes / s.events));
+      row("largest record", std::to_string(s.largest_record_bytes) + " bytes at position " +
+                                std::to_string(s.largest_record_position));
+      row("longest stream", Esc(s.longest_stream) + " (" + std::to_string(s.longest_stream_events) +
+                                " events)");
+      row("first event", Time(s.first_timestamp_ms));
+      row("last event", Time(s.last_timestamp_ms));
+    }
+    row("caller-supplied ids", std::to_string(s.caller_ids));
+    out += "\ntop types (" + std::to_string(s.distinct_types) + " distinct)\n";
+    for (const auto& t : s.types) out += "  " + std::to_string(t.events) + "\t" + Esc(t.name) + "\n";
+    out += "\ntop categories (" + std::to_string(s.distinct_categories) + " distinct)\n";
+    for (const auto& t : s.categories)
+      out += "  " + std::to_string(t.events) + "\t" + Esc(t.name) + "\n";
+  }
+  Put(out);
+  return s.corrupt_records ? kProblems : kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return UsageError("no command given", nullptr);
+  std::string_view first = argv[1];
+  if (first == "--help" || first == "-h" || first == "help") {
+    if (first == "help" && argc >= 3) {
+      if (const Command* c = FindCommand(argv[2])) {
+        std::fputs(c->help, stdout);
+        return kOk;
+      }
+      return UsageError("unknown command '" + std::string(argv[2]) + "'", nullptr);
+    }
+    PrintMainHelp();
+    return kOk;
+  }
+  const Command* cmd = FindCommand(first);
+  if (cmd == nullptr) return UsageError("unknown command '" + std::string(first) + "'", nullptr);
+  Args a;
+  int rc = ParseArgs(*cmd, argc - 2, argv + 2, &a);
+  if (rc >= 0) return rc;
+  std::optional<evstore::Store> opened;
+  rc = OpenStore(a.db, &opened);
+  if (rc >= 0) return rc;
+  evstore::Store& store = *opened;
+  std::string_view name = cmd->name;
+  if (name == "info") rc = RunInfo(store, a);
+  if (name == "streams") rc = RunStreams(store, a);
+  if (name == "dump") rc = RunDump(store, a);
+  if (name == "verify") rc = RunVerify(store, a);
+  if (name == "stats") rc = RunStats(store, a);
+  if (std::fflush(stdout) != 0 && rc == kOk) rc = kReadFailed;
+  return rc;
+}
