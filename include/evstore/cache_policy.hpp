@@ -4,7 +4,7 @@
 // TieredCache template (cache.hpp) drives them from a header. CachePolicy is
 // the replacement and tiering policy of one cache shard: an adaptive
 // W-TinyLFU (a recency window in front of a frequency-admitted segmented LRU,
-// with the window size tuned online by hill climbing), a count-min frequency
+// with the window size tuned online from ghost lists), a count-min frequency
 // sketch with a doorkeeper, an LRU order of the decoded tier (L1), a
 // hierarchical timer wheel for expiry, and the shard's statistics. Every
 // method is O(1) amortised.
