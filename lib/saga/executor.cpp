@@ -1,0 +1,401 @@
+// Saga execution: the worker pool, the timer (retry waits and timeouts), and
+// the state machine that turns an attempt's outcome into the next committed
+// record. See engine_impl.hpp for the concurrency model.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <random>
+
+#include "log/store_impl.hpp"
+#include "saga/engine_impl.hpp"
+
+namespace evstore {
+
+using saga::Clock;
+using saga::InstPtr;
+using saga::Outcome;
+using saga::Record;
+
+namespace saga {
+int64_t NowMs();
+}
+
+namespace {
+
+int64_t BackoffMs(const RetryPolicy& p, uint32_t attempt) {
+  double ms = static_cast<double>(p.initial_backoff.count()) *
+              std::pow(p.multiplier, static_cast<double>(attempt > 0 ? attempt - 1 : 0));
+  ms = std::min(ms, static_cast<double>(p.max_backoff.count()));
+  if (p.jitter > 0) {
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    std::uniform_real_distribution<double> d(1.0 - p.jitter, 1.0 + p.jitter);
+    ms *= d(rng);
+  }
+  return static_cast<int64_t>(std::max(0.0, ms));
+}
+
+std::string StepName(const saga::Def& d, int32_t i) { return "'" + d.d.steps[i].name + "'"; }
+
+// The highest step at or below `from` that has a compensation; -1 if none.
+int32_t PrevCompensable(const saga::Def& d, int32_t from) {
+  for (int32_t j = from; j >= 0; j--)
+    if (d.d.steps[j].compensation) return j;
+  return -1;
+}
+
+bool RequestSpecific(const Status& s) {
+  return s.IsWrongExpectedVersion() || s.IsDuplicateEvent() || s.IsInvalidArgument();
+}
+
+}  // namespace
+
+// ---- Scheduling ----
+
+void SagaEngine::Impl::EraseTimerLocked(saga::Instance* inst) {
+  if (!inst->has_timer) return;
+  timers_.erase(inst->timer_key);
+  inst->has_timer = false;
+}
+
+void SagaEngine::Impl::ScheduleLocked(const InstPtr& inst, int64_t next_attempt_ms) {
+  if (stopping_) return;
+  int64_t wait = next_attempt_ms - saga::NowMs();
+  if (next_attempt_ms == 0 || wait <= 0) {
+    ready_.push_back(inst);
+    work_cv_.notify_one();
+    return;
+  }
+  inst->token = ++seq_;
+  EraseTimerLocked(inst.get());
+  inst->timer_key = TimerKey(Clock::now() + std::chrono::milliseconds(wait), inst->token);
+  inst->has_timer = true;
+  bool first = timers_.empty() || inst->timer_key < timers_.begin()->first;
+  timers_.emplace(inst->timer_key, TimerEntry{inst, false});
+  if (first) timer_cv_.notify_one();
+}
+
+void SagaEngine::Impl::FailLocked(const Status& s) {
+  if (failed_.ok()) failed_ = s;
+  work_cv_.notify_all();
+  settle_cv_.notify_all();
+}
+
+void SagaEngine::Impl::RecordLatencyLocked(double us) {
+  uint64_t v = us < 1 ? 1 : static_cast<uint64_t>(us);
+  size_t b = static_cast<size_t>(std::bit_width(v));
+  latency_buckets_[std::min<size_t>(b, latency_buckets_.size() - 1)]++;
+  latency_sum_us_ += us;
+  stats_.step_max_us = std::max(stats_.step_max_us, us);
+}
+
+// ---- Threads ----
+
+void SagaEngine::Impl::WorkerLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    work_cv_.wait(l, [&] { return stopping_ || !ready_.empty(); });
+    if (stopping_) return;
+    InstPtr inst = std::move(ready_.front());
+    ready_.pop_front();
+    l.unlock();
+    while (RunOnce(inst)) {
+    }
+    l.lock();
+  }
+}
+
+void SagaEngine::Impl::TimerLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    if (timers_.empty()) {
+      timer_cv_.wait(l);
+      continue;
+    }
+    auto first = timers_.begin();
+    if (Clock::now() < first->first.first) {
+      timer_cv_.wait_until(l, first->first.first);
+      continue;
+    }
+    TimerEntry e = std::move(first->second);
+    uint64_t token = first->first.second;
+    timers_.erase(first);
+    e.inst->has_timer = false;
+    if (e.inst->token != token || !failed_.ok()) continue;
+    if (!e.timeout) {
+      ready_.push_back(e.inst);
+      work_cv_.notify_one();
+      continue;
+    }
+    if (!e.inst->in_flight) continue;
+    // The attempt ran out of time: claim it, so that its late result is
+    // discarded, and record the failure.
+    e.inst->in_flight = false;
+    e.inst->token = ++seq_;
+    if (e.inst->cancel) e.inst->cancel->store(true);
+    stats_.timeouts++;
+    uint32_t attempt = e.inst->rec->attempt + 1;
+    auto ms = e.inst->def->d.steps[e.inst->rec->step].timeout.count();
+    l.unlock();
+    Outcome out;
+    out.kind = Outcome::Kind::kTimedOut;
+    out.error = "attempt " + std::to_string(attempt) + " timed out after " + std::to_string(ms) +
+                " ms";
+    out.partial = true;  // it may still be having effects
+    bool run_now = Transition(e.inst, std::move(out), attempt);
+    l.lock();
+    if (run_now && !stopping_) {
+      ready_.push_back(e.inst);
+      work_cv_.notify_one();
+    }
+  }
+}
+
+bool SagaEngine::Impl::RunOnce(const InstPtr& inst) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (stopping_ || !failed_.ok()) return false;
+  saga::RecordPtr rec = inst->rec;
+  const saga::Def& def = *inst->def;
+  bool comp = static_cast<SagaState>(rec->state) == SagaState::kCompensating;
+  const StepDefinition& sd = def.d.steps[rec->step];
+  uint32_t attempt = rec->attempt + 1;
+  uint64_t token = ++seq_;
+  inst->token = token;
+  inst->in_flight = true;
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  inst->cancel = cancel;
+  auto deadline = Clock::now() + sd.timeout;
+  EraseTimerLocked(inst.get());
+  inst->timer_key = TimerKey(deadline, token);
+  inst->has_timer = true;
+  bool first = timers_.empty() || inst->timer_key < timers_.begin()->first;
+  timers_.emplace(inst->timer_key, TimerEntry{inst, true});
+  if (first) timer_cv_.notify_one();
+  stats_.in_flight++;
+  l.unlock();
+
+  std::string key = inst->id + "/" + sd.name + (comp ? "/compensate" : "");
+  StepContext ctx;
+  ctx.saga_id = inst->id;
+  ctx.definition = def.d.name;
+  ctx.step = sd.name;
+  ctx.step_index = static_cast<uint32_t>(rec->step);
+  ctx.attempt = attempt;
+  ctx.compensating = comp;
+  ctx.idempotency_key = key;
+  ctx.input = rec->input;
+  ctx.outputs = rec->outputs;
+  ctx.step_names = def.step_names;
+  ctx.failure = rec->error;
+  ctx.deadline = deadline;
+  ctx.cancel = cancel.get();
+  const StepHandler& h = comp ? sd.compensation : sd.action;
+  auto t0 = Clock::now();
+  StepResult r;
+  try {
+    r = h(ctx);
+  } catch (const std::exception& e) {
+    r = StepResult::Retry(std::string("handler threw: ") + e.what());
+  } catch (...) {
+    r = StepResult::Retry("handler threw a non-standard exception");
+  }
+  double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+
+  l.lock();
+  stats_.in_flight--;
+  RecordLatencyLocked(us);
+  if (inst->token != token || !inst->in_flight) {
+    stats_.late_results_discarded++;  // the timer took this attempt over
+    return false;
+  }
+  inst->in_flight = false;
+  inst->token = ++seq_;
+  EraseTimerLocked(inst.get());
+  l.unlock();
+
+  Outcome out;
+  switch (r.kind) {
+    case StepResult::Kind::kSuccess: out.kind = Outcome::Kind::kSuccess; break;
+    case StepResult::Kind::kRetry: out.kind = Outcome::Kind::kRetry; break;
+    case StepResult::Kind::kFail: out.kind = Outcome::Kind::kFail; break;
+  }
+  out.output = std::move(r.output);
+  out.error = std::move(r.error);
+  out.partial = r.partial;
+  out.events = std::move(r.events);
+  return Transition(inst, std::move(out), attempt);
+}
+
+// ---- The state machine ----
+
+bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t attempt) {
+  const saga::Def& def = *inst->def;
+  Record next = *inst->rec;
+  const int32_t i = next.step;
+  const int32_t n = static_cast<int32_t>(def.d.steps.size());
+  const StepDefinition& sd = def.d.steps[i];
+  const bool comp = static_cast<SagaState>(next.state) == SagaState::kCompensating;
+  const bool timed_out = out.kind == Outcome::Kind::kTimedOut;
+  auto set_state = [&](SagaState s) { next.state = static_cast<uint8_t>(s); };
+  auto go_stuck = [&](std::string why) {
+    next.stuck_phase = next.state;
+    set_state(SagaState::kStuck);
+    next.error = std::move(why);
+    next.next_attempt_ms = 0;
+    next.attempt = attempt;
+    AddHistory(&next, SagaEvent::kStuck, i, attempt, next.error);
+  };
+  auto begin_compensation = [&](std::string why) {
+    int32_t top = PrevCompensable(def, next.tainted ? i : i - 1);
+    next.error = why;
+    next.tainted = false;
+    next.attempt = 0;
+    next.next_attempt_ms = 0;
+    set_state(top < 0 ? SagaState::kCompensated : SagaState::kCompensating);
+    AddHistory(&next, SagaEvent::kCompensationStarted, i, attempt, std::move(why));
+    if (top < 0) {
+      AddHistory(&next, SagaEvent::kCompensated, -1, 0, {});
+    } else {
+      next.step = top;
+    }
+  };
+  auto schedule_retry = [&](const RetryPolicy& p, SagaEvent e) {
+    next.attempt = attempt;
+    next.next_attempt_ms = saga::NowMs() + BackoffMs(p, attempt);
+    AddHistory(&next, e, i, attempt, out.error);
+  };
+
+  std::vector<StreamAppend> events;
+  if (!comp) {
+    switch (out.kind) {
+      case Outcome::Kind::kSuccess:
+        next.outputs.resize(static_cast<size_t>(i));
+        next.outputs.push_back(std::move(out.output));
+        next.tainted = false;
+        next.attempt = 0;
+        next.next_attempt_ms = 0;
+        if (i + 1 == n) {
+          set_state(SagaState::kCompleted);
+          AddHistory(&next, SagaEvent::kStepCompleted, i, attempt, {});
+          AddHistory(&next, SagaEvent::kCompleted, -1, 0, {});
+        } else {
+          set_state(SagaState::kRunning);
+          AddHistory(&next, SagaEvent::kStepCompleted, i, attempt, {});
+          next.step = i + 1;
+        }
+        events = std::move(out.events);
+        break;
+      case Outcome::Kind::kRetry:
+      case Outcome::Kind::kTimedOut:
+        next.tainted = next.tainted || out.partial || timed_out;
+        if (attempt < sd.retry.max_attempts) {
+          set_state(SagaState::kRunning);
+          schedule_retry(sd.retry, timed_out ? SagaEvent::kStepTimedOut : SagaEvent::kStepFailed);
+          std::lock_guard<std::mutex> l(mu_);
+          stats_.step_retries++;
+        } else {
+          begin_compensation("step " + StepName(def, i) + " failed after " +
+                             std::to_string(attempt) + " attempts: " + out.error);
+        }
+        break;
+      case Outcome::Kind::kFail:
+        next.tainted = next.tainted || out.partial;
+        begin_compensation("step " + StepName(def, i) + " failed: " + out.error);
+        break;
+    }
+  } else {
+    switch (out.kind) {
+      case Outcome::Kind::kSuccess: {
+        AddHistory(&next, SagaEvent::kStepCompensated, i, attempt, {});
+        int32_t j = PrevCompensable(def, i - 1);
+        next.attempt = 0;
+        next.next_attempt_ms = 0;
+        if (j < 0) {
+          set_state(SagaState::kCompensated);
+          AddHistory(&next, SagaEvent::kCompensated, -1, 0, {});
+        } else {
+          next.step = j;
+        }
+        events = std::move(out.events);
+        break;
+      }
+      case Outcome::Kind::kRetry:
+      case Outcome::Kind::kTimedOut:
+        if (attempt < sd.compensation_retry.max_attempts) {
+          schedule_retry(sd.compensation_retry, timed_out ? SagaEvent::kCompensationTimedOut
+                                                          : SagaEvent::kCompensationFailed);
+          std::lock_guard<std::mutex> l(mu_);
+          stats_.step_retries++;
+        } else {
+          go_stuck("compensation of step " + StepName(def, i) + " failed after " +
+                   std::to_string(attempt) + " attempts: " + out.error);
+        }
+        break;
+      case Outcome::Kind::kFail:
+        go_stuck("compensation of step " + StepName(def, i) + " failed: " + out.error);
+        break;
+    }
+  }
+  return CommitTransition(inst, std::move(next), std::move(events), attempt);
+}
+
+bool SagaEngine::Impl::CommitTransition(const InstPtr& inst, Record next,
+                                        std::vector<StreamAppend> events, uint32_t attempt) {
+  Status s;
+  if (!events.empty()) s = saga::ValidateEvents(events, store_->options());
+  if (s.ok()) {
+    uint64_t base = inst->rec->revision;
+    // Fencing in commit order: the record this transition was computed from
+    // must still be the current one.
+    auto precheck = [this, inst, base]() -> Status {
+      std::lock_guard<std::mutex> l(mu_);
+      if (inst->rec->revision != base)
+        return Status::Aborted("saga '" + inst->id + "' changed since this attempt began");
+      return Status::OK();
+    };
+    s = CommitRecord(&next, events, precheck);
+    if (s.ok()) return Apply(inst, std::move(next));
+  }
+  if (!events.empty() && RequestSpecific(s)) {
+    // The step's events were refused and nothing was written: the attempt
+    // failed, retryably (a conflict may clear on the next attempt).
+    Outcome out;
+    out.kind = Outcome::Kind::kRetry;
+    out.error = "the step's events were rejected: " + s.ToString();
+    return Transition(inst, std::move(out), attempt);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (s.IsAborted()) return false;  // fenced: the other path owns the saga
+  FailLocked(s);
+  return false;
+}
+
+bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
+  std::unique_lock<std::mutex> l(mu_);
+  auto state = static_cast<SagaState>(next.state);
+  int64_t at = next.next_attempt_ms;
+  inst->rec = std::make_shared<const Record>(std::move(next));
+  if (IsFinal(state) || state == SagaState::kStuck) {
+    active_.erase(inst->id);
+    EraseTimerLocked(inst.get());
+    if (state == SagaState::kCompleted) stats_.completed++;
+    if (state == SagaState::kCompensated) stats_.compensated++;
+    if (state == SagaState::kStuck) stats_.stuck++;
+    settle_cv_.notify_all();
+    bool is_stuck = state == SagaState::kStuck;
+    if ((is_stuck && opt_.on_stuck) || (!is_stuck && opt_.on_finished)) {
+      std::vector<std::pair<bool, SagaInfo>> calls;
+      calls.emplace_back(is_stuck, saga::ToInfo(*inst->rec, false));
+      l.unlock();
+      Notify(calls);
+    }
+    return false;
+  }
+  if (stopping_) return false;
+  if (at != 0 && at > saga::NowMs()) {
+    ScheduleLocked(inst, at);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace evstore
