@@ -135,6 +135,9 @@ struct StoreImpl::GroupState {
   std::string value;  // encoding scratch
   std::string key;
   std::string scratch;
+  std::vector<Tentative> tentative;
+  std::vector<char> ok;
+  rocksdb::WriteBatch batch;
 };
 
 Status StoreImpl::Append(std::span<const PartRef> parts, std::vector<AppendResult>* results) {
@@ -238,6 +241,9 @@ Result<uint64_t> StoreImpl::FindEventId(const Uuid& id, std::string* scratch) {
 Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
                               AppendResult* result) {
   *replay = false;
+  bool any_id = false;
+  for (const EventData& e : part.events) any_id |= !e.id.is_nil();
+  if (!any_id) return Status::OK();
   size_t known = 0;
   std::vector<uint64_t> positions(part.events.size(), UINT64_MAX);
   for (size_t i = 0; i < part.events.size(); i++) {
@@ -336,7 +342,8 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
         "transaction: some streams' events are already stored and others are not");
 
   // Expectations against the tentative heads.
-  std::vector<GroupState::Tentative> heads(req->parts.size());
+  std::vector<GroupState::Tentative>& heads = gs->tentative;
+  heads.assign(req->parts.size(), GroupState::Tentative());
   for (size_t i = 0; i < req->parts.size(); i++) {
     const PartRef& p = req->parts[i];
     auto it = gs->heads.find(p.stream);
@@ -435,14 +442,24 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
   thread_local std::unique_ptr<GroupState> tls_gs;
   if (!tls_gs) tls_gs = std::make_unique<GroupState>();
   GroupState& gs = *tls_gs;
+  // The scratch state is reused across groups on this thread; a large group
+  // must not pin its memory afterwards.
+  constexpr size_t kKeepBytes = 1u << 20;
+  if (gs.batch.GetDataSize() > kKeepBytes) gs.batch = rocksdb::WriteBatch();
+  if (gs.value.capacity() > kKeepBytes) std::string().swap(gs.value);
+  if (gs.scratch.capacity() > kKeepBytes) std::string().swap(gs.scratch);
+  if (gs.heads.bucket_count() > 1024) decltype(gs.heads)().swap(gs.heads);
+  if (gs.ids.bucket_count() > 1024) decltype(gs.ids)().swap(gs.ids);
   gs.heads.clear();
   gs.ids.clear();
   gs.next_position = next_position_;
   gs.next_stream_id = next_stream_id_;
   gs.now_ms = NowMs();
 
-  rocksdb::WriteBatch batch;
-  std::vector<bool> ok(group.size(), false);
+  rocksdb::WriteBatch& batch = gs.batch;
+  batch.Clear();
+  std::vector<char>& ok = gs.ok;
+  ok.assign(group.size(), 0);
   size_t writers = 0;
   for (size_t i = 0; i < group.size(); i++) {
     CommitRequest* r = group[i];
@@ -454,7 +471,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
       r->results.clear();
       continue;
     }
-    ok[i] = true;
+    ok[i] = 1;
     writers++;
   }
 
