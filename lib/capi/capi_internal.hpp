@@ -1,0 +1,68 @@
+// Shared plumbing of the C API (include/evstore/evstore.h): the structs
+// behind its opaque handles, status and message conversion, and the guard
+// that keeps C++ exceptions from crossing into C.
+#ifndef EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_
+#define EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_
+
+#include <exception>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "evstore/evstore.h"
+#include "evstore/status.hpp"
+
+namespace evstore::capi {
+
+// Writes a message for `code` to *errmsg (if errmsg is not NULL) and returns
+// `code`. Never throws: without memory for the message, *errmsg is NULL.
+int Fail(char** errmsg, int code, std::string_view msg) noexcept;
+
+// EVS_OK (clearing *errmsg) or the status's code with its message.
+int FromStatus(const Status& s, char** errmsg) noexcept;
+
+// A Status for a C status code (unknown codes become Aborted).
+Status ToStatus(int code, std::string_view msg);
+
+// Runs `f` (returning an EVS_* code), clearing *errmsg first and turning any
+// exception into EVS_NO_MEMORY or EVS_ABORTED.
+template <typename F>
+int Guard(char** errmsg, F&& f) noexcept {
+  if (errmsg) *errmsg = nullptr;
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Fail(errmsg, EVS_NO_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return Fail(errmsg, EVS_ABORTED, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail(errmsg, EVS_ABORTED, "internal error");
+  }
+}
+
+// Checks a pointer + length buffer; false (with a message naming `what`)
+// when the pointer is NULL and the length is not 0.
+bool CheckBuffer(const void* p, size_t len, const char* what, char** errmsg, int* rc) noexcept;
+
+inline std::string_view View(const void* p, size_t len) {
+  return len ? std::string_view(static_cast<const char*>(p), len) : std::string_view();
+}
+
+// Fails with EVS_INVALID_ARGUMENT naming `what` when p is NULL.
+#define EVS_CHECK_ARG(p, what)                                                  \
+  do {                                                                          \
+    if ((p) == nullptr)                                                         \
+      return ::evstore::capi::Fail(errmsg, EVS_INVALID_ARGUMENT, what " is NULL"); \
+  } while (0)
+
+#define EVS_CHECK_BUF(p, len, what)                                       \
+  do {                                                                    \
+    int evs_rc_;                                                          \
+    if (!::evstore::capi::CheckBuffer((p), (len), what, errmsg, &evs_rc_)) \
+      return evs_rc_;                                                     \
+  } while (0)
+
+}  // namespace evstore::capi
+
+#endif  // EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_

@@ -1,0 +1,433 @@
+// C API: options, store, appends, transactions, reads and iterators.
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "capi/capi_internal.hpp"
+#include "evstore/store.hpp"
+
+using evstore::AppendResult;
+using evstore::Direction;
+using evstore::EventData;
+using evstore::EventIterator;
+using evstore::ExpectedVersion;
+using evstore::Options;
+using evstore::Result;
+using evstore::Status;
+using evstore::Store;
+using evstore::StreamAppend;
+using evstore::capi::Fail;
+using evstore::capi::FromStatus;
+using evstore::capi::Guard;
+using evstore::capi::View;
+
+struct evs_options_t {
+  Options options;
+};
+
+struct evs_store_t {
+  explicit evs_store_t(Store s) : store(std::move(s)) {}
+  Store store;
+};
+
+struct evs_tx_t {
+  std::vector<StreamAppend> parts;
+};
+
+struct evs_iter_t {
+  explicit evs_iter_t(EventIterator i) : it(std::move(i)) {}
+  EventIterator it;
+};
+
+namespace {
+
+std::optional<ExpectedVersion> ToExpected(int64_t e) {
+  if (e >= 0) return ExpectedVersion::Exact(static_cast<uint64_t>(e));
+  switch (e) {
+    case EVS_EXPECT_ANY: return ExpectedVersion::Any();
+    case EVS_EXPECT_NO_STREAM: return ExpectedVersion::NoStream();
+    case EVS_EXPECT_STREAM_EXISTS: return ExpectedVersion::StreamExists();
+    default: return std::nullopt;
+  }
+}
+
+// Copies C events into `out`; EVS_OK or EVS_INVALID_ARGUMENT.
+int CopyEvents(const evs_event_t* events, size_t count, std::vector<EventData>* out,
+               char** errmsg) {
+  out->reserve(out->size() + count);
+  for (size_t i = 0; i < count; i++) {
+    const evs_event_t& e = events[i];
+    EVS_CHECK_BUF(e.type, e.type_len, "event type");
+    EVS_CHECK_BUF(e.content_type, e.content_type_len, "event content type");
+    EVS_CHECK_BUF(e.data, e.data_len, "event data");
+    EVS_CHECK_BUF(e.metadata, e.metadata_len, "event metadata");
+    EventData d;
+    std::memcpy(d.id.bytes, e.id, sizeof d.id.bytes);
+    d.type = View(e.type, e.type_len);
+    d.content_type = View(e.content_type, e.content_type_len);
+    d.data = View(e.data, e.data_len);
+    d.metadata = View(e.metadata, e.metadata_len);
+    out->push_back(std::move(d));
+  }
+  return EVS_OK;
+}
+
+void FillResult(const AppendResult& r, evs_append_result_t* out) {
+  out->first_version = r.first_version;
+  out->last_version = r.last_version;
+  out->first_position = r.first_position;
+  out->last_position = r.last_position;
+  out->idempotent_replay = r.idempotent_replay ? 1 : 0;
+  out->actual_version = EVS_NO_STREAM;
+}
+
+void FillConflict(const Status& s, evs_append_result_t* out) {
+  *out = evs_append_result_t{};
+  out->actual_version = s.IsWrongExpectedVersion() ? s.actual_version() : EVS_NO_STREAM;
+}
+
+int ToDirection(int d, Direction* out, char** errmsg) {
+  if (d == EVS_FORWARD) {
+    *out = Direction::kForward;
+  } else if (d == EVS_BACKWARD) {
+    *out = Direction::kBackward;
+  } else {
+    return Fail(errmsg, EVS_INVALID_ARGUMENT, "direction must be EVS_FORWARD or EVS_BACKWARD");
+  }
+  return EVS_OK;
+}
+
+int Emit(Result<EventIterator> r, evs_iter_t** iter, char** errmsg) {
+  if (!r.ok()) return FromStatus(r.status(), errmsg);
+  *iter = new evs_iter_t(std::move(r).value());
+  return EVS_OK;
+}
+
+// Shared by the four read entry points: validates and reads.
+template <typename F>
+int Read(evs_store_t* store, const void* name, size_t name_len, bool named, int direction,
+         evs_iter_t** iter, char** errmsg, F&& read) {
+  return Guard(errmsg, [&] {
+    if (iter) *iter = nullptr;
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_ARG(iter, "iter");
+    if (named) EVS_CHECK_BUF(name, name_len, "name");
+    Direction dir = Direction::kForward;
+    if (int rc = ToDirection(direction, &dir, errmsg); rc != EVS_OK) return rc;
+    return Emit(read(View(name, name_len), dir), iter, errmsg);
+  });
+}
+
+const EventIterator* ValidIter(const evs_iter_t* iter) {
+  return iter && iter->it.Valid() ? &iter->it : nullptr;
+}
+
+const char* Bytes(std::string_view v, size_t* len) {
+  if (len) *len = v.size();
+  return v.data() ? v.data() : "";
+}
+
+const char* NoBytes(size_t* len) {
+  if (len) *len = 0;
+  return nullptr;
+}
+
+}  // namespace
+
+#define EVS_OPTION_SETTER(field, type)                                      \
+  int evs_options_set_##field(evs_options_t* options, type value) {         \
+    if (!options) return EVS_INVALID_ARGUMENT;                              \
+    options->options.field = value;                                         \
+    return EVS_OK;                                                          \
+  }
+
+extern "C" {
+
+// ---- Options ----
+
+evs_options_t* evs_options_create(void) { return new (std::nothrow) evs_options_t(); }
+
+void evs_options_destroy(evs_options_t* options) { delete options; }
+
+int evs_options_set_create_if_missing(evs_options_t* options, uint8_t value) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.create_if_missing = value != 0;
+  return EVS_OK;
+}
+int evs_options_set_read_only(evs_options_t* options, uint8_t value) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.read_only = value != 0;
+  return EVS_OK;
+}
+int evs_options_set_sync(evs_options_t* options, uint8_t value) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.sync = value != 0;
+  return EVS_OK;
+}
+EVS_OPTION_SETTER(max_event_bytes, size_t)
+EVS_OPTION_SETTER(max_stream_name_bytes, size_t)
+EVS_OPTION_SETTER(max_type_name_bytes, size_t)
+EVS_OPTION_SETTER(max_content_type_bytes, size_t)
+EVS_OPTION_SETTER(max_events_per_append, size_t)
+EVS_OPTION_SETTER(max_append_bytes, size_t)
+EVS_OPTION_SETTER(max_streams_per_transaction, size_t)
+EVS_OPTION_SETTER(block_cache_bytes, size_t)
+EVS_OPTION_SETTER(max_group_requests, size_t)
+EVS_OPTION_SETTER(max_group_bytes, size_t)
+
+// ---- Store ----
+
+int evs_store_open(const char* path, const evs_options_t* options, evs_store_t** store,
+                   char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (store) *store = nullptr;
+    EVS_CHECK_ARG(path, "path");
+    EVS_CHECK_ARG(store, "store");
+    auto r = Store::open(path, options ? options->options : Options());
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    *store = new evs_store_t(std::move(r).value());
+    return EVS_OK;
+  });
+}
+
+int evs_store_close(evs_store_t* store, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    return FromStatus(store->store.close(), errmsg);
+  });
+}
+
+void evs_store_destroy(evs_store_t* store) {
+  try {
+    delete store;
+  } catch (...) {  // a destructor that throws terminates anyway; keep C callers safe
+  }
+}
+
+const char* evs_store_path(const evs_store_t* store) {
+  return store ? store->store.path().c_str() : "";
+}
+
+int evs_store_stats(evs_store_t* store, evs_store_stats_t* stats, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_ARG(stats, "stats");
+    auto r = store->store.stats();
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    stats->next_position = r->next_position;
+    stats->appends = r->appends;
+    stats->events_appended = r->events_appended;
+    stats->commit_groups = r->commit_groups;
+    stats->conflicts = r->conflicts;
+    stats->idempotent_replays = r->idempotent_replays;
+    return EVS_OK;
+  });
+}
+
+// ---- Appending ----
+
+int evs_append(evs_store_t* store, const char* stream, size_t stream_len, int64_t expected,
+               const evs_event_t* events, size_t count, evs_append_result_t* result,
+               char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (result) *result = evs_append_result_t{0, 0, 0, 0, 0, EVS_NO_STREAM};
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_BUF(stream, stream_len, "stream");
+    EVS_CHECK_BUF(events, count, "events");
+    auto exp = ToExpected(expected);
+    if (!exp) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not an expected version");
+    std::vector<EventData> data;
+    if (int rc = CopyEvents(events, count, &data, errmsg); rc != EVS_OK) return rc;
+    auto r = store->store.append(View(stream, stream_len), *exp, data);
+    if (!r.ok()) {
+      if (result) FillConflict(r.status(), result);
+      return FromStatus(r.status(), errmsg);
+    }
+    if (result) FillResult(*r, result);
+    return EVS_OK;
+  });
+}
+
+evs_tx_t* evs_tx_create(void) { return new (std::nothrow) evs_tx_t(); }
+
+void evs_tx_destroy(evs_tx_t* tx) { delete tx; }
+
+int evs_tx_add(evs_tx_t* tx, const char* stream, size_t stream_len, int64_t expected,
+               const evs_event_t* events, size_t count, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(tx, "tx");
+    EVS_CHECK_BUF(stream, stream_len, "stream");
+    EVS_CHECK_BUF(events, count, "events");
+    auto exp = ToExpected(expected);
+    if (!exp) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not an expected version");
+    StreamAppend part;
+    part.stream = View(stream, stream_len);
+    part.expected = *exp;
+    if (int rc = CopyEvents(events, count, &part.events, errmsg); rc != EVS_OK) return rc;
+    tx->parts.push_back(std::move(part));
+    return EVS_OK;
+  });
+}
+
+size_t evs_tx_size(const evs_tx_t* tx) { return tx ? tx->parts.size() : 0; }
+
+int evs_tx_clear(evs_tx_t* tx) {
+  if (!tx) return EVS_INVALID_ARGUMENT;
+  tx->parts.clear();
+  return EVS_OK;
+}
+
+int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* results,
+                  size_t results_cap, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_ARG(tx, "tx");
+    if (results && results_cap < tx->parts.size())
+      return Fail(errmsg, EVS_INVALID_ARGUMENT, "results_cap is smaller than the transaction");
+    auto r = store->store.append_multi(tx->parts);
+    if (!r.ok()) {
+      if (results)
+        for (size_t i = 0; i < tx->parts.size(); i++) FillConflict(Status::OK(), &results[i]);
+      return FromStatus(r.status(), errmsg);
+    }
+    if (results)
+      for (size_t i = 0; i < r->size(); i++) FillResult((*r)[i], &results[i]);
+    return EVS_OK;
+  });
+}
+
+// ---- Reading ----
+
+int evs_read_stream(evs_store_t* store, const char* stream, size_t stream_len, uint64_t from,
+                    int direction, uint64_t limit, evs_iter_t** iter, char** errmsg) {
+  return Read(store, stream, stream_len, true, direction, iter, errmsg,
+              [&](std::string_view name, Direction dir) {
+                return store->store.read_stream(name, from, dir, limit);
+              });
+}
+
+int evs_read_all(evs_store_t* store, uint64_t from, int direction, uint64_t limit,
+                 evs_iter_t** iter, char** errmsg) {
+  return Read(store, nullptr, 0, false, direction, iter, errmsg,
+              [&](std::string_view, Direction dir) { return store->store.read_all(from, dir, limit); });
+}
+
+int evs_read_category(evs_store_t* store, const char* category, size_t category_len, uint64_t from,
+                      int direction, uint64_t limit, evs_iter_t** iter, char** errmsg) {
+  return Read(store, category, category_len, true, direction, iter, errmsg,
+              [&](std::string_view name, Direction dir) {
+                return store->store.read_category(name, from, dir, limit);
+              });
+}
+
+int evs_read_type(evs_store_t* store, const char* type, size_t type_len, uint64_t from,
+                  int direction, uint64_t limit, evs_iter_t** iter, char** errmsg) {
+  return Read(store, type, type_len, true, direction, iter, errmsg,
+              [&](std::string_view name, Direction dir) {
+                return store->store.read_type(name, from, dir, limit);
+              });
+}
+
+int evs_read_event(evs_store_t* store, uint64_t position, evs_iter_t** iter, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (iter) *iter = nullptr;
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_ARG(iter, "iter");
+    auto r = store->store.read_all(position, Direction::kForward, 1);
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    if (!r->Valid()) {
+      Status s = r->status();
+      if (!s.ok()) return FromStatus(s, errmsg);
+      return Fail(errmsg, EVS_NOT_FOUND, "NotFound: no event at position " + std::to_string(position));
+    }
+    *iter = new evs_iter_t(std::move(r).value());
+    return EVS_OK;
+  });
+}
+
+int evs_iter_valid(const evs_iter_t* iter) { return ValidIter(iter) ? 1 : 0; }
+
+void evs_iter_next(evs_iter_t* iter) {
+  if (!ValidIter(iter)) return;
+  try {
+    iter->it.Next();
+  } catch (...) {  // the iterator reports failures through its status
+  }
+}
+
+void evs_iter_seek(evs_iter_t* iter, uint64_t from) {
+  if (!iter) return;
+  try {
+    iter->it.Seek(from);
+  } catch (...) {
+  }
+}
+
+int evs_iter_status(const evs_iter_t* iter, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(iter, "iter");
+    return FromStatus(iter->it.status(), errmsg);
+  });
+}
+
+void evs_iter_destroy(evs_iter_t* iter) { delete iter; }
+
+const uint8_t* evs_iter_id(const evs_iter_t* iter) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? it->value().id.bytes : nullptr;
+}
+
+const char* evs_iter_stream(const evs_iter_t* iter, size_t* len) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? Bytes(it->value().stream, len) : NoBytes(len);
+}
+
+const char* evs_iter_type(const evs_iter_t* iter, size_t* len) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? Bytes(it->value().type, len) : NoBytes(len);
+}
+
+const char* evs_iter_content_type(const evs_iter_t* iter, size_t* len) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? Bytes(it->value().content_type, len) : NoBytes(len);
+}
+
+const void* evs_iter_data(const evs_iter_t* iter, size_t* len) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? Bytes(it->value().data, len) : NoBytes(len);
+}
+
+const void* evs_iter_metadata(const evs_iter_t* iter, size_t* len) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? Bytes(it->value().metadata, len) : NoBytes(len);
+}
+
+uint64_t evs_iter_version(const evs_iter_t* iter) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? it->value().version : 0;
+}
+
+uint64_t evs_iter_position(const evs_iter_t* iter) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? it->value().position : 0;
+}
+
+int64_t evs_iter_timestamp_ms(const evs_iter_t* iter) {
+  const EventIterator* it = ValidIter(iter);
+  return it ? it->value().timestamp_ms : 0;
+}
+
+int evs_stream_head(evs_store_t* store, const char* stream, size_t stream_len,
+                    uint64_t* last_version, uint64_t* last_position, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_BUF(stream, stream_len, "stream");
+    auto r = store->store.stream_head(View(stream, stream_len));
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    if (last_version) *last_version = r->last_version;
+    if (last_position) *last_position = r->last_position;
+    return EVS_OK;
+  });
+}
+
+}  // extern "C"
