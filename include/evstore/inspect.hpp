@@ -153,7 +153,7 @@ struct VerifyReport {
   uint64_t category_index_entries = 0;
   uint64_t type_index_entries = 0;
   uint64_t event_id_entries = 0;
-  uint64_t saga_records = 0;  // not checked by this release (no saga decoder yet)
+  uint64_t saga_records = 0;
   // What was wrong: the first max_problems problems, and how many in all.
   std::vector<Problem> problems;
   uint64_t problem_count = 0;
@@ -167,11 +167,53 @@ struct VerifyReport {
 // (every stream_index, category_index, type_index and event_ids entry points
 // at an event that matches it, and every event has its stream_index,
 // category_index, type_index and — for caller-supplied ids — event_ids
-// entries). Finding problems is not an error: they are in the report.
+// entries); every saga record (checksum, schema, enum ranges, its key).
+// Finding problems is not an error: they are in the report.
 // Memory grows with the number of streams, not events. Errors: IOError,
 // Closed (the report is then incomplete).
 EVSTORE_EXPORT Result<VerifyReport> Verify(const Store& store,
                                            const VerifyOptions& options = VerifyOptions());
+
+// ---- sagas ----
+
+// One entry of a saga's history (see evstore/saga.hpp for the meanings).
+struct SagaHistoryItem {
+  int64_t time_ms = 0;
+  std::string event;  // SagaEventName, e.g. "step_completed"
+  std::string state;  // SagaStateName after the transition
+  int32_t step = -1;  // -1: none
+  uint32_t attempt = 0;
+  std::string text;   // error or note
+};
+
+// A saga record as stored in the `sagas` column family.
+struct SagaInfo {
+  std::string id;
+  std::string definition;
+  uint32_t version = 0;  // of the definition
+  std::string state;     // SagaStateName
+  int32_t step = 0;
+  uint32_t attempt = 0;
+  int64_t next_attempt_ms = 0;
+  bool tainted = false;
+  bool resolved = false;
+  std::string error;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  uint64_t revision = 0;
+  std::string input;
+  std::vector<std::string> outputs;
+  std::vector<SagaHistoryItem> history;  // oldest first
+  uint32_t history_dropped = 0;          // older entries no longer kept
+};
+
+// Calls `visit` for each saga in id order, from the first id >= `from_id`,
+// until it returns false. Errors: Corruption (naming the saga whose record is
+// damaged), IOError, Closed.
+EVSTORE_EXPORT Status ListSagas(const Store& store, std::string_view from_id,
+                                const std::function<bool(const SagaInfo&)>& visit);
+// One saga. Errors: NotFound, Corruption, IOError, Closed.
+EVSTORE_EXPORT Result<SagaInfo> GetSaga(const Store& store, std::string_view id);
 
 // ---- stats ----
 

@@ -1,4 +1,5 @@
 // inspect: Verify — every record and both directions of every index.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -9,6 +10,7 @@
 #include "evstore/inspect.hpp"
 #include "format/keys.hpp"
 #include "format/record.hpp"
+#include "format/saga_record.hpp"
 #include "inspect/read_view.hpp"
 #include "inspect/text.hpp"
 
@@ -18,12 +20,19 @@ using internal::Cf;
 
 namespace {
 
+// What the passes learn about one stream. Versions are dense when the events
+// that decode (`good`) plus those an index entry shows to be damaged or
+// missing (`accounted`) cover 0..end-1; each of those is reported on its own,
+// so density only flags versions that nothing at all accounts for.
 struct StreamState {
   std::string name;
-  uint64_t next_version = 0;  // from the events pass
+  uint64_t good = 0;      // events of the stream that decode
+  uint64_t end = 0;       // one past the highest version seen (events, or damaged via the index)
+  uint64_t last_good = 0; // version of the previous good event, in position order
+  uint64_t accounted = 0; // index entries pointing at damaged or missing events
   bool index_seen = false;
-  uint64_t index_entries = 0;
   uint64_t index_head = 0;
+  uint64_t index_last_position = 0;
 };
 
 std::string Quoted(std::string_view s) {
@@ -56,7 +65,7 @@ class Verifier {
     if (s.ok()) s = CheckNameIndex(internal::kCfCategoryIndex, &r_->category_index_entries);
     if (s.ok()) s = CheckNameIndex(internal::kCfTypeIndex, &r_->type_index_entries);
     if (s.ok()) s = CheckEventIds();
-    if (s.ok()) s = CountSagas();
+    if (s.ok()) s = CheckSagas();
     return s;
   }
 
@@ -200,11 +209,13 @@ class Verifier {
   Status CheckStreamIndex();
   Status CheckNameIndex(Cf cf, uint64_t* count);
   Status CheckEventIds();
-  Status CountSagas();
+  Status CheckSagas();
   // Reads and decodes the event an index entry points at. False (with a
   // problem reported, unless the event itself was reported) when there is
   // none or it is damaged.
-  bool LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e, Status* err);
+  // *damaged (optional) is set when the event exists but failed to decode.
+  bool LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e, Status* err,
+                  bool* damaged = nullptr);
 
   const ReadView& view_;
   const VerifyOptions& o_;
@@ -232,13 +243,14 @@ Status Verifier::CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t re
              "event names stream id " + std::to_string(record_sid) + " but stream " +
                  Quoted(e.stream) + " has id " + std::to_string(sid));
     StreamState& st = streams_[sid];
-    if (e.version != st.next_version)
+    if (st.good > 0 && e.version <= st.last_good)
       Report(internal::kCfEvents, at, pos,
              "stream " + Quoted(e.stream) + " version " + std::to_string(e.version) +
-                 " follows version " +
-                 (st.next_version == 0 ? std::string("none") : std::to_string(st.next_version - 1)) +
-                 " (versions must be dense)");
-    if (e.version >= st.next_version) st.next_version = e.version + 1;
+                 " follows version " + std::to_string(st.last_good) +
+                 " at a lower position (versions must grow with positions)");
+    st.good++;
+    st.last_good = e.version;
+    st.end = std::max(st.end, e.version + 1);
     format::StreamIndexKey sk(sid, e.version);
     Status s = ExpectKey(internal::kCfStreamIndex, sk.view(), pv,
                          "stream " + std::to_string(sid) + " version " + std::to_string(e.version),
@@ -268,7 +280,7 @@ Status Verifier::CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t re
 }
 
 bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e,
-                          Status* err) {
+                          Status* err, bool* damaged) {
   rocksdb::Status s = view_.Get(internal::kCfEvents, format::EventKey(pos).view(), &target_);
   if (s.IsNotFound()) {
     Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which holds no event");
@@ -278,9 +290,13 @@ bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventVi
     *err = FromRocks(s, "reading events");
     return false;
   }
-  if (bad_.count(pos)) return false;  // reported with the event
+  if (bad_.count(pos)) {  // reported with the event
+    if (damaged) *damaged = true;
+    return false;
+  }
   Status ds = format::DecodeEvent(pos, target_, &scratch2_, e);
   if (!ds.ok()) {
+    if (damaged) *damaged = true;
     Report(cf, label, pos, std::string(ds.message()));
     return false;
   }
@@ -314,13 +330,22 @@ Status Verifier::CheckStreamIndex() {
              "entry of stream id " + std::to_string(k->stream_id) + ", which has no stream record");
     } else {
       StreamState& st = sit->second;
+      if (st.index_seen && *p <= st.index_last_position)
+        Report(internal::kCfStreamIndex, label, *p,
+               "position " + std::to_string(*p) + " is not above the previous version's position " +
+                   std::to_string(st.index_last_position));
       st.index_seen = true;
-      st.index_entries++;
       st.index_head = k->version;  // keys ascend: the last one is the head
+      st.index_last_position = *p;
     }
     EventView e;
-    if (!LoadTarget(internal::kCfStreamIndex, label, *p, &e, &err)) {
+    bool damaged = false;
+    if (!LoadTarget(internal::kCfStreamIndex, label, *p, &e, &err, &damaged)) {
       if (!err.ok()) return err;
+      if (sit != streams_.end()) {
+        sit->second.accounted++;
+        if (damaged) sit->second.end = std::max(sit->second.end, k->version + 1);
+      }
       continue;
     }
     uint64_t record_sid = fb::GetEventRecord(scratch2_.data())->stream_id();
@@ -335,16 +360,20 @@ Status Verifier::CheckStreamIndex() {
   std::map<std::string, const StreamState*> ordered;
   for (const auto& [sid, st] : streams_) ordered.emplace(st.name, &st);
   for (const auto& [name, st] : ordered) {
-    if (st->next_version == 0 && !st->index_seen) {
+    if (st->end == 0 && !st->index_seen) {
       Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition, "stream has no events");
-    } else if (!st->index_seen || st->index_head + 1 != st->next_version) {
+      continue;
+    }
+    if (!st->index_seen || st->index_head + 1 != st->end)
       Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
              "stream head in stream_index is " +
                  (st->index_seen ? "version " + std::to_string(st->index_head) : std::string("absent")) +
                  " but its events end at " +
-                 (st->next_version ? "version " + std::to_string(st->next_version - 1)
-                                   : std::string("no event")));
-    }
+                 (st->end ? "version " + std::to_string(st->end - 1) : std::string("no event")));
+    if (st->good + st->accounted < st->end)
+      Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
+             "versions are not dense: " + std::to_string(st->end - st->good - st->accounted) +
+                 " of versions 0.." + std::to_string(st->end - 1) + " have no event");
   }
   return Status::OK();
 }
@@ -416,10 +445,20 @@ Status Verifier::CheckEventIds() {
   return Status::OK();
 }
 
-Status Verifier::CountSagas() {
+Status Verifier::CheckSagas() {
+  Ticker t(o_.progress, "sagas", EstimateKeys(view_, internal::kCfSagas));
   auto it = view_.NewIterator(internal::kCfSagas);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) r_->saga_records++;
+  format::SagaRecordData rec;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    t.Tick();
+    r_->saga_records++;
+    Status ds = format::DecodeSagaRecord(ToView(it->key()), ToView(it->value()), &rec);
+    if (!ds.ok())
+      Report(internal::kCfSagas, Quoted(ToView(it->key())), Problem::kNoPosition,
+             std::string(ds.message()));
+  }
   if (!it->status().ok()) return FromRocks(it->status(), "reading sagas");
+  t.Finish();
   return Status::OK();
 }
 

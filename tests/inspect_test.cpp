@@ -1,0 +1,630 @@
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "evstore/inspect.hpp"
+#include "evstore/saga.hpp"
+#include "evstore/store.hpp"
+#include "format/keys.hpp"
+#include "format/saga_record.hpp"
+#include "test_util.hpp"
+
+using namespace evstore;
+using evtest::Ev;
+using evtest::Evs;
+using evtest::TempDir;
+
+namespace {
+
+Store OpenOrDie(const std::string& path, Options o = Options::Fast()) {
+  auto r = Store::open(path, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+Store OpenReadOnly(const std::string& path) {
+  Options o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  return OpenOrDie(path, o);
+}
+
+Uuid IdOf(uint8_t b) {
+  Uuid u;
+  for (auto& x : u.bytes) x = b;
+  u.bytes[6] = 0x40;
+  u.bytes[8] = 0x80;
+  return u;
+}
+
+// A store of 12 events: order-1 (5), order-2 (3), cart-9 (4, the last two
+// with caller ids), in that interleaving of positions.
+void Populate(const std::string& path) {
+  Store s = OpenOrDie(path);
+  REQUIRE(s.append("order-1", ExpectedVersion::NoStream(), Evs(3, "Placed")).ok());
+  REQUIRE(s.append("order-2", ExpectedVersion::NoStream(), Evs(3, "Placed")).ok());
+  REQUIRE(s.append("cart-9", ExpectedVersion::Any(), Evs(2, "Added")).ok());
+  REQUIRE(s.append("order-1", ExpectedVersion::Exact(2), Evs(2, "Shipped")).ok());
+  REQUIRE(s.append("cart-9", ExpectedVersion::Exact(1),
+                   {Ev("Removed", "{\"x\":1}", IdOf(0x11)), Ev("Added", "\x01\xff", IdOf(0x22))})
+              .ok());
+  REQUIRE(s.close().ok());
+}
+
+// Runs `fn` on the store's RocksDB instance directly (every column family
+// open, handles in kCfNames order), as a damaged disk or a buggy writer would.
+void WithRawDb(const std::string& path,
+               const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> cfs;
+  for (size_t i = 0; i < names.size(); i++) cfs[names[i]] = hs[i];
+  fn(db, cfs);
+  REQUIRE(db->Flush(rocksdb::FlushOptions(), hs).ok());
+  for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  REQUIRE(db->Close().ok());
+  delete db;
+}
+
+std::string DumpText(const Store& s, inspect::DumpOptions o, inspect::DumpSummary* sum = nullptr) {
+  std::string out;
+  Status st = inspect::Dump(s, o, [&](std::string_view t) { out.append(t); }, sum);
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  return out;
+}
+
+size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+bool Contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+// Whether the report has a problem in `cf` about `position`.
+bool HasProblem(const inspect::VerifyReport& r, const std::string& cf, uint64_t position,
+                const std::string& words = "") {
+  for (const auto& p : r.problems)
+    if (p.column_family == cf && p.position == position && Contains(p.message, words)) return true;
+  return false;
+}
+
+std::string Describe(const inspect::VerifyReport& r) {
+  std::string s;
+  for (const auto& p : r.problems)
+    s += p.column_family + " [" + p.key + "] @" + std::to_string(p.position) + ": " + p.message + "\n";
+  return s;
+}
+
+// The tool is built unless -Dtools=false; without it its tests pass vacuously.
+bool ToolBuilt() {
+  const char* tool = std::getenv("EVSTORE_INSPECT");
+  if (tool != nullptr && *tool != '\0') return true;
+  MESSAGE("evstore-inspect is not built (-Dtools=false): skipped");
+  return false;
+}
+
+struct ToolRun {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs the built evstore-inspect with `args` (shell words).
+ToolRun RunTool(const std::string& args) {
+  const char* tool = std::getenv("EVSTORE_INSPECT");
+  REQUIRE_MESSAGE(tool != nullptr, "EVSTORE_INSPECT must name the evstore-inspect binary");
+  TempDir tmp;
+  std::string errf = tmp.sub("stderr");
+  std::string cmd = std::string(tool) + " " + args + " 2>" + errf;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  ToolRun r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(errf);
+  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+// Stores saga records as the saga engine writes them: "pay-1" (completed,
+// with a history) and "pay-2" (stuck).
+void PutSagas(const std::string& path) {
+  WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+    format::SagaRecordData a;
+    a.id = "pay-1";
+    a.definition = "payment";
+    a.version = 2;
+    a.state = static_cast<uint8_t>(SagaState::kCompleted);
+    a.step = 1;
+    a.input = "{\"amount\":5}";
+    a.outputs = {"charged", "mailed"};
+    a.created_ms = 1000;
+    a.updated_ms = 2000;
+    a.revision = 4;
+    a.history = {{1000, static_cast<uint8_t>(SagaEvent::kStarted),
+                  static_cast<uint8_t>(SagaState::kPending), -1, 0, ""},
+                 {1500, static_cast<uint8_t>(SagaEvent::kStepFailed),
+                  static_cast<uint8_t>(SagaState::kRunning), 0, 1, "card declined"},
+                 {2000, static_cast<uint8_t>(SagaEvent::kCompleted),
+                  static_cast<uint8_t>(SagaState::kCompleted), -1, 0, ""}};
+    format::SagaRecordData b = a;
+    b.id = "pay-2";
+    b.state = static_cast<uint8_t>(SagaState::kStuck);
+    b.error = "refund failed";
+    b.history.resize(1);
+    for (const auto* r : {&a, &b}) {
+      std::string v;
+      format::EncodeSagaRecord(*r, &v);
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["sagas"], r->id, v).ok());
+    }
+  });
+}
+
+}  // namespace
+
+TEST_SUITE("inspect") {
+  TEST_CASE("info, streams and stats describe a real store") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    Store s = OpenReadOnly(path);
+    auto info = inspect::GetInfo(s);
+    REQUIRE_MESSAGE(info.ok(), info.status().ToString());
+    CHECK(info->format_version == format::kFormatVersion);
+    CHECK(info->event_count == 12);
+    CHECK(info->next_position == 12);
+    CHECK(info->stream_count == 3);
+    CHECK(info->next_stream_id == 4);
+    CHECK(info->id_tag.size() == 16);
+    REQUIRE(info->column_families.size() == 10);
+    CHECK(info->column_families[1].name == "events");
+    CHECK(info->column_families[1].sst_bytes > 0);
+
+    std::vector<inspect::StreamSummary> streams;
+    REQUIRE(inspect::ListStreams(s, "", [&](const inspect::StreamSummary& x) {
+              streams.push_back(x);
+              return true;
+            }).ok());
+    REQUIRE(streams.size() == 3);
+    CHECK(streams[0].name == "cart-9");  // name order
+    CHECK(streams[0].event_count == 4);
+    CHECK(streams[0].head_position == 11);
+    CHECK(streams[1].name == "order-1");
+    CHECK(streams[1].head_version == 4);
+    CHECK(streams[1].head_position == 9);
+    CHECK(streams[2].event_count == 3);
+
+    SUBCASE("listing starts at a name and stops when asked") {
+      std::vector<std::string> names;
+      REQUIRE(inspect::ListStreams(s, "order", [&](const inspect::StreamSummary& x) {
+                names.push_back(x.name);
+                return false;
+              }).ok());
+      CHECK(names == std::vector<std::string>{"order-1"});
+    }
+
+    auto st = inspect::GetStats(s, 2);
+    REQUIRE(st.ok());
+    CHECK(st->events == 12);
+    CHECK(st->streams == 3);
+    CHECK(st->caller_ids == 2);
+    CHECK(st->distinct_types == 4);
+    REQUIRE(st->types.size() == 2);
+    CHECK(st->types[0].name == "Placed");
+    CHECK(st->types[0].events == 6);
+    CHECK(st->distinct_categories == 2);
+    CHECK(st->longest_stream == "order-1");
+    CHECK(st->longest_stream_events == 5);
+  }
+
+  TEST_CASE("dump renders the global log, a position range and one stream") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    Store s = OpenReadOnly(path);
+    inspect::DumpOptions o;
+    inspect::DumpSummary sum;
+    std::string all = DumpText(s, o, &sum);
+    CHECK(Lines(all) == 12);
+    CHECK(sum.events == 12);
+    CHECK(sum.corrupt == 0);
+    CHECK(all.rfind("#0 order-1 v0 Placed ", 0) == 0);
+    CHECK(Contains(all, "#11 cart-9 v3 Added "));
+    CHECK(Contains(all, "data=\\x01\\xff"));  // bytes escaped
+
+    SUBCASE("a position range with a limit") {
+      o.from = 3;
+      o.to = 10;
+      o.limit = 2;
+      std::string r = DumpText(s, o);
+      CHECK(Lines(r) == 2);
+      CHECK(r.rfind("#3 order-2", 0) == 0);
+      CHECK(Contains(r, "#4 order-2"));
+    }
+    SUBCASE("one stream by version") {
+      o.stream = "order-1";
+      o.from = 1;
+      o.to = 3;
+      std::string r = DumpText(s, o);
+      CHECK(Lines(r) == 3);
+      CHECK(r.rfind("#1 order-1 v1", 0) == 0);
+      CHECK(Contains(r, "#8 order-1 v3 Shipped"));
+    }
+    SUBCASE("JSON Lines, with bytes that are not UTF-8 in hex") {
+      o.format = inspect::DumpFormat::kJson;
+      o.from = 11;
+      std::string r = DumpText(s, o);
+      CHECK(Lines(r) == 1);
+      CHECK(Contains(r, "\"position\":11,\"stream\":\"cart-9\",\"version\":3,\"type\":\"Added\""));
+      CHECK(Contains(r, "\"data_hex\":\"01ff\""));
+      CHECK(Contains(r, "\"id\":\"" + IdOf(0x22).ToString() + "\""));
+    }
+    SUBCASE("hex shows the key and the record bytes") {
+      o.format = inspect::DumpFormat::kHex;
+      o.from = 2;
+      o.to = 2;
+      std::string r = DumpText(s, o);
+      CHECK(r.rfind("position 2  stream \"order-1\" version 2", 0) == 0);
+      CHECK(Contains(r, "key   00000000  00 00 00 00 00 00 00 02"));
+      CHECK(Contains(r, "value 00000000"));
+    }
+    SUBCASE("a missing stream is NotFound and a reversed range is refused") {
+      o.stream = "nope";
+      CHECK(inspect::Dump(s, o, [](std::string_view) {}).IsNotFound());
+      o.stream.clear();
+      o.from = 5;
+      o.to = 4;
+      CHECK(inspect::Dump(s, o, [](std::string_view) {}).IsInvalidArgument());
+    }
+  }
+
+  TEST_CASE("verify passes a sound store and reports progress") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    Store s = OpenReadOnly(path);
+    std::set<std::string> phases;
+    inspect::VerifyOptions o;
+    o.progress = [&](const inspect::Progress& p) { phases.insert(std::string(p.phase)); };
+    auto r = inspect::Verify(s, o);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    CHECK_MESSAGE(r->ok(), Describe(*r));
+    CHECK(r->events == 12);
+    CHECK(r->streams == 3);
+    CHECK(r->stream_index_entries == 12);
+    CHECK(r->category_index_entries == 12);
+    CHECK(r->type_index_entries == 12);
+    CHECK(r->event_id_entries == 2);
+    CHECK(phases == std::set<std::string>{"streams", "events", "stream_index", "category_index",
+                                          "type_index", "event_ids", "sagas"});
+  }
+
+  TEST_CASE("verify finds a corrupted event record and names its position") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      std::string v;
+      REQUIRE(db->Get(rocksdb::ReadOptions(), cfs["events"], format::EventKey(5).view(), &v).ok());
+      v[v.size() / 2] ^= 0x20;
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["events"], format::EventKey(5).view(), v).ok());
+    });
+    Store s = OpenReadOnly(path);
+    auto r = inspect::Verify(s);
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->ok());
+    CHECK_MESSAGE(HasProblem(*r, "events", 5, "checksum mismatch"), Describe(*r));
+    // Reported once: the indexes pointing at it are not blamed again.
+    CHECK_MESSAGE(r->problem_count == 1, Describe(*r));
+    CHECK(r->problems[0].key == "position 5");
+
+    inspect::DumpSummary sum;
+    std::string d = DumpText(s, inspect::DumpOptions(), &sum);
+    CHECK(sum.corrupt == 1);
+    CHECK(sum.events == 12);
+    CHECK(Contains(d, "#5 CORRUPT event record at position 5: checksum mismatch"));
+    CHECK(Contains(d, "#6 cart-9"));  // the dump goes on
+  }
+
+  TEST_CASE("verify finds broken index entries both ways") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    SUBCASE("a missing stream_index entry") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        // order-2 is stream id 2; its version 1 is position 4.
+        REQUIRE(db->Delete(rocksdb::WriteOptions(), cfs["stream_index"],
+                           format::StreamIndexKey(2, 1).view())
+                    .ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "stream_index", 4, "missing"), Describe(*r));
+      CHECK(r->problem_count == 1);
+    }
+    SUBCASE("an index entry pointing at the wrong event") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["type_index"],
+                        format::NameIndexKey("Shipped", 0), "")
+                    .ok());
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["category_index"],
+                        format::NameIndexKey("order", 99), "")
+                    .ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "type_index", 0, "whose type is \"Placed\""), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "category_index", 99, "holds no event"), Describe(*r));
+      CHECK(r->problem_count == 2);
+    }
+    SUBCASE("an event_ids entry at the wrong position and one that is missing") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        Uuid a = IdOf(0x11), b = IdOf(0x22);
+        std::string_view ka(reinterpret_cast<const char*>(a.bytes), 16);
+        std::string_view kb(reinterpret_cast<const char*>(b.bytes), 16);
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["event_ids"], ka, format::Be64(3).view()).ok());
+        REQUIRE(db->Delete(rocksdb::WriteOptions(), cfs["event_ids"], kb).ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 10, "has value"), Describe(*r));  // from the event
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 3, "whose event id is"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 11, "missing"), Describe(*r));
+      CHECK(r->problem_count == 3);
+    }
+    SUBCASE("a lost event: a gap in the log and index entries pointing at nothing") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        REQUIRE(db->Delete(rocksdb::WriteOptions(), cfs["events"], format::EventKey(7).view()).ok());
+      });
+      Store s = OpenReadOnly(path);
+      inspect::VerifyOptions o;
+      o.max_problems = 2;
+      auto r = inspect::Verify(s, o);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "events", 8, "positions 7..7 are missing"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "stream_index", 7, "holds no event"), Describe(*r));
+      // Three index entries point at position 7; the list is capped, the
+      // count is complete.
+      CHECK(r->problems.size() == 2);
+      CHECK(r->problem_count == 4);
+    }
+    SUBCASE("a version removed with all its entries leaves versions that are not dense") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        rocksdb::WriteOptions w;
+        // cart-9 is stream id 3; its version 1 is position 7.
+        REQUIRE(db->Delete(w, cfs["events"], format::EventKey(7).view()).ok());
+        REQUIRE(db->Delete(w, cfs["stream_index"], format::StreamIndexKey(3, 1).view()).ok());
+        REQUIRE(db->Delete(w, cfs["category_index"], format::NameIndexKey("cart", 7)).ok());
+        REQUIRE(db->Delete(w, cfs["type_index"], format::NameIndexKey("Added", 7)).ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "events", 8, "positions 7..7 are missing"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "streams", inspect::Problem::kNoPosition, "not dense"),
+                    Describe(*r));
+      CHECK(r->problem_count == 2);
+    }
+  }
+
+  TEST_CASE("sagas are listed and shown with their history, and damaged ones reported") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutSagas(path);
+    {
+      Store s = OpenReadOnly(path);
+      std::vector<std::string> ids;
+      REQUIRE(inspect::ListSagas(s, "", [&](const inspect::SagaInfo& g) {
+                ids.push_back(g.id + ":" + g.state);
+                return true;
+              }).ok());
+      CHECK(ids == std::vector<std::string>{"pay-1:completed", "pay-2:stuck"});
+      auto g = inspect::GetSaga(s, "pay-1");
+      REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+      CHECK(g->definition == "payment");
+      CHECK(g->version == 2);
+      CHECK(g->outputs == std::vector<std::string>{"charged", "mailed"});
+      REQUIRE(g->history.size() == 3);
+      CHECK(g->history[1].event == SagaEventName(SagaEvent::kStepFailed));
+      CHECK(g->history[1].text == "card declined");
+      CHECK(g->history[1].attempt == 1);
+      CHECK(inspect::GetSaga(s, "nope").status().IsNotFound());
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(r->ok(), Describe(*r));
+      CHECK(r->saga_records == 2);
+    }
+    if (ToolBuilt()) {
+      ToolRun t = RunTool("sagas --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Lines(t.out) == 3);
+      CHECK(Contains(t.out, "pay-2\tpayment@2\tstuck\t"));
+      t = RunTool("sagas --id pay-1 --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Contains(t.out, "step failed -> running  step 0 attempt 1  card declined"));
+      t = RunTool("sagas --json --id pay-2 --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Contains(t.out, "\"state\":\"stuck\""));
+      CHECK(Contains(t.out, "\"error\":\"refund failed\""));
+      t = RunTool("sagas --id nope --db " + path);
+      CHECK(t.code == 2);
+    }
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      std::string v;
+      REQUIRE(db->Get(rocksdb::ReadOptions(), cfs["sagas"], "pay-2", &v).ok());
+      v[v.size() / 3] ^= 0x08;
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["sagas"], "pay-2", v).ok());
+    });
+    Store s = OpenReadOnly(path);
+    auto r = inspect::Verify(s);
+    REQUIRE(r.ok());
+    REQUIRE(r->problem_count == 1);
+    CHECK(r->problems[0].column_family == "sagas");
+    CHECK(r->problems[0].key == "\"pay-2\"");
+    CHECK(inspect::ListSagas(s, "", [](const inspect::SagaInfo&) { return true; }).IsCorruption());
+    if (ToolBuilt()) {
+      ToolRun t = RunTool("verify --db " + path);
+      CHECK(t.code == 1);
+      CHECK(Contains(t.out, "PROBLEM sagas [\"pay-2\"]"));
+    }
+  }
+
+  TEST_CASE("verify sees one consistent snapshot while appends run") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      for (int i = 0; !stop; i++)
+        REQUIRE(s.append("w-" + std::to_string(i % 7), ExpectedVersion::Any(), Evs(3)).ok());
+    });
+    for (int round = 0; round < 5; round++) {
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(r->ok(), Describe(*r));
+    }
+    stop = true;
+    writer.join();
+    REQUIRE(s.close().ok());
+    CHECK(inspect::Verify(s).status().IsClosed());
+  }
+
+  TEST_CASE("opening a non-store directory read-only fails clearly") {
+    TempDir dir;
+    std::ofstream(dir.sub("notes.txt")) << "mine";
+    Options o;
+    o.read_only = true;
+    auto r = Store::open(dir.path(), o);
+    CHECK(r.status().IsInvalidArgument());
+    CHECK(Contains(std::string(r.status().message()), "not an evstore store"));
+  }
+
+  TEST_CASE("evstore-inspect inspects a store and exits with documented codes") {
+    if (!ToolBuilt()) return;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    auto db = " --db " + path;
+
+    ToolRun r = RunTool("info" + db);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "events          12"));
+    r = RunTool("info --json" + db);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "\"events\":12,\"streams\":3,\"next_position\":12"));
+    r = RunTool("streams" + db);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 4);
+    CHECK(Contains(r.out, "order-1\t1\t4\t9\t5\n"));
+    r = RunTool("dump --stream cart-9 --json" + db);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 4);
+    r = RunTool("dump --from=2 --to=3 --hex" + db);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "position 3  stream \"order-2\""));
+    CHECK(r.err.empty());  // piped: no progress line
+    r = RunTool("verify" + db);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "OK: no problems found"));
+    r = RunTool("stats --top 1" + db);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "6\tPlaced"));
+
+    SUBCASE("help and misuse") {
+      r = RunTool("--help");
+      CHECK(r.code == 0);
+      CHECK(Contains(r.out, "commands:"));
+      r = RunTool("dump --help");
+      CHECK(r.code == 0);
+      CHECK(Contains(r.out, "--stream NAME"));
+      r = RunTool("");
+      CHECK(r.code == 2);
+      CHECK(Contains(r.err, "usage: evstore-inspect"));
+      r = RunTool("frobnicate" + db);
+      CHECK(r.code == 2);
+      CHECK(Contains(r.err, "unknown command"));
+      CHECK(Contains(r.err, "--help"));
+      r = RunTool("verify --hex" + db);
+      CHECK(r.code == 2);
+      CHECK(Contains(r.err, "use 'evstore-inspect verify --help'"));
+      r = RunTool("dump --limit many" + db);
+      CHECK(r.code == 2);
+      r = RunTool("dump --stream nope" + db);
+      CHECK(r.code == 2);
+      CHECK(Contains(r.err, "no stream \"nope\""));
+    }
+    SUBCASE("stores that cannot be opened") {
+      r = RunTool("info --db " + dir.sub("absent"));
+      CHECK(r.code == 3);
+      CHECK(Contains(r.err, "no such directory"));
+      std::filesystem::create_directory(dir.sub("other"));
+      std::ofstream(dir.sub("other/notes.txt")) << "mine";
+      r = RunTool("verify --db " + dir.sub("other"));
+      CHECK(r.code == 3);
+      CHECK(Contains(r.err, "not an evstore store"));
+      CHECK_FALSE(std::filesystem::exists(dir.sub("other/CURRENT")));
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["default"], std::string(format::kFormatKey),
+                        format::EncodeFormatRecord(format::kFormatVersion + 1, 0))
+                    .ok());
+      });
+      r = RunTool("info" + db);
+      CHECK(r.code == 3);
+      CHECK(Contains(r.err, "uses on-disk format 2"));
+    }
+    SUBCASE("a corrupted record fails verify and dump with exit 1") {
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        std::string v;
+        REQUIRE(db->Get(rocksdb::ReadOptions(), cfs["events"], format::EventKey(9).view(), &v).ok());
+        v[3] ^= 1;
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["events"], format::EventKey(9).view(), v).ok());
+      });
+      r = RunTool("verify" + db);
+      CHECK(r.code == 1);
+      CHECK(Contains(r.out, "PROBLEM events [position 9]: event record at position 9"));
+      CHECK(Contains(r.out, "FAILED: 1 problem(s) found"));
+      r = RunTool("verify --json" + db);
+      CHECK(r.code == 1);
+      CHECK(Contains(r.out, "\"ok\":false"));
+      CHECK(Contains(r.out, "\"position\":9"));
+      r = RunTool("dump" + db);
+      CHECK(r.code == 1);
+      CHECK(Lines(r.out) == 12);
+      CHECK(Contains(r.err, "1 damaged record(s)"));
+    }
+  }
+
+  TEST_CASE("evstore-inspect reads a store that another handle has open") {
+    if (!ToolBuilt()) return;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    Store host = OpenOrDie(path);
+    REQUIRE(host.append("order-3", ExpectedVersion::NoStream(), Evs(4)).ok());
+    ToolRun r = RunTool("verify --db " + path);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "checked: 16 events, 4 streams"));
+    r = RunTool("dump --stream order-3 --db " + path);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 4);
+    // The host is unaffected and keeps writing.
+    CHECK(host.append("order-3", ExpectedVersion::Exact(3), Evs(1)).ok());
+    CHECK(host.close().ok());
+  }
+}
