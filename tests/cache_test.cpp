@@ -436,6 +436,28 @@ TEST_SUITE("cache") {
     }
   }
 
+  TEST_CASE("a get_or_load after an erase does not wait for an older load") {
+    IntCache c(CacheOptions::WithTotalCapacity(1000), evstore::TrivialCacheCodec<uint64_t>());
+    std::atomic<bool> started{false}, release{false};
+    std::thread old_load([&] {
+      Result<uint64_t> r = c.get_or_load(3, [&]() -> Result<uint64_t> {
+        started = true;
+        for (int i = 0; i < 2000 && !release.load(); i++) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return uint64_t{1};  // read before the erase
+      });
+      CHECK(*r == 1);
+    });
+    while (!started.load()) std::this_thread::yield();
+    (void)c.erase(3);
+    Result<uint64_t> r = c.get_or_load(3, [] { return Result<uint64_t>(uint64_t{2}); });
+    release = true;
+    old_load.join();
+    CHECK(*r == 2);
+    CHECK(*c.get(3) == 2);
+  }
+
   TEST_CASE("stats count events per tier and reset keeps the contents") {
     IntCache c(Tiers(2, 4), evstore::TrivialCacheCodec<uint64_t>());
     for (uint64_t k = 0; k < 10; k++) CHECK(c.put(k, k).ok());
@@ -514,5 +536,114 @@ TEST_SUITE("cache") {
     s = c.stats();
     CHECK(s.l1.entries + s.l2.entries == 0);
     CHECK(s.l1.bytes + s.l2.bytes == 0);
+  }
+
+  TEST_CASE("concurrent lookups never see another key's value or a stale value after a write") {
+    // Each key has one owning thread that writes it: the source of truth is
+    // `truth[k]`, a version only the owner raises, then caches with put (or
+    // drops with erase). Loaders read the truth. So every value seen for k
+    // names k and a version no newer than the truth, and the owner, after
+    // its own write, sees exactly the truth or nothing.
+    constexpr int kThreads = 6;
+    constexpr uint64_t kKeys = 600;
+    for (uint32_t shards : {1u, 4u}) {
+      CAPTURE(shards);
+      CacheOptions o = CacheOptions::WithTotalCapacity(400);  // keys overflow the cache
+      o.shards = shards;
+      StrCache c(o, StringCodec(), LengthWeighers());
+      std::vector<std::atomic<uint64_t>> truth(kKeys);
+      auto value_of = [](uint64_t k, uint64_t v) { return std::to_string(k) + ":" + std::to_string(v); };
+      auto parse = [](const std::string& s, uint64_t* k, uint64_t* v) {
+        size_t colon = s.find(':');
+        if (colon == std::string::npos) return false;
+        *k = std::stoull(s.substr(0, colon));
+        *v = std::stoull(s.substr(colon + 1));
+        return true;
+      };
+      std::atomic<int> bad{0};
+      std::atomic<bool> go{false};
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; t++) {
+        threads.emplace_back([&, t] {
+          while (!go.load()) std::this_thread::yield();
+          std::mt19937_64 rng(100 + t);
+          auto check = [&](uint64_t k, const std::string& s, bool owner) {
+            uint64_t rk = 0, rv = 0;
+            if (!parse(s, &rk, &rv) || rk != k || rv > truth[k].load()) bad++;
+            if (owner && rv != truth[k].load()) bad++;
+          };
+          for (int i = 0; i < 30000; i++) {
+            // Skewed keys, so that some are hot and stay cached.
+            uint64_t k = (rng() % kKeys) * (rng() % kKeys) / kKeys;
+            bool owner = k % kThreads == static_cast<uint64_t>(t);
+            int op = static_cast<int>(rng() % 10);
+            if (owner && op == 0) {
+              uint64_t v = truth[k].load() + 1;
+              truth[k].store(v);
+              (void)c.put(k, value_of(k, v));
+            } else if (owner && op == 1) {
+              truth[k].fetch_add(1);
+              (void)c.erase(k);
+            } else if (op <= 3) {
+              Result<std::string> r = c.get_or_load(k, [&]() -> Result<std::string> {
+                if (k % 17 == 0) return Status::IOError("flaky");
+                return value_of(k, truth[k].load());
+              });
+              if (r.ok()) check(k, *r, owner);
+            } else {
+              std::optional<std::string> v = c.get(k);
+              if (v) check(k, *v, owner);
+            }
+          }
+        });
+      }
+      go = true;
+      for (auto& th : threads) th.join();
+      CHECK(bad.load() == 0);
+      CacheStats s = c.stats();
+      CHECK(s.l1.bytes <= o.l1.capacity);
+      CHECK(s.l2.bytes <= o.l2.capacity);
+      CHECK(s.l1.entries + s.l2.entries > 0);
+    }
+  }
+
+  TEST_CASE("statistics count every concurrent lookup exactly") {
+    // Far more lookups than the read buffers hold, so some accesses are not
+    // replayed into the policy; the counts must still be exact.
+    CacheOptions o = Tiers(64, 64);
+    o.shards = 2;
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t k = 0; k < 40; k++) CHECK(c.put(k, k).ok());
+    c.reset_stats();
+    constexpr int kThreads = 4, kLookups = 20000;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kLookups; i++) {
+          uint64_t k = static_cast<uint64_t>(i * 7 + t) % 50;  // 40 cached, 10 never
+          std::optional<uint64_t> v = c.get(k);
+          if (k < 40 ? !v || *v != k : v.has_value()) wrong++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(wrong.load() == 0);
+    CacheStats s = c.stats();
+    CHECK(s.l1.hits + s.l2.hits == kThreads * kLookups / 50 * 40);
+    CHECK(s.misses == kThreads * kLookups / 50 * 10);
+    CHECK(s.l1.entries + s.l2.entries == 40);
+  }
+
+  TEST_CASE("an L2 hit returns the value at once and is promoted by the next write or drain") {
+    IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t k = 1; k <= 3; k++) CHECK(c.put(k, k * 10).ok());  // 1 is demoted
+    CHECK(*c.get(1) == 10);
+    CHECK(c.put(4, 40).ok());  // the write replays the hit first: 1 is promoted
+    CacheStats s = c.stats();
+    CHECK(s.l1.promotions == 1);
+    CHECK(s.l2.hits == 1);
+    CHECK(*c.get(1) == 10);
+    CHECK(c.stats().l1.hits == 1);
   }
 }

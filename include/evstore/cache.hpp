@@ -12,8 +12,11 @@
 // Every operation is O(1) amortised. See docs/cache.md.
 //
 // Thread safety: every method may be called concurrently from any number of
-// threads. The cache is split into shards, each with its own lock and policy;
-// a lookup locks only its key's shard (never a global lock), briefly.
+// threads. The cache is split into shards, each with its own policy. A
+// lookup takes no exclusive lock: it enters its key's shard as a reader
+// through a per-thread stripe, copies the value out and records the access in
+// the stripe's bounded read buffer; the policy catches up when a buffer fills
+// or the shard is written (writes hold the shard exclusively).
 //
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
@@ -24,6 +27,7 @@
 #define EVSTORE_CACHE_HPP_
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -115,6 +119,39 @@ struct CacheWeighers {
   std::function<uint64_t(const K&, std::string_view)> encoded;       // L2
 };
 
+namespace cache_internal {
+
+// A small number identifying the calling thread, for picking a reader stripe:
+// the lowest one no other live thread holds (so a few threads get distinct
+// stripes), or a hash of the thread id once 64 threads hold one.
+inline uint32_t ThreadSlot() {
+  static std::atomic<uint64_t> taken{0};
+  struct Holder {
+    uint32_t slot = 0;
+    bool owned = false;
+    Holder() {
+      uint64_t cur = taken.load(std::memory_order_relaxed);
+      while (~cur != 0) {
+        int bit = std::countr_zero(~cur);
+        if (taken.compare_exchange_weak(cur, cur | (uint64_t{1} << bit),
+                                        std::memory_order_relaxed)) {
+          slot = static_cast<uint32_t>(bit);
+          owned = true;
+          return;
+        }
+      }
+      slot = static_cast<uint32_t>(std::hash<std::thread::id>()(std::this_thread::get_id()));
+    }
+    ~Holder() {
+      if (owned) taken.fetch_and(~(uint64_t{1} << slot), std::memory_order_relaxed);
+    }
+  };
+  thread_local Holder holder;
+  return holder.slot;
+}
+
+}  // namespace cache_internal
+
 template <typename K, typename V, typename Hash = std::hash<K>, typename KeyEq = std::equal_to<K>>
 class TieredCache {
  public:
@@ -138,12 +175,12 @@ class TieredCache {
   // shorter). A value goes to L1 if it fits, else encoded to L2. Afterwards
   // get(key) returns `value` (until evicted or expired), and a get_or_load of
   // `key` that was already running when put was called will not cache its
-  // possibly older result. Returns InvalidArgument if the value is heavier than
+  // possibly older result (nor hand it to get_or_load calls made after put). Returns InvalidArgument if the value is heavier than
   // the shard's share of both tiers; the key is then no longer cached.
   Status put(const K& key, V value, std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
 
   // Removes `key`; true if it was cached. A get_or_load of `key` already
-  // running will not cache its result.
+  // running will not cache its result, and later calls start a new load.
   bool erase(const K& key);
 
   // Removes every entry (statistics are kept). Loads already running will not
@@ -252,7 +289,7 @@ class TieredCache {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
-    bool invalidated = false;  // guarded by the shard lock
+    bool invalidated = false;  // guarded by the shard's exclusive hold
     std::thread::id owner;
     std::optional<Result<V>> result;
     std::exception_ptr error;
@@ -260,12 +297,37 @@ class TieredCache {
     void Publish(std::optional<Result<V>> r, std::exception_ptr e);
   };
 
+  // Entries of a read buffer: a node pointer tagged in its low bits (nodes
+  // are at least 8-byte aligned), or a bare tag.
+  static constexpr uintptr_t kHitL1 = 0;   // node | kHitL1: found in L1
+  static constexpr uintptr_t kHitL2 = 1;   // node | kHitL2: found in L2, decoded
+  static constexpr uintptr_t kBadMiss = 2; // node | kBadMiss: expired or undecodable, a miss
+  static constexpr uintptr_t kMissTag = 3; // alone: a miss; node | 3: as kBadMiss, not counted
+  static constexpr uint32_t kReadBuffer = 16;
+
+  // One reader stripe of a shard, used by the threads whose slot maps to it.
+  // `word` counts the readers inside the shard (low 32 bits) and the buffer
+  // slots claimed since the last drain (high 32 bits), so entering the shard
+  // and claiming a slot is one atomic add on a line no other stripe touches.
+  struct alignas(64) Stripe {
+    std::atomic<uint64_t> word{0};
+    // Outcomes that found the buffer full, counted directly.
+    std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
+    uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
+    uintptr_t buf[kReadBuffer] = {};  // written by claimants, read by the drainer
+  };
+
   struct alignas(64) Shard {
-    std::mutex mu;
+    // Set while a thread holds the shard exclusively; readers wait it out.
+    std::atomic<bool> writer{false};
     Index index;  // owns the nodes
+    uint64_t l1_cap = 0, l2_cap = 0;
+    std::unique_ptr<Stripe[]> stripes;
+    // Everything below is used only while the shard is held exclusively.
+    std::mutex mu;  // serializes exclusive holders
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
     std::unique_ptr<cache_internal::CachePolicy> policy;
-    uint64_t l1_cap = 0, l2_cap = 0;
+    std::vector<Node*> pending;  // drain scratch: nodes to promote or drop
     uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
   };
 
@@ -277,6 +339,26 @@ class TieredCache {
     }
   };
 
+  // Holds a shard exclusively (its mutex, then no readers inside) and first
+  // replays the read buffers into the policy. Declare the Graveyard before it.
+  class Exclusive {
+   public:
+    Exclusive(TieredCache& c, Shard& s, Graveyard* g) : s_(s) {
+      s.mu.lock();
+      c.Enter(s);
+      c.Drain(s, g);
+    }
+    ~Exclusive() {
+      s_.writer.store(false, std::memory_order_release);
+      s_.mu.unlock();
+    }
+    Exclusive(const Exclusive&) = delete;
+    Exclusive& operator=(const Exclusive&) = delete;
+
+   private:
+    Shard& s_;
+  };
+
   static uint64_t Mix(uint64_t h) {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -285,13 +367,25 @@ class TieredCache {
     return h ^ (h >> 33);
   }
   Shard& ShardFor(uint64_t h) { return shards_[(h >> 56) & (nshards_ - 1)]; }
+  Stripe& StripeOf(Shard& s) const {
+    return s.stripes[cache_internal::ThreadSlot() & (nstripes_ - 1)];
+  }
   int64_t Now() const;
   bool ttl_used() const { return ttl_used_.load(std::memory_order_relaxed); }
   void NoteTtl(std::chrono::nanoseconds ttl);
   uint64_t WeighDecoded(const K& key, const V& v) const;
   uint64_t WeighEncoded(const K& key, std::string_view b) const;
 
-  // All below REQUIRE the shard lock.
+  // The shared-read hit path: no exclusive lock; the outcome goes to the
+  // stripe's read buffer. With count_miss false a miss is left uncounted
+  // (the caller goes on to an exclusive lookup that counts it).
+  bool ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss, std::optional<V>* out);
+  // Drains the shard's read buffers if nobody holds it; else leaves them.
+  void TryDrain(Shard& s);
+  void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
+
+  // All below REQUIRE the shard held exclusively.
+  void Drain(Shard& s, Graveyard* g);
   bool Lookup(Shard& s, const K& key, uint64_t h, int64_t now, std::optional<V>* out,
               Graveyard* g);
   Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
@@ -310,6 +404,7 @@ class TieredCache {
   KeyEq eq_;
   bool l2_enabled_;
   uint32_t nshards_;
+  uint32_t nstripes_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<bool> ttl_used_{false};
 };

@@ -19,10 +19,15 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
   uint64_t n = options_.shards ? std::min<uint64_t>(options_.shards, 256)
                                : std::clamp<uint64_t>(total / 4096, 1, 64);
   nshards_ = static_cast<uint32_t>(std::bit_floor(std::max<uint64_t>(n, 1)));
+  // One reader stripe per hardware thread (2..16), so concurrent readers of
+  // a shard usually write different cache lines.
+  nstripes_ = std::clamp<uint32_t>(std::bit_ceil(std::max(1u, std::thread::hardware_concurrency())),
+                                   2, 16);
   shards_ = std::make_unique<Shard[]>(nshards_);
   int64_t now = Now();
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
+    s.stripes = std::make_unique<Stripe[]>(nstripes_);
     // Spread the remainder so the shards' capacities sum to the total.
     s.l1_cap = options_.l1.capacity / nshards_ + (i < options_.l1.capacity % nshards_ ? 1 : 0);
     s.l2_cap = l2 / nshards_ + (i < l2 % nshards_ ? 1 : 0);
@@ -207,18 +212,192 @@ template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
   if (s.flights.empty()) return;
   auto it = s.flights.find(key);
-  if (it != s.flights.end()) it->second->invalidated = true;
+  if (it == s.flights.end()) return;
+  // Its callers still get its result, but later callers must not wait for a
+  // value read before this write: they start a new load.
+  it->second->invalidated = true;
+  s.flights.erase(it);
+}
+
+namespace cache_internal {
+inline void CpuRelax(int spins) {
+  if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+}  // namespace cache_internal
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Enter(Shard& s) {
+  // Dekker-style handshake with ReadLookup: the writer flag and each reader
+  // count are written then the other read, all sequentially consistent, so
+  // either the reader sees the flag and backs off or we see its count.
+  s.writer.store(true, std::memory_order_seq_cst);
+  for (uint32_t i = 0; i < nstripes_; i++) {
+    Stripe& st = s.stripes[i];
+    uint64_t w;
+    for (int spins = 0; ((w = st.word.load(std::memory_order_seq_cst)) & 0xffffffffu) != 0;
+         spins++) {
+      cache_internal::CpuRelax(spins);
+    }
+    // Slots claimed before this point were written by readers now gone (or
+    // left empty by readers that backed off); later claims are not drained.
+    st.drain_claims = w >> 32;
+  }
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
+  cache_internal::CachePolicy& p = *s.policy;
+  using cache_internal::Tier;
+  for (uint32_t i = 0; i < nstripes_; i++) {
+    Stripe& st = s.stripes[i];
+    uint64_t claims = st.drain_claims;
+    uint64_t n = std::min<uint64_t>(claims, kReadBuffer);
+    for (uint64_t j = 0; j < n; j++) {
+      uintptr_t e = st.buf[j];
+      if (e == 0) continue;
+      st.buf[j] = 0;
+      uintptr_t tag = e & 3;
+      Node* node = reinterpret_cast<Node*>(e & ~uintptr_t{3});
+      if (node == nullptr) {  // a plain miss
+        p.RecordMiss();
+        s.misses++;
+        continue;
+      }
+      // No node recorded here can have been freed: nodes are freed only by
+      // exclusive holders, and each drains the buffers before anything else.
+      if (tag == kHitL1 || tag == kHitL2) {
+        p.CountHit(tag == kHitL1 ? Tier::kL1 : Tier::kL2);
+        p.Touch(node);
+        if (node->tier != Tier::kL2 || s.l1_cap == 0) continue;
+      } else if (tag == kBadMiss) {
+        p.RecordMiss();
+        s.misses++;
+      }
+      if (!node->pending) {
+        node->pending = true;
+        s.pending.push_back(node);
+      }
+    }
+    if (claims) st.word.fetch_sub(claims << 32, std::memory_order_relaxed);
+    st.drain_claims = 0;
+    if (uint64_t l = st.lost_l1_hits.exchange(0, std::memory_order_relaxed)) {
+      p.stats(Tier::kL1).hits += l;
+    }
+    if (uint64_t l = st.lost_l2_hits.exchange(0, std::memory_order_relaxed)) {
+      p.stats(Tier::kL2).hits += l;
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
+    }
+    if (uint64_t l = st.lost_misses.exchange(0, std::memory_order_relaxed)) {
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
+      if (s.l2_cap > 0) p.stats(Tier::kL2).misses += l;
+      s.misses += l;
+    }
+  }
+  if (s.pending.empty()) return;
+  // Promotions and removals come last and each node once, so nothing freed
+  // here is still referenced by the loop above.
+  int64_t now = ttl_used() ? Now() : 0;
+  bool moved = false;
+  for (Node* n : s.pending) {
+    n->pending = false;
+    if (n->deadline_ns != cache_internal::kNever && p.Expired(n, now)) {
+      Expire(s, n, g);
+      continue;
+    }
+    if (n->value.index() != 2) continue;
+    Result<V> decoded = codec_.decode(std::get<2>(n->value));
+    if (!decoded.ok()) {
+      Evict(s, n, g);
+      continue;
+    }
+    if (s.l1_cap == 0) continue;
+    uint64_t w1 = WeighDecoded(n->key, decoded.value());
+    if (w1 > s.l1_cap) continue;
+    n->value.template emplace<1>(std::move(decoded).value());
+    p.MoveToTier(n, Tier::kL1, w1);
+    moved = true;
+  }
+  s.pending.clear();
+  if (moved) Maintain(s, now, g);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
+  Graveyard g;
+  if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
+  Enter(s);
+  Drain(s, &g);
+  s.writer.store(false, std::memory_order_release);
+  s.mu.unlock();
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
+                                         std::optional<V>* out) {
+  constexpr uint64_t kEnter = (uint64_t{1} << 32) | 1;
+  Stripe& st = StripeOf(s);
+  int64_t now = ttl_used() ? Now() : 0;
+  uint32_t slot;
+  for (int spins = 0;; spins++) {
+    uint64_t old = st.word.fetch_add(kEnter, std::memory_order_seq_cst);
+    if (!s.writer.load(std::memory_order_seq_cst)) {
+      slot = static_cast<uint32_t>(old >> 32);
+      break;
+    }
+    // A writer is in or entering: leave (the claimed slot stays empty) and
+    // wait for it to finish.
+    st.word.fetch_sub(1, std::memory_order_release);
+    while (s.writer.load(std::memory_order_acquire)) cache_internal::CpuRelax(spins++);
+  }
+  uintptr_t rec;
+  bool hit = false;
+  Node* n = s.index.Find(h, key, eq_);
+  if (n == nullptr) {
+    rec = count_miss ? kMissTag : 0;
+  } else if (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns) {
+    rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
+  } else if (n->value.index() == 1) {
+    out->emplace(std::get<1>(n->value));
+    rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
+    hit = true;
+  } else {
+    Result<V> decoded = codec_.decode(std::get<2>(n->value));
+    if (decoded.ok()) {
+      out->emplace(std::move(decoded).value());
+      rec = reinterpret_cast<uintptr_t>(n) | kHitL2;
+      hit = true;
+    } else {
+      rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
+    }
+  }
+  if (slot < kReadBuffer) {
+    st.buf[slot] = rec;
+  } else if (hit) {
+    // Buffer full: the access is not replayed into the policy (lossy, as in
+    // Caffeine), but statistics stay exact.
+    ((rec & 3) == kHitL1 ? st.lost_l1_hits : st.lost_l2_hits)
+        .fetch_add(1, std::memory_order_relaxed);
+  } else if (rec == kMissTag || (rec & 3) == kBadMiss) {
+    st.lost_misses.fetch_add(1, std::memory_order_relaxed);
+  }
+  st.word.fetch_sub(1, std::memory_order_release);
+  // The reader that fills the buffer drains it; expired or undecodable
+  // entries are dropped by that drain or the next write.
+  if (slot + 1 >= kReadBuffer) TryDrain(s);
+  return hit;
 }
 
 template <typename K, typename V, typename H, typename E>
 std::optional<V> TieredCache<K, V, H, E>::get(const K& key) {
   uint64_t h = Mix(hasher_(key));
-  Shard& s = ShardFor(h);
-  int64_t now = ttl_used() ? Now() : 0;
-  Graveyard g;
   std::optional<V> out;
-  std::lock_guard<std::mutex> lock(s.mu);
-  Lookup(s, key, h, now, &out, &g);
+  ReadLookup(ShardFor(h), key, h, true, &out);
   return out;
 }
 
@@ -230,7 +409,7 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
   uint64_t w1 = options_.l1.capacity > 0 ? WeighDecoded(key, value) : 0;
   int64_t now = ttl_used() ? Now() : 0;
   Graveyard g;
-  std::lock_guard<std::mutex> lock(s.mu);
+  Exclusive lock(*this, s, &g);
   Invalidate(s, key);
   return Store(s, key, h, std::move(value), w1, ttl, now, &g);
 }
@@ -240,7 +419,7 @@ bool TieredCache<K, V, H, E>::erase(const K& key) {
   uint64_t h = Mix(hasher_(key));
   Shard& s = ShardFor(h);
   Graveyard g;
-  std::lock_guard<std::mutex> lock(s.mu);
+  Exclusive lock(*this, s, &g);
   Invalidate(s, key);
   Node* n = s.index.Find(h, key, eq_);
   if (!n) return false;
@@ -253,8 +432,9 @@ void TieredCache<K, V, H, E>::clear() {
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
     Graveyard g;
-    std::lock_guard<std::mutex> lock(s.mu);
+    Exclusive lock(*this, s, &g);
     for (auto& f : s.flights) f.second->invalidated = true;
+    s.flights.clear();
     s.index.ForEach([&](Node* n) {
       s.policy->Remove(n);
       if (n->value.index() == 1) g.Bury(std::move(std::get<1>(n->value)));
@@ -269,8 +449,8 @@ void TieredCache<K, V, H, E>::cleanup() {
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
     Graveyard g;
+    Exclusive lock(*this, s, &g);
     int64_t now = Now();
-    std::lock_guard<std::mutex> lock(s.mu);
     while (cache_internal::PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, &g);
   }
 }
@@ -284,10 +464,14 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
   std::shared_ptr<Flight> flight;
   bool owner = false;
   {
+    std::optional<V> out;
+    if (ReadLookup(s, key, h, false, &out)) return Result<V>(std::move(*out));
+  }
+  {
     int64_t now = ttl_used() ? Now() : 0;
     Graveyard g;
     std::optional<V> out;
-    std::lock_guard<std::mutex> lock(s.mu);
+    Exclusive lock(*this, s, &g);
     if (Lookup(s, key, h, now, &out, &g)) return Result<V>(std::move(*out));
     auto it = s.flights.find(key);
     if (it != s.flights.end()) {
@@ -318,7 +502,7 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
   {
     int64_t now = ttl_used() ? Now() : 0;
     Graveyard g;
-    std::lock_guard<std::mutex> lock(s.mu);
+    Exclusive lock(*this, s, &g);
     auto it = s.flights.find(key);
     if (it != s.flights.end() && it->second == flight) s.flights.erase(it);
     if (!cache_it) s.load_errors++;
@@ -365,9 +549,11 @@ CacheStats TieredCache<K, V, H, E>::stats() const {
     a.entries += b.entries;
     a.bytes += b.bytes;
   };
+  auto* self = const_cast<TieredCache*>(this);
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
-    std::lock_guard<std::mutex> lock(s.mu);
+    Graveyard g;
+    Exclusive lock(*self, s, &g);  // replays buffered reads first, so counts are exact
     add(out.l1, s.policy->stats(cache_internal::Tier::kL1));
     add(out.l2, s.policy->stats(cache_internal::Tier::kL2));
     out.misses += s.misses;
@@ -382,7 +568,8 @@ template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::reset_stats() {
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
-    std::lock_guard<std::mutex> lock(s.mu);
+    Graveyard g;
+    Exclusive lock(*this, s, &g);
     for (auto t : {cache_internal::Tier::kL1, cache_internal::Tier::kL2}) {
       CacheTierStats& st = s.policy->stats(t);
       uint64_t entries = st.entries, bytes = st.bytes;

@@ -10,7 +10,8 @@
 // method is O(1) amortised.
 //
 // Thread safety: none. A CachePolicy belongs to one shard and is used only
-// under that shard's lock.
+// while that shard is held exclusively (readers record their hits in buffers
+// that the exclusive holder replays through Touch).
 #ifndef EVSTORE_CACHE_POLICY_HPP_
 #define EVSTORE_CACHE_POLICY_HPP_
 
@@ -77,6 +78,7 @@ struct PolicyNode {
   int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
   Queue queue = Queue::kNone;
   Tier tier = Tier::kNone;
+  bool pending = false;            // queued for promotion or removal by a buffer drain
 };
 
 // A doubly linked, null-terminated list over one pair of PolicyNode links.
@@ -199,8 +201,12 @@ class EVSTORE_EXPORT CachePolicy {
   void MoveToTier(PolicyNode* n, Tier tier, uint64_t charge);
   // Forgets the entry (erase, eviction, expiry).
   void Remove(PolicyNode* n);
-  // Records a hit on `n`.
+  // Records a hit on `n`: statistics and Touch.
   void RecordHit(PolicyNode* n);
+  // Counts a hit in `tier` without touching the policy order.
+  void CountHit(Tier tier);
+  // The policy side of a hit: frequency and recency updates, no statistics.
+  void Touch(PolicyNode* n);
   // Records a lookup that found nothing.
   void RecordMiss();
 

@@ -227,14 +227,22 @@ void CachePolicy::Remove(PolicyNode* n) {
   entries_--;
 }
 
-void CachePolicy::RecordHit(PolicyNode* n) {
-  if (n->tier == Tier::kL1) {
+void CachePolicy::CountHit(Tier tier) {
+  if (tier == Tier::kL1) {
     tier_[0].hits++;
-    l1_list_.move_to_front(n);
   } else {
     tier_[1].hits++;
     if (l1_cap_ > 0) tier_[0].misses++;
   }
+}
+
+void CachePolicy::RecordHit(PolicyNode* n) {
+  CountHit(n->tier);
+  Touch(n);
+}
+
+void CachePolicy::Touch(PolicyNode* n) {
+  if (n->tier == Tier::kL1) l1_list_.move_to_front(n);
   sketch_.Increment(n->hash);
   switch (n->queue) {
     case Queue::kWindow:
