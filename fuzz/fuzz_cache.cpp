@@ -1,0 +1,163 @@
+// Fuzz target: TieredCache (include/evstore/cache.hpp) operations compared
+// against a model. The cache may drop any entry at any time (capacity,
+// admission), so the model checks what must hold whatever it drops: a hit
+// returns the value last written for the key, never an erased, cleared,
+// replaced or expired one; a value dropped once never comes back without a
+// write; tier weights stay within capacity; stats add up.
+//
+// Input: a configuration (tier capacities, TTLs, shards, codec failures)
+// then operations: put (with a TTL), get, erase, clear, get_or_load (with a
+// loader that succeeds, fails, or re-enters the cache), advance the clock,
+// cleanup.
+#include <map>
+#include <optional>
+#include <string>
+
+#include "evstore/cache.hpp"
+#include "fuzz_input.hpp"
+
+using namespace evstore;
+
+namespace {
+
+struct Entry {
+  std::string value;
+  int64_t written = 0;
+  int64_t ttl = 0;  // per-entry, 0: none
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzInput in(data, size);
+  int64_t now = 1'000'000;
+  CacheOptions o;
+  uint8_t cfg = in.Byte();
+  o.l1.capacity = in.Byte() % 64;
+  o.l2.capacity = (cfg & 1) ? in.Byte() % 128 : 0;
+  int64_t l1_ttl = (cfg & 2) ? 1 + in.Byte() * 1000 : 0;
+  int64_t l2_ttl = (cfg & 4) ? 1 + in.Byte() * 1000 : 0;
+  o.l1.ttl = std::chrono::nanoseconds(l1_ttl);
+  o.l2.ttl = std::chrono::nanoseconds(l2_ttl);
+  o.shards = (cfg >> 3) % 4;
+  o.clock = [&now] { return now; };
+  bool codec_breaks = cfg & 0x40;  // decode refuses values starting with '!'
+  CacheCodec<std::string> codec;
+  codec.encode = [](const std::string& v) { return "e" + v; };
+  codec.decode = [codec_breaks](std::string_view b) -> Result<std::string> {
+    if (b.empty() || b[0] != 'e') return Status::Corruption("not encoded by this codec");
+    if (codec_breaks && b.size() > 1 && b[1] == '!') return Status::Corruption("refused");
+    return std::string(b.substr(1));
+  };
+  CacheWeighers<uint8_t, std::string> w;
+  w.decoded = [](const uint8_t&, const std::string& v) { return v.size(); };
+  w.encoded = [](const uint8_t&, std::string_view b) { return b.size(); };
+  TieredCache<uint8_t, std::string> cache(o, codec, w);
+
+  std::map<uint8_t, Entry> model;  // keys that may be cached, with their value
+  // Whether a hit on `e` now would be expired (only when certainly past
+  // every deadline that could apply: the rules differ per tier).
+  auto expired = [&](const Entry& e) {
+    int64_t age = now - e.written;
+    if (e.ttl > 0 && age > e.ttl) return true;
+    bool l1_limit = o.l1.capacity == 0 || l1_ttl > 0;
+    bool l2_limit = o.l2.capacity == 0 || l2_ttl > 0;
+    if (l1_limit && l2_limit) {
+      int64_t longest = std::max(o.l1.capacity ? l1_ttl : 0, o.l2.capacity ? l2_ttl : 0);
+      if (age > longest) return true;
+    }
+    return false;
+  };
+  auto check_hit = [&](uint8_t k, const std::optional<std::string>& got) {
+    auto it = model.find(k);
+    if (!got) {
+      if (it != model.end()) model.erase(it);  // gone: it cannot come back by itself
+      return;
+    }
+    FUZZ_CHECK(it != model.end());
+    FUZZ_CHECK(*got == it->second.value);
+    FUZZ_CHECK(!expired(it->second));
+  };
+
+  for (int op = 0; op < 200 && !in.empty(); op++) {
+    uint8_t code = in.Byte() % 8;
+    uint8_t k = in.Byte() % 16;
+    switch (code) {
+      case 0:
+      case 1: {
+        std::string v = in.Bytes(24);
+        int64_t ttl = (in.Byte() & 1) ? 1 + in.Byte() * 500 : 0;
+        Status s = cache.put(k, v, std::chrono::nanoseconds(ttl));
+        if (s.ok()) {
+          model[k] = Entry{v, now, ttl};
+        } else {
+          FUZZ_CHECK(s.IsInvalidArgument());
+          model.erase(k);
+          FUZZ_CHECK(!cache.get(k).has_value());
+        }
+        break;
+      }
+      case 2: check_hit(k, cache.get(k)); break;
+      case 3: {
+        bool was = cache.erase(k);
+        if (was) FUZZ_CHECK(model.count(k));
+        model.erase(k);
+        FUZZ_CHECK(!cache.get(k).has_value());
+        break;
+      }
+      case 4: {
+        uint8_t b = in.Byte();
+        if (b < 16) {
+          cache.clear();
+          model.clear();
+          for (uint8_t key = 0; key < 16; key++) FUZZ_CHECK(!cache.get(key).has_value());
+        } else {
+          cache.cleanup();
+        }
+        break;
+      }
+      case 5: {  // get_or_load
+        uint8_t mode = in.Byte() % 3;
+        std::string v = in.Bytes(24);
+        bool called = false;
+        Status inner;
+        auto r = cache.get_or_load(k, [&]() -> Result<std::string> {
+          called = true;
+          if (mode == 1) return Status::IOError("load failed");
+          if (mode == 2) {
+            // Re-entering the same key is refused, other keys are fine.
+            inner = cache.get_or_load(k, [] { return Result<std::string>(std::string("x")); })
+                        .status();
+            (void)cache.get(static_cast<uint8_t>(k + 1));
+          }
+          return v;
+        });
+        if (mode == 2 && called) FUZZ_CHECK(inner.IsBusy());
+        // get(k+1) inside the loader may have dropped k+1 from the model's
+        // view; it cannot have changed its value.
+        if (!called) {
+          FUZZ_CHECK(r.ok());
+          check_hit(k, std::optional<std::string>(*r));
+        } else if (mode == 1) {
+          FUZZ_CHECK(r.status().IsIOError());
+          model.erase(k);
+        } else {
+          FUZZ_CHECK(r.ok() && *r == v);
+          model[k] = Entry{v, now, 0};
+        }
+        break;
+      }
+      case 6: now += 1 + in.Byte() * 250; break;
+      case 7: {
+        CacheStats st = cache.stats();
+        if (o.l1.capacity) FUZZ_CHECK(st.l1.bytes <= o.l1.capacity);
+        if (o.l2.capacity) FUZZ_CHECK(st.l2.bytes <= o.l2.capacity);
+        FUZZ_CHECK(st.l1.entries + st.l2.entries <= 16);
+        // Every entry weighs at least 1.
+        FUZZ_CHECK(st.l1.entries <= st.l1.bytes && st.l2.entries <= st.l2.bytes);
+        break;
+      }
+    }
+  }
+  return 0;
+}
