@@ -21,8 +21,10 @@
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
 // (that returns Busy instead of waiting for itself). The codec and the
-// weighers run under a shard lock: they must be quick, must not throw and must
-// not call into this cache.
+// weighers run while a shard is held (decode also by concurrent readers, so it
+// must be safe to call from several threads at once, as must V's copy
+// constructor): they must be quick, must not throw and must not call into this
+// cache.
 #ifndef EVSTORE_CACHE_HPP_
 #define EVSTORE_CACHE_HPP_
 
@@ -167,7 +169,11 @@ class TieredCache {
   ~TieredCache();
 
   // A copy of the value cached for `key`, or nullopt if there is none or it
-  // has expired. An L2 hit decodes the value and promotes it to L1.
+  // has expired. An L2 hit decodes the value; its promotion to L1 (and the
+  // policy's view of every hit) follows when the shard's read buffers are
+  // replayed: by the next write to the shard, by the lookup that fills a
+  // buffer, or by stats() and cleanup(). Takes no exclusive lock, except to
+  // replay a full buffer, which it skips if the shard is busy.
   std::optional<V> get(const K& key);
 
   // Caches `value` for `key`, replacing any previous value, with an optional
@@ -203,7 +209,8 @@ class TieredCache {
   void cleanup();
 
   // Per-tier statistics summed over the shards (a consistent snapshot of each
-  // shard, not of the whole cache).
+  // shard, not of the whole cache). Replays buffered lookups first, so every
+  // lookup that returned before the call is counted.
   CacheStats stats() const;
   // Zeroes the event counters; entries and bytes keep describing the contents.
   void reset_stats();
@@ -211,10 +218,15 @@ class TieredCache {
   uint32_t shard_count() const { return nshards_; }
 
  private:
-  struct Node : cache_internal::PolicyNode {
-    explicit Node(const K& k) : key(k) {}
+  // What a lookup reads comes first: key, value, then the policy node's
+  // deadline and tier, so a hit usually touches one or two cache lines.
+  struct NodeData {
+    explicit NodeData(const K& k) : key(k) {}
     K key;
     std::variant<std::monostate, V, std::string> value;  // index 1 in L1, 2 in L2
+  };
+  struct Node : NodeData, cache_internal::PolicyNode {
+    explicit Node(const K& k) : NodeData(k) {}
   };
 
   // Open-addressing (linear probing) index of a shard's nodes by mixed hash:

@@ -64,21 +64,23 @@ enum class Tier : uint8_t { kNone, kL1, kL2 };
 // Policy bookkeeping embedded in every cache entry (intrusive links, so no
 // allocation happens in the policy).
 struct PolicyNode {
+  // First, next to the key and value of the cache node that precedes it: the
+  // fields a lookup reads.
+  int64_t deadline_ns = kNever;    // expiry in the current tier
+  Tier tier = Tier::kNone;
+  Queue queue = Queue::kNone;
+  bool pending = false;            // queued for promotion or removal by a buffer drain
+  int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
+  uint64_t hash = 0;
   PolicyNode* qprev = nullptr;  // window / probation / protected queue
   PolicyNode* qnext = nullptr;
   PolicyNode* lprev = nullptr;  // L1 recency order
   PolicyNode* lnext = nullptr;
   PolicyNode* tprev = nullptr;  // timer wheel bucket
   PolicyNode* tnext = nullptr;
-  uint64_t hash = 0;
   uint64_t charge = 0;             // weight in the current tier
   int64_t write_ns = 0;            // clock at the last write
   int64_t ttl_ns = 0;              // per-entry TTL; 0 = none
-  int64_t deadline_ns = kNever;    // expiry in the current tier
-  int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
-  Queue queue = Queue::kNone;
-  Tier tier = Tier::kNone;
-  bool pending = false;            // queued for promotion or removal by a buffer drain
 };
 
 // A doubly linked, null-terminated list over one pair of PolicyNode links.
