@@ -67,6 +67,26 @@ TEST_SUITE("log") {
     CHECK(h->last_position == 2);
   }
 
+  TEST_CASE("creation is atomic and tolerates leftovers of an interrupted creation") {
+    TempDir dir;
+    // A creation killed half way leaves only this sibling directory behind.
+    std::filesystem::create_directories(dir.sub("db.evstore-creating/junk"));
+    std::ofstream(dir.sub("db.evstore-creating/CURRENT")) << "garbage";
+    {
+      Store s = OpenOrDie(dir.sub("db"));
+      REQUIRE(s.append("x-1", ExpectedVersion::Any(), Evs(1)).ok());
+    }
+    CHECK_FALSE(std::filesystem::exists(dir.sub("db.evstore-creating")));
+    CHECK(OpenOrDie(dir.sub("db")).stats()->next_position == 1);
+    SUBCASE("a path with a trailing slash and an empty directory made beforehand") {
+      std::filesystem::create_directories(dir.sub("pre"));
+      Store s = OpenOrDie(dir.sub("pre/"));
+      REQUIRE(s.append("y-1", ExpectedVersion::Any(), Evs(2)).ok());
+      REQUIRE(s.close().ok());
+      CHECK(OpenOrDie(dir.sub("pre")).stats()->next_position == 2);
+    }
+  }
+
   TEST_CASE("open refuses what is not an evstore store") {
     TempDir dir;
     SUBCASE("an empty path") { CHECK(Store::open("").status().IsInvalidArgument()); }
@@ -380,6 +400,106 @@ TEST_SUITE("log") {
     auto b = Collect(s.read_stream("b-1", 0));
     CHECK(b.size() == 8);
     for (size_t i = 0; i < b.size(); i++) CHECK(b[i].stream == "b-1");
+  }
+
+  TEST_CASE("point reads are served from the event cache once read") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    REQUIRE(s.append("c-1", ExpectedVersion::Any(), Evs(10)).ok());
+    REQUIRE(s.reset_cache_stats().ok());
+    for (int round = 0; round < 3; round++)
+      for (uint64_t p = 0; p < 10; p++) {
+        auto e = s.read_event(p);
+        REQUIRE(e.ok());
+        CHECK(e->position == p);
+        CHECK(e->data == "{\"i\":" + std::to_string(p) + "}");
+      }
+    auto st = s.cache_stats();
+    REQUIRE(st.ok());
+    CHECK(st->events.misses == 10);
+    CHECK(st->events.l1.hits + st->events.l2.hits == 20);
+    CHECK(st->events.loads == 10);
+  }
+
+  TEST_CASE("the stores caches can be disabled") {
+    TempDir dir;
+    Options o = Options::Fast();
+    o.event_cache_l1_bytes = 0;
+    o.event_cache_l2_bytes = 0;
+    o.head_cache_entries = 0;
+    Store s = OpenOrDie(dir.sub("db"), o);
+    REQUIRE(s.append("d-1", ExpectedVersion::NoStream(), Evs(2)).ok());
+    REQUIRE(s.append("d-1", ExpectedVersion::Exact(1), Evs(1)).ok());
+    CHECK(s.append("d-1", ExpectedVersion::Exact(1), Evs(1)).status().IsWrongExpectedVersion());
+    CHECK(s.stream_head("d-1")->last_version == 2);
+    CHECK(s.read_event(2)->version == 2);
+    auto st = s.cache_stats();
+    CHECK(st->events.misses == 0);
+    CHECK(st->heads.l1.entries == 0);
+  }
+
+  TEST_CASE("heads evicted from a small head cache are reloaded correctly") {
+    TempDir dir;
+    Options o = Options::Fast();
+    o.head_cache_entries = 4;
+    Store s = OpenOrDie(dir.sub("db"), o);
+    std::map<std::string, uint64_t> expect;
+    for (int round = 0; round < 5; round++)
+      for (int i = 0; i < 20; i++) {
+        std::string stream = "h-" + std::to_string(i);
+        ExpectedVersion ev = expect.count(stream) ? ExpectedVersion::Exact(expect[stream])
+                                                  : ExpectedVersion::NoStream();
+        auto r = s.append(stream, ev, Evs(1 + i % 2));
+        REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+        expect[stream] = r->last_version;
+      }
+    for (auto& [stream, v] : expect) CHECK(s.stream_head(stream)->last_version == v);
+    CHECK(s.cache_stats()->heads.l1.entries <= 4);
+  }
+
+  TEST_CASE("stream heads and cached events stay coherent under concurrent appends and reads") {
+    TempDir dir;
+    Options o = Options::Fast();
+    o.head_cache_entries = 8;  // force evictions and reloads
+    Store s = OpenOrDie(dir.sub("db"), o);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 3; t++)
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 600; i++) {
+          std::string stream = "co-" + std::to_string((t * 7 + i) % 12);
+          REQUIRE(s.append(stream, ExpectedVersion::Any(), Evs(1)).ok());
+        }
+      });
+    std::thread reader([&] {
+      std::map<std::string, uint64_t> seen;
+      while (!stop) {
+        for (int k = 0; k < 12; k++) {
+          std::string stream = "co-" + std::to_string(k);
+          auto h = s.stream_head(stream);
+          if (!h.ok()) continue;
+          // A head never goes backwards, and the event it names is readable
+          // and is the stream's event at that version.
+          CHECK(h->last_version >= seen[stream]);
+          seen[stream] = h->last_version;
+          auto e = s.read_event(h->last_position);
+          REQUIRE(e.ok());
+          CHECK(e->stream == stream);
+          CHECK(e->version == h->last_version);
+        }
+      }
+    });
+    for (auto& w : writers) w.join();
+    stop = true;
+    reader.join();
+    uint64_t total = 0;
+    for (int k = 0; k < 12; k++) {
+      auto h = s.stream_head("co-" + std::to_string(k));
+      REQUIRE(h.ok());
+      total += h->last_version + 1;
+      CHECK(Collect(s.read_stream("co-" + std::to_string(k), 0)).size() == h->last_version + 1);
+    }
+    CHECK(total == 1800);
   }
 
   TEST_CASE("invalid input is refused and changes nothing") {

@@ -44,6 +44,21 @@ struct Options {
   // Most streams in one multi-stream transaction.
   size_t max_streams_per_transaction = 1000;
 
+  // ---- Cache (see docs/cache.md) ----
+
+  // Event records cached by position: L1 holds verified records ready to
+  // read, L2 their compact stored bytes. Capacities in bytes; 0 disables a
+  // tier (both 0: no event cache). Records are immutable, so the cache never
+  // holds stale data. Filled by point reads (read_event) and index-driven
+  // reads; scans of the log bypass it.
+  size_t event_cache_l1_bytes = 8u << 20;   // 8 MiB
+  size_t event_cache_l2_bytes = 24u << 20;  // 24 MiB
+  // Expire cached events this long after they were cached; 0: never.
+  uint64_t event_cache_ttl_ms = 0;
+  // Stream heads kept in memory (entries). Heads not cached are loaded with
+  // one lookup and one seek. 0 keeps none (every append looks its head up).
+  size_t head_cache_entries = 1u << 16;  // 65,536 streams
+
   // ---- Performance ----
 
   // RocksDB block cache shared by every column family, in bytes.

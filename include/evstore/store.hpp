@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "evstore/cache_policy.hpp"
 #include "evstore/event.hpp"
 #include "evstore/export.hpp"
 #include "evstore/options.hpp"
@@ -95,6 +96,12 @@ struct StoreStats {
   uint64_t commit_groups = 0;     // writes to the storage engine
   uint64_t conflicts = 0;         // WrongExpectedVersion results
   uint64_t idempotent_replays = 0;
+};
+
+// Statistics of the store's caches (see cache.hpp for the fields).
+struct StoreCacheStats {
+  CacheStats events;  // event records by position
+  CacheStats heads;   // stream heads
 };
 
 class EVSTORE_EXPORT Store {
@@ -168,6 +175,10 @@ class EVSTORE_EXPORT Store {
 
   // Counters since open (next_position is always current).
   Result<StoreStats> stats();
+
+  // The caches' statistics; reset_cache_stats() zeroes their counters.
+  Result<StoreCacheStats> cache_stats();
+  Status reset_cache_stats();
 
   // The directory this store was opened on.
   const std::string& path() const;

@@ -134,7 +134,6 @@ struct StoreImpl::GroupState {
   format::RecordEncoder enc;
   std::string value;  // encoding scratch
   std::string key;
-  std::string scratch;
   std::vector<Tentative> tentative;
   std::vector<char> ok;
   rocksdb::WriteBatch batch;
@@ -223,10 +222,20 @@ Status StoreImpl::LoadHead(std::string_view stream, StreamHead* head, bool bound
   return Status::OK();
 }
 
-Result<uint64_t> StoreImpl::FindEventId(const Uuid& id, std::string* scratch) {
+bool StoreImpl::CachedHead(std::string_view stream, StreamHead* head) {
+  if (!heads_) return false;
+  auto h = heads_->get(std::string(stream));
+  if (!h) return false;
+  *head = *h;
+  return true;
+}
+
+Result<uint64_t> StoreImpl::FindEventId(const Uuid& id) {
   if (auto gp = format::GeneratedIdPosition(id_tag_, id.bytes)) {
-    EventView v;
-    if (*gp < visible() && GetEvent(*gp, scratch, &v).ok() && v.id == id) return *gp;
+    if (*gp < visible()) {
+      auto rec = LoadEvent(*gp);
+      if (rec.ok() && (*rec)->view.id == id) return *gp;
+    }
   }
   std::string v;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kCfEventIds],
@@ -258,7 +267,7 @@ Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
       known++;
       continue;
     }
-    auto found = FindEventId(id, &gs->scratch);
+    auto found = FindEventId(id);
     if (!found.ok()) {
       if (found.status().IsNotFound()) continue;
       return found.status();
@@ -285,12 +294,14 @@ Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
       same = o.type == e.type && o.data == e.data && o.metadata == e.metadata &&
              o.content_type == e.content_type;
     } else {
-      EventView v;
-      Status s = GetEvent(positions[i], &gs->scratch, &v);
-      if (!s.ok()) return s.IsNotFound() ? Status::Corruption("event id " + e.id.ToString() +
-                                                              " points at missing position " +
-                                                              std::to_string(positions[i]))
-                                         : s;
+      auto rec = LoadEvent(positions[i]);
+      if (!rec.ok())
+        return rec.status().IsNotFound()
+                   ? Status::Corruption("event id " + e.id.ToString() +
+                                        " points at missing position " +
+                                        std::to_string(positions[i]))
+                   : rec.status();
+      const EventView& v = (*rec)->view;
       stream = v.stream;
       version = v.version;
       same = SameContent(e, v);
@@ -350,16 +361,7 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
     if (it != gs->heads.end()) {
       heads[i] = it->second;
     } else {
-      bool found = false;
-      {
-        std::shared_lock<std::shared_mutex> hl(heads_mu_);
-        auto h = heads_.find(p.stream);
-        if (h != heads_.end()) {
-          heads[i].head = h->second;
-          found = true;
-        }
-      }
-      if (!found) {
+      if (!CachedHead(p.stream, &heads[i].head)) {
         Status s = LoadHead(p.stream, &heads[i].head, /*bounded=*/false);
         if (!s.ok()) return s;
         heads[i].is_new = heads[i].head.stream_id == 0;
@@ -447,7 +449,6 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
   constexpr size_t kKeepBytes = 1u << 20;
   if (gs.batch.GetDataSize() > kKeepBytes) gs.batch = rocksdb::WriteBatch();
   if (gs.value.capacity() > kKeepBytes) std::string().swap(gs.value);
-  if (gs.scratch.capacity() > kKeepBytes) std::string().swap(gs.scratch);
   if (gs.heads.bucket_count() > 1024) decltype(gs.heads)().swap(gs.heads);
   if (gs.ids.bucket_count() > 1024) decltype(gs.ids)().swap(gs.ids);
   gs.heads.clear();
@@ -504,14 +505,10 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
     next_position_ = gs.next_position;
     next_stream_id_ = gs.next_stream_id;
     visible_.store(next_position_, std::memory_order_release);
-    {
-      std::unique_lock<std::shared_mutex> hl(heads_mu_);
+    if (heads_) {
       for (auto& [name, t] : gs.heads) {
-        auto it = heads_.find(name);
-        if (it == heads_.end())
-          heads_.emplace(std::string(name), t.head);
-        else
-          it->second = t.head;
+        // Unit weights: a put cannot be refused for weight.
+        (void)heads_->put(std::string(name), t.head);
       }
     }
   }

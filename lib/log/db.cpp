@@ -6,11 +6,15 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <system_error>
 
 #include "format/keys.hpp"
+#include "format/record.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::internal {
@@ -91,7 +95,48 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
 Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) { return FromRocks(s, what); }
 
 StoreImpl::StoreImpl(std::string path, const Options& options)
-    : path_(std::move(path)), options_(options) {}
+    : path_(std::move(path)), options_(options) {
+  MakeCaches();
+}
+
+void StoreImpl::MakeCaches() {
+  if (options_.head_cache_entries > 0) {
+    CacheOptions ho;
+    ho.l1.capacity = options_.head_cache_entries;
+    heads_ = std::make_unique<HeadCache>(ho);
+  }
+  if (options_.event_cache_l1_bytes + options_.event_cache_l2_bytes > 0) {
+    CacheOptions eo;
+    eo.l1.capacity = options_.event_cache_l1_bytes;
+    eo.l2.capacity = options_.event_cache_l2_bytes;
+    eo.l1.ttl = eo.l2.ttl = std::chrono::milliseconds(options_.event_cache_ttl_ms);
+    // L2 holds the stored record bytes, prefixed with the position that
+    // seeds their checksum; a hit there is verified again when decoded.
+    CacheCodec<RecordRef> codec;
+    codec.encode = [](const RecordRef& r) {
+      std::string out(8, '\0');
+      format::PutBE64(out.data(), r->view.position);
+      out += r->body;
+      char sum[8];
+      format::PutLE64(sum, format::RecordChecksum(r->body, r->view.position));
+      out.append(sum, 8);
+      return out;
+    };
+    codec.decode = [](std::string_view b) -> Result<RecordRef> {
+      if (b.size() < 8) return Status::Corruption("cached event is too short");
+      auto rec = std::make_shared<CachedRecord>();
+      Status s = format::DecodeEvent(format::GetBE64(b.data()), b.substr(8), &rec->body, &rec->view);
+      if (!s.ok()) return s;
+      return RecordRef(std::move(rec));
+    };
+    CacheWeighers<uint64_t, RecordRef> w;
+    w.decoded = [](const uint64_t&, const RecordRef& r) {
+      return static_cast<uint64_t>(sizeof(CachedRecord) + r->body.capacity() + 64);
+    };
+    w.encoded = [](const uint64_t&, std::string_view b) { return static_cast<uint64_t>(b.size() + 32); };
+    events_cache_ = std::make_unique<EventCache>(eo, std::move(codec), std::move(w));
+  }
+}
 
 StoreImpl::~StoreImpl() { CloseDb(); }
 
@@ -105,6 +150,68 @@ Result<std::shared_ptr<StoreImpl>> StoreImpl::Open(std::string_view path, const 
   Status s = impl->OpenDb();
   if (!s.ok()) return s;
   return impl;
+}
+
+rocksdb::DBOptions StoreImpl::BaseDbOptions() const {
+  rocksdb::DBOptions dbo;
+  // Acknowledged data never rolls back: refuse to open on a corruption in
+  // the middle of the log rather than silently dropping what follows it.
+  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  dbo.max_background_jobs = 2;
+  // One committer writes at a time (group commit), so concurrent memtable
+  // writes buy nothing, and turning them off enables insert hints.
+  dbo.allow_concurrent_memtable_write = false;
+  dbo.keep_log_file_num = 4;
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  return dbo;
+}
+
+// Creates an empty store next to `path_` and renames it into place, so that
+// a crash during creation never leaves a half-made store at `path_` (only a
+// temporary directory, removed by the next creation).
+Status StoreImpl::CreateStore() {
+  std::error_code ec;
+  fs::path dir = fs::path(path_).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();
+  fs::path tmp = dir;
+  tmp += ".evstore-creating";
+  fs::remove_all(tmp, ec);
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  rocksdb::DBOptions dbo = BaseDbOptions();
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (int c = 0; c < kNumCfs; c++)
+    descs.emplace_back(kCfNames[c], CfOptions(static_cast<Cf>(c), block_cache_));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status os = rocksdb::DB::Open(dbo, tmp.string(), descs, &handles, &db);
+  if (!os.ok()) return FromRocks(os, "cannot create a store next to '" + path_ + "'");
+  rocksdb::WriteBatch b;
+  b.Put(handles[kCfDefault], std::string(format::kFormatKey),
+        format::EncodeFormatRecord(format::kFormatVersion, NowMs()));
+  b.Put(handles[kCfDefault], std::string(format::kNextStreamIdKey),
+        std::string(format::Be64(1).view()));
+  Uuid r = Uuid::Random();
+  b.Put(handles[kCfDefault], std::string(format::kIdTagKey),
+        std::string(reinterpret_cast<const char*>(r.bytes), 8));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status ws = db->Write(wo, &b);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  rocksdb::Status cs = db->Close();
+  delete db;
+  if (!ws.ok()) return FromRocks(ws, "cannot initialise the store");
+  if (!cs.ok()) return FromRocks(cs, "cannot initialise the store");
+  // rename(2) replaces an empty directory, so a pre-made empty `path_` is fine.
+  fs::rename(tmp, dir, ec);
+  if (ec) return Status::IOError("cannot move the new store into '" + path_ + "': " + ec.message());
+  int fd = ::open(dir.has_parent_path() ? dir.parent_path().c_str() : ".", O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return Status::OK();
 }
 
 Status StoreImpl::OpenDb() {
@@ -129,30 +236,19 @@ Status StoreImpl::OpenDb() {
     return Status::NotFound("no evstore store at '" + path_ + "'");
 
   block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  rocksdb::DBOptions dbo;
-  dbo.create_if_missing = !existing_db;
-  dbo.create_missing_column_families = !existing_db;
-  // Acknowledged data never rolls back: refuse to open on a corruption in
-  // the middle of the log rather than silently dropping what follows it.
-  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
-  dbo.max_background_jobs = 2;
-  // One committer writes at a time (group commit), so concurrent memtable
-  // writes buy nothing, and turning them off enables insert hints.
-  dbo.allow_concurrent_memtable_write = false;
-  dbo.keep_log_file_num = 4;
-  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  if (!existing_db) {
+    Status cs = CreateStore();
+    if (!cs.ok()) return cs;
+  }
+  rocksdb::DBOptions dbo = BaseDbOptions();
 
   std::vector<std::string> names;
-  if (existing_db) {
-    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path_, &names);
-    if (!ls.ok()) return FromRocks(ls, "cannot list column families of '" + path_ + "'");
-    // An evstore store has every column family of ours; anything else is
-    // not one of ours, and opening it must not change it.
-    if (std::find(names.begin(), names.end(), kCfNames[kCfEvents]) == names.end())
-      return Status::InvalidArgument("'" + path_ + "' is not an evstore store");
-  } else {
-    names.assign(kCfNames, kCfNames + kNumCfs);
-  }
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path_, &names);
+  if (!ls.ok()) return FromRocks(ls, "cannot list column families of '" + path_ + "'");
+  // An evstore store has every column family of ours; anything else is
+  // not one of ours, and opening it must not change it.
+  if (std::find(names.begin(), names.end(), kCfNames[kCfEvents]) == names.end())
+    return Status::InvalidArgument("'" + path_ + "' is not an evstore store");
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const auto& n : names) {
@@ -161,7 +257,6 @@ Status StoreImpl::OpenDb() {
       if (n == kCfNames[i]) which = static_cast<Cf>(i);
     descs.emplace_back(n, CfOptions(which == kNumCfs ? kCfDefault : which, block_cache_));
   }
-  if (!existing_db) fs::create_directories(dir, ec);
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status os =
@@ -185,7 +280,7 @@ Status StoreImpl::OpenDb() {
 
   rocksdb::ReadOptions ro;
   std::string fmt;
-  if (existing_db) {
+  {
     rocksdb::Status gs = db_->Get(ro, cfs_[kCfDefault], std::string(format::kFormatKey), &fmt);
     if (gs.IsNotFound()) {
       CloseDb();
@@ -242,22 +337,6 @@ Status StoreImpl::OpenDb() {
     } else if (!ns.IsNotFound()) {
       CloseDb();
       return FromRocks(ns, "cannot read the next stream id");
-    }
-  } else {
-    rocksdb::WriteBatch b;
-    b.Put(cfs_[kCfDefault], std::string(format::kFormatKey),
-          format::EncodeFormatRecord(format::kFormatVersion, NowMs()));
-    b.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),
-          std::string(format::Be64(next_stream_id_).view()));
-    Uuid r = Uuid::Random();
-    id_tag_ = format::GetBE64(reinterpret_cast<const char*>(r.bytes));
-    b.Put(cfs_[kCfDefault], std::string(format::kIdTagKey), std::string(format::Be64(id_tag_).view()));
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    rocksdb::Status ws = db_->Write(wo, &b);
-    if (!ws.ok()) {
-      CloseDb();
-      return FromRocks(ws, "cannot initialise the store");
     }
   }
 

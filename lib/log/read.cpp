@@ -249,11 +249,8 @@ Result<EventIterator> StoreImpl::ReadStream(std::string_view stream, uint64_t fr
   if (stream.empty() || stream.size() > options_.max_stream_name_bytes || !IsValidName(stream))
     return Status::InvalidArgument("read: invalid stream name");
   uint64_t sid = 0;
-  {
-    std::shared_lock<std::shared_mutex> hl(heads_mu_);
-    auto it = heads_.find(stream);
-    if (it != heads_.end()) sid = it->second.stream_id;
-  }
+  StreamHead cached;
+  if (CachedHead(stream, &cached)) sid = cached.stream_id;
   if (sid == 0) {
     std::string value, scratch;
     rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), cfs_[kCfStreams],
@@ -296,26 +293,49 @@ Result<EventIterator> StoreImpl::ReadIndex(Cf cf, std::string_view name, uint64_
   return EventIterator(std::move(impl));
 }
 
-Status StoreImpl::GetEvent(uint64_t position, std::string* scratch, EventView* view) {
+Result<RecordRef> StoreImpl::LoadEvent(uint64_t position) {
   if (position >= visible()) return Status::NotFound("no event at position " + std::to_string(position));
-  rocksdb::PinnableSlice value;
-  format::Be64 k(position);
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[kCfEvents], rocksdb::Slice(k.buf, 8), &value);
-  if (s.IsNotFound())
-    return Status::Corruption("event at position " + std::to_string(position) +
-                              " is missing below the end of the log");
-  if (!s.ok()) return StatusFromRocks(s, "reading events");
-  return format::DecodeEvent(position, SV(value), scratch, view);
+  auto load = [&]() -> Result<RecordRef> {
+    rocksdb::PinnableSlice value;
+    format::Be64 k(position);
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), cfs_[kCfEvents], rocksdb::Slice(k.buf, 8), &value);
+    if (s.IsNotFound())
+      return Status::Corruption("event at position " + std::to_string(position) +
+                                " is missing below the end of the log");
+    if (!s.ok()) return StatusFromRocks(s, "reading events");
+    auto rec = std::make_shared<CachedRecord>();
+    Status ds = format::DecodeEvent(position, SV(value), &rec->body, &rec->view);
+    if (!ds.ok()) return ds;
+    return RecordRef(std::move(rec));
+  };
+  if (!events_cache_) return load();
+  return events_cache_->get_or_load(position, load);
 }
 
 Result<RecordedEvent> StoreImpl::ReadEvent(uint64_t position) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
-  std::string scratch;
-  EventView v;
-  Status s = GetEvent(position, &scratch, &v);
-  if (!s.ok()) return s;
-  return v.ToRecorded();
+  auto rec = LoadEvent(position);
+  if (!rec.ok()) return rec.status();
+  return (*rec)->view.ToRecorded();
+}
+
+Result<StoreCacheStats> StoreImpl::CacheStatsOf() {
+  OpGuard g(this);
+  if (g.closed()) return Status::Closed("store is closed");
+  StoreCacheStats st;
+  if (events_cache_) st.events = events_cache_->stats();
+  if (heads_) st.heads = heads_->stats();
+  return st;
+}
+
+Status StoreImpl::ResetCacheStats() {
+  OpGuard g(this);
+  if (g.closed()) return Status::Closed("store is closed");
+  if (events_cache_) events_cache_->reset_stats();
+  if (heads_) heads_->reset_stats();
+  return Status::OK();
 }
 
 Result<StreamInfo> StoreImpl::StreamHeadOf(std::string_view stream) {
@@ -324,16 +344,7 @@ Result<StreamInfo> StoreImpl::StreamHeadOf(std::string_view stream) {
   if (stream.empty() || stream.size() > options_.max_stream_name_bytes || !IsValidName(stream))
     return Status::InvalidArgument("stream_head: invalid stream name");
   StreamHead h;
-  bool found = false;
-  {
-    std::shared_lock<std::shared_mutex> hl(heads_mu_);
-    auto it = heads_.find(stream);
-    if (it != heads_.end()) {
-      h = it->second;
-      found = true;
-    }
-  }
-  if (!found) {
+  if (!CachedHead(stream, &h)) {
     Status s = LoadHead(stream, &h, /*bounded=*/true);
     if (!s.ok()) return s;
   }

@@ -103,6 +103,16 @@ Result<StoreStats> Store::stats() {
   return impl_->Stats();
 }
 
+Result<StoreCacheStats> Store::cache_stats() {
+  if (!impl_) return MovedFrom();
+  return impl_->CacheStatsOf();
+}
+
+Status Store::reset_cache_stats() {
+  if (!impl_) return MovedFrom();
+  return impl_->ResetCacheStats();
+}
+
 const std::string& Store::path() const {
   static const std::string kEmpty;
   return impl_ ? impl_->path() : kEmpty;

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "evstore/cache.hpp"
 #include "evstore/store.hpp"
 
 namespace evstore::internal {
@@ -91,6 +92,15 @@ struct StreamHead {
   uint64_t last_position = 0;  // valid when exists
 };
 
+// A verified event record held by the event cache: the aligned record body
+// and a view into it. Never moved after construction (the view points into
+// `body`), so it lives behind a shared_ptr.
+struct CachedRecord {
+  std::string body;
+  EventView view;
+};
+using RecordRef = std::shared_ptr<const CachedRecord>;
+
 // Heterogeneous lookup by string_view.
 struct StringHash {
   using is_transparent = void;
@@ -128,9 +138,11 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   void IteratorOpened() { live_iterators_.fetch_add(1, std::memory_order_relaxed); }
   void IteratorClosed() { live_iterators_.fetch_sub(1, std::memory_order_relaxed); }
 
-  // Reads one event record by position into *scratch / *view; NotFound when
-  // absent. Positions at or past visible() are absent.
-  Status GetEvent(uint64_t position, std::string* scratch, EventView* view);
+  // One verified event record by position, through the event cache.
+  // NotFound at or past visible().
+  Result<RecordRef> LoadEvent(uint64_t position);
+  Result<StoreCacheStats> CacheStatsOf();
+  Status ResetCacheStats();
 
   // The shared guard every public operation holds; Closed once closed.
   class OpGuard {
@@ -145,7 +157,10 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
 
  private:
   StoreImpl(std::string path, const Options& options);
+  void MakeCaches();
   Status OpenDb();
+  Status CreateStore();
+  rocksdb::DBOptions BaseDbOptions() const;
   void CloseDb();
 
   // Commit pipeline helpers (commit.cpp).
@@ -155,7 +170,7 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Status LoadHead(std::string_view stream, StreamHead* head, bool bounded);
   Status CheckReplay(const PartRef& part, GroupState* gs, bool* replay, AppendResult* result);
   // Where event `id` is stored, if anywhere (NotFound otherwise).
-  Result<uint64_t> FindEventId(const Uuid& id, std::string* scratch);
+  Result<uint64_t> FindEventId(const Uuid& id);
 
   const std::string path_;
   const Options options_;
@@ -178,10 +193,17 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   uint64_t id_tag_ = 0;               // this store's tag in generated event ids
   std::atomic<uint64_t> visible_{0};
 
-  // Stream heads of every stream appended to since open. Written by the
-  // leader (under heads_mu_ exclusively), read by anyone.
-  mutable std::shared_mutex heads_mu_;
-  std::unordered_map<std::string, StreamHead, StringHash, std::equal_to<>> heads_;
+  // Stream heads, bounded. Only the leader writes it (after publishing a
+  // group), so it never holds a head older than the log; readers that miss
+  // load the head from the log without caching it, so they cannot put back
+  // a head that a later group has already replaced. Null when disabled.
+  using HeadCache = TieredCache<std::string, StreamHead, StringHash, std::equal_to<>>;
+  std::unique_ptr<HeadCache> heads_;
+  // Event records by position (immutable, so never stale). Null when disabled.
+  using EventCache = TieredCache<uint64_t, RecordRef>;
+  std::unique_ptr<EventCache> events_cache_;
+  // The head of `stream` from the head cache, if cached.
+  bool CachedHead(std::string_view stream, StreamHead* head);
 
   // Stats.
   std::atomic<uint64_t> stat_appends_{0}, stat_events_{0}, stat_groups_{0}, stat_conflicts_{0},
