@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::replace(n1.begin(), n1.end(), '\0', 'x');
   std::replace(n2.begin(), n2.end(), '\0', 'x');
   if (!n1.empty()) {
-    auto k = DecodeNameIndexKey(NameIndexKey(n1, a));
+    std::string key = NameIndexKey(n1, a);
+    auto k = DecodeNameIndexKey(key);
     FUZZ_CHECK(k && k->name == n1 && k->position == a);
     FUZZ_CHECK((NameIndexKey(n1, a) < NameIndexKey(n1, b)) == (a < b));
     if (!n2.empty() && n1 != n2) {

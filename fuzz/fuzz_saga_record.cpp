@@ -8,6 +8,8 @@
 //   1: key + record body, sealed with its correct checksum first (so the
 //      FlatBuffers verifier and the enum checks see arbitrary tables);
 //   2: fields of a saga record, encoded, decoded, compared, then damaged.
+#include <algorithm>
+
 #include "format/keys.hpp"
 #include "format/record.hpp"
 #include "format/saga_record.hpp"
@@ -84,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.fingerprint = in.U64();
   r.state = in.Byte() % format::kSagaStateCount;
   r.stuck_phase = in.Byte() % format::kSagaStateCount;
-  r.step = static_cast<int32_t>(in.U64());
+  // The decoder refuses steps below -1 ("none"); the engine never writes them.
+  r.step = std::max<int32_t>(-1, static_cast<int32_t>(in.U64()));
   r.attempt = static_cast<uint32_t>(in.U64());
   r.next_attempt_ms = static_cast<int64_t>(in.U64());
   uint8_t flags = in.Byte();

@@ -101,6 +101,10 @@ def store_ops():
               b"\x08" + b"\x04\x03" + b"\x01\x03\x02\x00" + ev_plain +
               b"\x08" + b"\x03\x03\x01" + b"\x07\x03")
     write("store_ops", "multi_reopen", reopen)
+    # fuzz_capi_ops reads the same operation layout.
+    write("capi_ops", "append_read", basic)
+    write("capi_ops", "idempotency", idem)
+    write("capi_ops", "multi_reopen", reopen)
 
 
 def cache():
