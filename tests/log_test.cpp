@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "evstore/cache.hpp"
 #include "evstore/store.hpp"
 #include "format/keys.hpp"
 #include "test_util.hpp"
@@ -419,6 +420,54 @@ TEST_SUITE("log") {
     CHECK(st->events.misses == 10);
     CHECK(st->events.l1.hits + st->events.l2.hits == 20);
     CHECK(st->events.loads == 10);
+  }
+
+  TEST_CASE("aggregate state can be cached by stream and version with get_or_load") {
+    // The cached-repository pattern: the state of a stream at its head
+    // version is loaded from the log once and then served from a cache. An
+    // append moves the head, so the next lookup uses a new key: never stale.
+    struct Key {
+      std::string stream;
+      uint64_t version;
+      bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+      size_t operator()(const Key& k) const {
+        return std::hash<std::string>()(k.stream) ^ (k.version * 0x9E3779B97F4A7C15ull);
+      }
+    };
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("db"));
+    TieredCache<Key, uint64_t, KeyHash> states(CacheOptions::WithTotalCapacity(100),
+                                               TrivialCacheCodec<uint64_t>());
+    std::atomic<int> loads{0};
+    // State: the total length of the stream's event data.
+    auto state_of = [&](const std::string& stream) -> Result<uint64_t> {
+      auto head = s.stream_head(stream);
+      if (!head.ok()) return head.status();
+      Key key{stream, head->last_version};
+      return states.get_or_load(key, [&]() -> Result<uint64_t> {
+        loads++;
+        auto it = s.read_stream(stream, 0, Direction::kForward, key.version + 1);
+        if (!it.ok()) return it.status();
+        uint64_t total = 0;
+        for (; it->Valid(); it->Next()) total += it->value().data.size();
+        if (!it->status().ok()) return it->status();
+        return total;
+      });
+    };
+    REQUIRE(s.append("acct-9", ExpectedVersion::NoStream(), {Ev("Opened", "abc")}).ok());
+    CHECK(*state_of("acct-9") == 3);
+    CHECK(*state_of("acct-9") == 3);
+    CHECK(loads == 1);
+    REQUIRE(s.append("acct-9", ExpectedVersion::Exact(0), {Ev("Deposited", "12345")}).ok());
+    CHECK(*state_of("acct-9") == 8);
+    CHECK(loads == 2);
+    CHECK(state_of("acct-404").status().IsNotFound());
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; t++) ts.emplace_back([&] { CHECK(*state_of("acct-9") == 8); });
+    for (auto& t : ts) t.join();
+    CHECK(loads == 2);
   }
 
   TEST_CASE("the stores caches can be disabled") {
