@@ -300,9 +300,10 @@ class EVSTORE_EXPORT SagaEngine {
   // family.
   Result<std::vector<SagaInfo>> list(SagaState state, size_t limit = SIZE_MAX);
 
-  // Waits until the saga is final or stuck and returns it. TimedOut when
-  // `timeout` passes first; NotFound if there is no such saga; the engine's
-  // error if it stopped.
+  // Waits until the saga is final or stuck, and the callbacks for that have
+  // returned (so a callback must not wait() for its own saga), and returns
+  // it. TimedOut when `timeout` passes first; NotFound if there is no such
+  // saga; the engine's error if it stopped.
   Result<SagaInfo> wait(std::string_view saga_id, std::chrono::milliseconds timeout);
 
   // Waits until no saga is pending, running or compensating. TimedOut when

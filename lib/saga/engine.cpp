@@ -291,12 +291,13 @@ Status SagaEngine::Impl::CheckOpenLocked() const {
   return Status::OK();
 }
 
-void SagaEngine::Impl::Notify(std::vector<std::pair<bool, SagaInfo>>& calls) {
-  for (auto& [is_stuck, info] : calls) {
-    if (is_stuck && opt_.on_stuck) opt_.on_stuck(info);
-    if (!is_stuck && opt_.on_finished) opt_.on_finished(info);
-  }
-  calls.clear();
+void SagaEngine::Impl::Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info) {
+  l->unlock();
+  if (is_stuck && opt_.on_stuck) opt_.on_stuck(info);
+  if (!is_stuck && opt_.on_finished) opt_.on_finished(info);
+  l->lock();
+  notifying_.erase(notifying_.find(info.id));
+  settle_cv_.notify_all();
 }
 
 // ---- Starting and querying ----
@@ -420,11 +421,10 @@ Result<SagaInfo> SagaEngine::Impl::Wait(std::string_view id, std::chrono::millis
   std::string key(id);
   {
     std::unique_lock<std::mutex> l(mu_);
-    while (active_.count(key) || starting_.count(key)) {
+    while (BusyLocked(key)) {
       Status s = CheckOpenLocked();
       if (!s.ok()) return s;
-      if (settle_cv_.wait_until(l, deadline) == std::cv_status::timeout &&
-          (active_.count(key) || starting_.count(key)))
+      if (settle_cv_.wait_until(l, deadline) == std::cv_status::timeout && BusyLocked(key))
         return Status::TimedOut("saga '" + key + "' is still running");
     }
     if (closed_) return Status::Closed("saga engine is shut down");
@@ -435,11 +435,11 @@ Result<SagaInfo> SagaEngine::Impl::Wait(std::string_view id, std::chrono::millis
 Status SagaEngine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
   auto deadline = saga::Clock::now() + timeout;
   std::unique_lock<std::mutex> l(mu_);
-  while (!active_.empty() || !starting_.empty()) {
+  while (!active_.empty() || !starting_.empty() || !notifying_.empty()) {
     Status s = CheckOpenLocked();
     if (!s.ok()) return s;
     if (settle_cv_.wait_until(l, deadline) == std::cv_status::timeout &&
-        (!active_.empty() || !starting_.empty()))
+        (!active_.empty() || !starting_.empty() || !notifying_.empty()))
       return Status::TimedOut(std::to_string(active_.size()) + " sagas are still running");
   }
   return CheckOpenLocked();
@@ -514,10 +514,8 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
   if (resolve) {
     stats_.compensated++;
     if (opt_.on_finished) {
-      std::vector<std::pair<bool, SagaInfo>> calls;
-      calls.emplace_back(false, saga::ToInfo(r, false));
-      l.unlock();
-      Notify(calls);
+      notifying_.insert(key);
+      Notify(&l, false, saga::ToInfo(r, false));
     }
     return Status::OK();
   }

@@ -144,7 +144,12 @@ class SagaEngine::Impl {
   std::string MissingDefMessage(const saga::Record& r) const;
   Status CheckOpenLocked() const;
   Status SettleByHand(std::string_view id, bool resolve, std::string_view note);
-  void Notify(std::vector<std::pair<bool, SagaInfo>>& calls);
+  // Runs the callbacks for a settled saga. REQUIRES: *l holds mu_ and the
+  // id was added to notifying_; returns with mu_ held and the id removed.
+  void Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info);
+  bool BusyLocked(const std::string& id) const {
+    return active_.count(id) || starting_.count(id) || notifying_.count(id);
+  }
 
   std::shared_ptr<internal::StoreImpl> store_;
   const SagaEngineOptions opt_;
@@ -154,6 +159,8 @@ class SagaEngine::Impl {
   std::condition_variable work_cv_, timer_cv_, settle_cv_;
   std::unordered_map<std::string, saga::InstPtr> active_;
   std::unordered_set<std::string> starting_;  // ids being started, retried or resolved
+  // Sagas that just settled and whose callbacks run: wait() returns after them.
+  std::unordered_multiset<std::string> notifying_;
   std::deque<saga::InstPtr> ready_;
   std::map<TimerKey, TimerEntry> timers_;
   uint64_t seq_ = 0;

@@ -112,8 +112,10 @@ void SagaEngine::Impl::TimerLoop() {
       continue;
     }
     auto first = timers_.begin();
-    if (Clock::now() < first->first.first) {
-      timer_cv_.wait_until(l, first->first.first);
+    // A copy: the entry may be erased while this thread waits.
+    const Clock::time_point at = first->first.first;
+    if (Clock::now() < at) {
+      timer_cv_.wait_until(l, at);
       continue;
     }
     TimerEntry e = std::move(first->second);
@@ -383,10 +385,8 @@ bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
     settle_cv_.notify_all();
     bool is_stuck = state == SagaState::kStuck;
     if ((is_stuck && opt_.on_stuck) || (!is_stuck && opt_.on_finished)) {
-      std::vector<std::pair<bool, SagaInfo>> calls;
-      calls.emplace_back(is_stuck, saga::ToInfo(*inst->rec, false));
-      l.unlock();
-      Notify(calls);
+      notifying_.insert(inst->id);
+      Notify(&l, is_stuck, saga::ToInfo(*inst->rec, false));
     }
     return false;
   }
