@@ -303,6 +303,14 @@ TEST_SUITE("log") {
       std::vector<EventData> twice = {Ev("A", "{}", id), Ev("B", "{}", id)};
       CHECK(s.append("order-3", ExpectedVersion::Any(), twice).status().IsInvalidArgument());
     }
+    SUBCASE("the same new id in two streams of one transaction is invalid") {
+      Uuid id = Uuid::Random();
+      std::vector<StreamAppend> parts = {{"order-5", ExpectedVersion::Any(), {Ev("A", "{}", id)}},
+                                         {"order-6", ExpectedVersion::Any(), {Ev("A", "{}", id)}}};
+      uint64_t before = NextPosition(s);
+      CHECK(s.append_multi(parts).status().IsInvalidArgument());
+      CHECK(NextPosition(s) == before);
+    }
     SUBCASE("ids stored out of order are not a replay") {
       std::vector<EventData> swapped = {evs[1], evs[0]};
       CHECK(s.append("order-1", ExpectedVersion::Any(), swapped).status().IsDuplicateEvent());

@@ -1,5 +1,6 @@
 // The commit pipeline: group commit with a leader among waiting appenders
 // (DESIGN.md §4). See store_impl.hpp for the concurrency model.
+#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 
@@ -74,6 +75,19 @@ Status ValidateParts(std::span<const PartRef> parts, const Options& o, size_t* b
                                        std::to_string(o.max_event_bytes) + ")");
       total_bytes += ev + e.type.size() + e.content_type.size();
     }
+  }
+  // An id names one event: the same supplied id twice in one commit (in one
+  // stream or across the streams of a transaction) is a caller error.
+  std::vector<Uuid> ids;
+  for (const PartRef& p : parts)
+    for (const EventData& e : p.events)
+      if (!e.id.is_nil()) ids.push_back(e.id);
+  if (ids.size() > 1) {
+    std::sort(ids.begin(), ids.end());
+    auto dup = std::adjacent_find(ids.begin(), ids.end());
+    if (dup != ids.end())
+      return Status::InvalidArgument("append: event id " + dup->ToString() +
+                                     " appears twice in one commit");
   }
   if (total_events > o.max_events_per_append)
     return Status::InvalidArgument("append: " + std::to_string(total_events) +
@@ -258,10 +272,6 @@ Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
   for (size_t i = 0; i < part.events.size(); i++) {
     const Uuid& id = part.events[i].id;
     if (id.is_nil()) continue;
-    for (size_t j = 0; j < i; j++)
-      if (part.events[j].id == id)
-        return Status::InvalidArgument("append: event id " + id.ToString() +
-                                       " appears twice in one append");
     if (gs->ids.count(id)) {
       positions[i] = gs->ids[id].position;
       known++;
