@@ -297,7 +297,7 @@ void SagaEngine::Impl::Notify(std::unique_lock<std::mutex>* l, bool is_stuck, Sa
   if (!is_stuck && opt_.on_finished) opt_.on_finished(info);
   l->lock();
   notifying_.erase(notifying_.find(info.id));
-  settle_cv_.notify_all();
+  SettledLocked(info.id);
 }
 
 // ---- Starting and querying ----
@@ -332,7 +332,7 @@ Result<bool> SagaEngine::Impl::Start(std::string_view definition, std::string_vi
   auto release = [&] {
     l.lock();
     starting_.erase(key);
-    settle_cv_.notify_all();
+    SettledLocked(key);
   };
 
   Record existing;
@@ -421,12 +421,19 @@ Result<SagaInfo> SagaEngine::Impl::Wait(std::string_view id, std::chrono::millis
   std::string key(id);
   {
     std::unique_lock<std::mutex> l(mu_);
+    std::condition_variable cv;
+    auto me = waiters_.emplace(key, &cv);
+    Status s;
     while (BusyLocked(key)) {
-      Status s = CheckOpenLocked();
-      if (!s.ok()) return s;
-      if (settle_cv_.wait_until(l, deadline) == std::cv_status::timeout && BusyLocked(key))
-        return Status::TimedOut("saga '" + key + "' is still running");
+      s = CheckOpenLocked();
+      if (!s.ok()) break;
+      if (cv.wait_until(l, deadline) == std::cv_status::timeout && BusyLocked(key)) {
+        s = Status::TimedOut("saga '" + key + "' is still running");
+        break;
+      }
     }
+    waiters_.erase(me);
+    if (!s.ok()) return s;
     if (closed_) return Status::Closed("saga engine is shut down");
   }
   return Get(id);
@@ -470,7 +477,7 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
   auto release = [&] {
     l.lock();
     starting_.erase(key);
-    settle_cv_.notify_all();
+    SettledLocked(key);
   };
   Record r;
   Status s = ReadRecord(id, &r);
@@ -566,7 +573,7 @@ Status SagaEngine::Impl::Shutdown() {
       if (inst->in_flight && inst->cancel) inst->cancel->store(true);
     work_cv_.notify_all();
     timer_cv_.notify_all();
-    settle_cv_.notify_all();
+    WakeAllLocked();
   }
   for (auto& t : workers_) t.join();
   workers_.clear();
@@ -576,7 +583,7 @@ Status SagaEngine::Impl::Shutdown() {
   ready_.clear();
   timers_.clear();
   active_.clear();
-  settle_cv_.notify_all();
+  WakeAllLocked();
   return Status::OK();
 }
 

@@ -147,6 +147,16 @@ class SagaEngine::Impl {
   // Runs the callbacks for a settled saga. REQUIRES: *l holds mu_ and the
   // id was added to notifying_; returns with mu_ held and the id removed.
   void Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info);
+  // Wakes wait() callers of `id` and every settle_cv_ waiter.
+  void SettledLocked(const std::string& id) {
+    auto range = waiters_.equal_range(id);
+    for (auto it = range.first; it != range.second; ++it) it->second->notify_all();
+    settle_cv_.notify_all();
+  }
+  void WakeAllLocked() {
+    for (auto& [id, cv] : waiters_) cv->notify_all();
+    settle_cv_.notify_all();
+  }
   bool BusyLocked(const std::string& id) const {
     return active_.count(id) || starting_.count(id) || notifying_.count(id);
   }
@@ -156,7 +166,13 @@ class SagaEngine::Impl {
   std::unordered_map<std::string, std::vector<std::shared_ptr<const saga::Def>>> defs_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_, timer_cv_, settle_cv_;
+  std::condition_variable work_cv_, timer_cv_;
+  // Signalled whenever a saga settles, a reservation in starting_ ends, or the
+  // engine stops; waited on by wait_idle() and by reservations.
+  std::condition_variable settle_cv_;
+  // wait() callers, by saga id: each has its own condition variable, so a
+  // saga settling wakes only the threads waiting for it.
+  std::unordered_multimap<std::string, std::condition_variable*> waiters_;
   std::unordered_map<std::string, saga::InstPtr> active_;
   std::unordered_set<std::string> starting_;  // ids being started, retried or resolved
   // Sagas that just settled and whose callbacks run: wait() returns after them.

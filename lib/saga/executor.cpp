@@ -77,7 +77,7 @@ void SagaEngine::Impl::ScheduleLocked(const InstPtr& inst, int64_t next_attempt_
 void SagaEngine::Impl::FailLocked(const Status& s) {
   if (failed_.ok()) failed_ = s;
   work_cv_.notify_all();
-  settle_cv_.notify_all();
+  WakeAllLocked();
 }
 
 void SagaEngine::Impl::RecordLatencyLocked(double us) {
@@ -382,7 +382,7 @@ bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
     if (state == SagaState::kCompleted) stats_.completed++;
     if (state == SagaState::kCompensated) stats_.compensated++;
     if (state == SagaState::kStuck) stats_.stuck++;
-    settle_cv_.notify_all();
+    SettledLocked(inst->id);
     bool is_stuck = state == SagaState::kStuck;
     if ((is_stuck && opt_.on_stuck) || (!is_stuck && opt_.on_finished)) {
       notifying_.insert(inst->id);

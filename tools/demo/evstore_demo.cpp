@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "checkout_saga.hpp"
 #include "evstore/store.hpp"
 #include "evstore/version.h"
 
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
               p2->idempotent_replay ? "yes" : "no");
 
   // [demo-parts] Further demo parts run here, on the open store.
+  if (evdemo::RunCheckoutSaga(store) != 0) return 1;
 
   // 5. Reopen and summarise.
   Status cs = store.close();
