@@ -177,7 +177,9 @@ size_t Verify(const std::string& path, const std::set<std::string>& acked) {
   }
   CHECK_FALSE(HandlerRan().load());
   for (const std::string& id : acked) CHECK_MESSAGE(sagas.count(id) == 1, "saga lost: ", id);
-  for (auto& [id, info] : sagas) {
+  for (const auto& kv : sagas) {
+    const std::string& id = kv.first;
+    const SagaInfo& info = kv.second;
     CAPTURE(id);
     Fate f = FateOf(id);
     SagaState want = f.fail_at == 3  ? SagaState::kCompleted

@@ -535,7 +535,9 @@ TEST_SUITE("saga") {
     auto eng = env.Engine({Def("g", kSteps, &fx, plan, 3)}, o);
     for (auto& [id, f] : fates) REQUIRE(eng->start("g", id, "").ok());
     REQUIRE(eng->wait_idle(kWait).ok());
-    for (auto& [id, f] : fates) {
+    for (const auto& kv : fates) {
+      const std::string& id = kv.first;
+      const Fate& f = kv.second;
       CAPTURE(id);
       SagaInfo i = *eng->get(id);
       auto got = Dedup(fx.Of(id));
