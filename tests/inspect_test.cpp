@@ -19,15 +19,11 @@
 using namespace evstore;
 using evtest::Ev;
 using evtest::Evs;
+using evtest::OpenOrDie;
 using evtest::TempDir;
+using evtest::WithRawDb;
 
 namespace {
-
-Store OpenOrDie(const std::string& path, Options o = Options::Fast()) {
-  auto r = Store::open(path, o);
-  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  return std::move(r).value();
-}
 
 Store OpenReadOnly(const std::string& path) {
   Options o;
@@ -56,26 +52,6 @@ void Populate(const std::string& path) {
                    {Ev("Removed", "{\"x\":1}", IdOf(0x11)), Ev("Added", "\x01\xff", IdOf(0x22))})
               .ok());
   REQUIRE(s.close().ok());
-}
-
-// Runs `fn` on the store's RocksDB instance directly (every column family
-// open, handles in kCfNames order), as a damaged disk or a buggy writer would.
-void WithRawDb(const std::string& path,
-               const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> hs;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> cfs;
-  for (size_t i = 0; i < names.size(); i++) cfs[names[i]] = hs[i];
-  fn(db, cfs);
-  REQUIRE(db->Flush(rocksdb::FlushOptions(), hs).ok());
-  for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  REQUIRE(db->Close().ok());
-  delete db;
 }
 
 std::string DumpText(const Store& s, inspect::DumpOptions o, inspect::DumpSummary* sum = nullptr) {

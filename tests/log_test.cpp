@@ -15,15 +15,11 @@
 using namespace evstore;
 using evtest::Ev;
 using evtest::Evs;
+using evtest::OpenOrDie;
 using evtest::TempDir;
+using evtest::WithRawDb;
 
 namespace {
-
-Store OpenOrDie(const std::string& path, Options o = Options::Fast()) {
-  auto r = Store::open(path, o);
-  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  return std::move(r).value();
-}
 
 std::vector<RecordedEvent> Collect(Result<EventIterator> r) {
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
@@ -126,21 +122,12 @@ TEST_SUITE("log") {
     TempDir dir;
     std::string path = dir.sub("db");
     { OpenOrDie(path).close().ok(); }
-    {
-      // Rewrite the format record as a future version would.
-      std::vector<std::string> names;
-      REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-      for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-      std::vector<rocksdb::ColumnFamilyHandle*> hs;
-      rocksdb::DB* db = nullptr;
-      REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
-      REQUIRE(db->Put(rocksdb::WriteOptions(), std::string(format::kFormatKey),
+    // Rewrite the format record as a future version would.
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["default"], std::string(format::kFormatKey),
                       format::EncodeFormatRecord(format::kFormatVersion + 1, 0))
                   .ok());
-      for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      delete db;
-    }
+    });
     auto r = Store::open(path);
     CHECK(r.status().IsNotSupported());
     CHECK(std::string(r.status().message()).find("format 2") != std::string::npos);
@@ -647,26 +634,15 @@ TEST_SUITE("log") {
       REQUIRE(s.append("acct-1", ExpectedVersion::Any(), Evs(5)).ok());
       REQUIRE(s.close().ok());
     }
-    {
-      std::vector<std::string> names;
-      REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-      for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-      std::vector<rocksdb::ColumnFamilyHandle*> hs;
-      rocksdb::DB* db = nullptr;
-      REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
-      rocksdb::ColumnFamilyHandle* events = nullptr;
-      for (size_t i = 0; i < names.size(); i++)
-        if (names[i] == "events") events = hs[i];
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      rocksdb::ColumnFamilyHandle* events = cfs["events"];
       REQUIRE(events != nullptr);
       std::string v;
       format::Be64 key(3);
       REQUIRE(db->Get(rocksdb::ReadOptions(), events, rocksdb::Slice(key.buf, 8), &v).ok());
       v[v.size() / 2] ^= 0x20;
       REQUIRE(db->Put(rocksdb::WriteOptions(), events, rocksdb::Slice(key.buf, 8), v).ok());
-      for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      delete db;
-    }
+    });
     Store s = OpenOrDie(path);
     auto e = s.read_event(3);
     CHECK(e.status().IsCorruption());

@@ -2,13 +2,18 @@
 #ifndef EVSTORE_TESTS_TEST_UTIL_HPP_
 #define EVSTORE_TESTS_TEST_UTIL_HPP_
 
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "evstore/event.hpp"
+#include "evstore/store.hpp"
 
 namespace evtest {
 
@@ -49,6 +54,35 @@ inline std::vector<evstore::EventData> Evs(size_t n, const std::string& type = "
   std::vector<evstore::EventData> v;
   for (size_t i = 0; i < n; i++) v.push_back(Ev(type, "{\"i\":" + std::to_string(i) + "}"));
   return v;
+}
+
+// Opens a store or fails the test with the status.
+inline evstore::Store OpenOrDie(const std::string& path,
+                                evstore::Options o = evstore::Options::Fast()) {
+  auto r = evstore::Store::open(path, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+// Runs `fn` on a closed store's RocksDB instance directly (every column
+// family open, by name), as a damaged disk or a buggy writer would.
+inline void WithRawDb(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descs, &hs, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> cfs;
+  for (size_t i = 0; i < names.size(); i++) cfs[names[i]] = hs[i];
+  fn(db, cfs);
+  REQUIRE(db->Flush(rocksdb::FlushOptions(), hs).ok());
+  for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  REQUIRE(db->Close().ok());
+  delete db;
 }
 
 }  // namespace evtest
