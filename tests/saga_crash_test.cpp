@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "evstore/saga.hpp"
+#include "saga_crash_fate.hpp"
 #include "evstore/store.hpp"
 #include "test_util.hpp"
 
@@ -27,37 +28,8 @@ using namespace evstore;
 
 namespace {
 
-uint64_t Fnv(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-  return h;
-}
-
-// Keep in step with saga_crash_child.cpp.
-struct Fate {
-  int fail_at = 3;
-  bool partial = false;
-  bool comp_fails = false;
-};
-
-Fate FateOf(std::string_view id) {
-  uint64_t h = Fnv(id);
-  Fate f;
-  switch (h % 10) {
-    case 6: f.fail_at = 0; break;
-    case 7: f.fail_at = static_cast<int>(1 + (h / 10) % 2); break;
-    case 8:
-      f.fail_at = 2;
-      f.partial = true;
-      break;
-    case 9:
-      f.fail_at = 2;
-      f.comp_fails = true;
-      break;
-    default: break;
-  }
-  return f;
-}
+using evtest::Fate;
+using evtest::FateOf;
 
 struct ChildRun {
   std::vector<std::string> lines;
