@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,30 +18,10 @@
 namespace evbench {
 namespace {
 
-namespace fs = std::filesystem;
 using evstore::EventData;
 using evstore::ExpectedVersion;
 using evstore::Options;
 using evstore::Store;
-
-struct Scratch {
-  std::string root;
-  Scratch() {
-    std::string tmpl = (fs::temp_directory_path() / "evstore-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    root = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  std::string Fresh(const std::string& name) {
-    std::string p = root + "/" + name;
-    std::error_code ec;
-    fs::remove_all(p, ec);
-    return p;
-  }
-};
 
 EventData Payload(size_t bytes) {
   EventData e;
@@ -52,34 +31,13 @@ EventData Payload(size_t bytes) {
   return e;
 }
 
-// Runs `threads` workers until `seconds` pass; each calls op(thread, i)
-// which returns false to stop early. Returns operations per second.
-template <typename Op>
-double RunTimed(int threads, double seconds, Op op) {
-  std::atomic<uint64_t> total{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> ts;
-  double t0 = Now();
-  for (int t = 0; t < threads; t++) {
-    ts.emplace_back([&, t] {
-      uint64_t n = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (!op(t, n)) break;
-        n++;
-      }
-      total += n;
-    });
-  }
-  while (Now() - t0 < seconds) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  stop = true;
-  for (auto& th : ts) th.join();
-  return static_cast<double>(total.load()) / (Now() - t0);
-}
+}  // namespace
 
-double EvstoreAppend(Scratch& sc, bool sync, int threads, double seconds, size_t bytes) {
+double EvstoreAppendRate(const std::string& path, bool sync, int threads, double seconds,
+                         size_t bytes) {
   Options o;
   o.sync = sync;
-  auto s = Store::open(sc.Fresh("ev"), o);
+  auto s = Store::open(path, o);
   if (!s.ok()) {
     std::fprintf(stderr, "open: %s\n", s.status().ToString().c_str());
     std::exit(1);
@@ -94,8 +52,14 @@ double EvstoreAppend(Scratch& sc, bool sync, int threads, double seconds, size_t
   return r;
 }
 
+namespace {
+
+double EvstoreAppend(ScratchDir& sc, bool sync, int threads, double seconds, size_t bytes) {
+  return EvstoreAppendRate(sc.Fresh("ev"), sync, threads, seconds, bytes);
+}
+
 // The same record bytes evstore writes, under an 8-byte position key.
-double RawAppend(Scratch& sc, bool sync, int threads, double seconds, size_t bytes) {
+double RawAppend(ScratchDir& sc, bool sync, int threads, double seconds, size_t bytes) {
   rocksdb::Options o;
   o.create_if_missing = true;
   rocksdb::DB* db = nullptr;
@@ -121,7 +85,7 @@ int RunAppend(const std::vector<std::string>& args) {
   int repeat = std::stoi(Flag(args, "repeat", "3"));
   size_t bytes = std::stoul(Flag(args, "bytes", "100"));
   int threads = std::stoi(Flag(args, "threads", "8"));
-  Scratch sc;
+  ScratchDir sc;
   std::vector<double> ev1f, raw1f, ev1s, ev8s, raw8s;
   for (int r = 0; r < repeat; r++) {
     ev1f.push_back(EvstoreAppend(sc, false, 1, seconds, bytes));
@@ -162,7 +126,7 @@ int RunRead(const std::vector<std::string>& args) {
   int events = std::stoi(Flag(args, "events", "10000"));
   int repeat = std::stoi(Flag(args, "repeat", "21"));
   size_t bytes = std::stoul(Flag(args, "bytes", "100"));
-  Scratch sc;
+  ScratchDir sc;
   Options o = Options::Fast();
   auto s = Store::open(sc.Fresh("ev"), o);
   if (!s.ok()) return 1;
@@ -254,7 +218,7 @@ int RunOpen(const std::vector<std::string>& args) {
   int small = std::stoi(Flag(args, "small", "1000"));
   int large = std::stoi(Flag(args, "large", "1000000"));
   int repeat = std::stoi(Flag(args, "repeat", "7"));
-  Scratch sc;
+  ScratchDir sc;
   std::string ps = sc.Fresh("small"), pl = sc.Fresh("large");
   Fill(ps, small);
   Fill(pl, large);

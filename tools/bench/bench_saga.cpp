@@ -5,7 +5,6 @@
 // throughput >= 1/5 of the append throughput.
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,27 +16,7 @@
 namespace evbench {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace evstore;
-
-struct Dir {
-  std::string root;
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "evstore-bench-saga-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    root = tmpl;
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  std::string Fresh(const std::string& name) {
-    std::string p = root + "/" + name;
-    std::error_code ec;
-    fs::remove_all(p, ec);
-    return p;
-  }
-};
 
 Store OpenDurable(const std::string& path) {
   Options o;
@@ -50,51 +29,11 @@ Store OpenDurable(const std::string& path) {
   return std::move(s).value();
 }
 
-// `threads` workers call op(thread, i) until `seconds` pass; ops per second.
-template <typename Op>
-double Timed(int threads, double seconds, Op op) {
-  std::atomic<uint64_t> total{0};
-  std::atomic<bool> stop{false}, failed{false};
-  std::vector<std::thread> ts;
-  double t0 = Now();
-  for (int t = 0; t < threads; t++) {
-    ts.emplace_back([&, t] {
-      uint64_t n = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (!op(t, n)) {
-          failed = true;
-          break;
-        }
-        n++;
-      }
-      total += n;
-    });
-  }
-  while (Now() - t0 < seconds && !failed) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  stop = true;
-  for (auto& th : ts) th.join();
-  if (failed) {
-    std::fprintf(stderr, "saga bench: an operation failed\n");
-    std::exit(1);
-  }
-  return static_cast<double>(total.load()) / (Now() - t0);
+double Appends(ScratchDir& dir, int threads, double seconds) {
+  return EvstoreAppendRate(dir.Fresh("append"), /*sync=*/true, threads, seconds, 100);
 }
 
-double Appends(Dir& dir, int threads, double seconds) {
-  Store s = OpenDurable(dir.Fresh("append"));
-  EventData e;
-  e.type = "OrderPlaced";
-  e.content_type = "application/json";
-  e.data.assign(100, 'x');
-  double r = Timed(threads, seconds, [&](int t, uint64_t i) {
-    return s.append("order-" + std::to_string(t * 1000 + i % 1000), ExpectedVersion::Any(), e)
-        .ok();
-  });
-  (void)s.close();
-  return r;
-}
-
-double Sagas(Dir& dir, int threads, double seconds, SagaStats* stats) {
+double Sagas(ScratchDir& dir, int threads, double seconds, SagaStats* stats) {
   Store s = OpenDurable(dir.Fresh("saga"));
   SagaDefinition d;
   d.name = "bench";
@@ -112,7 +51,7 @@ double Sagas(Dir& dir, int threads, double seconds, SagaStats* stats) {
     std::fprintf(stderr, "engine: %s\n", eng.status().ToString().c_str());
     std::exit(1);
   }
-  double r = Timed(threads, seconds, [&](int t, uint64_t i) {
+  double r = RunTimed(threads, seconds, [&](int t, uint64_t i) {
     std::string id = "s-" + std::to_string(t) + "-" + std::to_string(i);
     if (!(*eng)->start("bench", id, "").ok()) return false;
     auto w = (*eng)->wait(id, std::chrono::seconds(60));
@@ -128,7 +67,7 @@ int Run(const std::vector<std::string>& args) {
   double seconds = std::stod(Flag(args, "seconds", "2"));
   int repeat = std::stoi(Flag(args, "repeat", "3"));
   std::vector<int> conc = {1, 8};
-  Dir dir;
+  ScratchDir dir;
   std::vector<std::vector<double>> app(conc.size()), sag(conc.size());
   SagaStats last{};
   for (int r = 0; r < repeat; r++) {
