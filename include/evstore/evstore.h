@@ -1,9 +1,10 @@
 /* evstore.h: the C API of evstore, an embedded transactional event store.
  *
- * A thin layer over the C++ API (store.hpp, cache.hpp): open a store in a
- * directory, append events to streams with optimistic concurrency (expected
- * versions) and idempotent retries, read them back by stream, category, event
- * type or as one global log in commit order. Plain C11, also valid C++.
+ * A thin layer over the C++ API (store.hpp, cache.hpp, saga.hpp): open a
+ * store in a directory, append events to streams with optimistic concurrency
+ * (expected versions) and idempotent retries, read them back by stream,
+ * category, event type or as one global log in commit order; a tiered cache;
+ * durable sagas with C handlers. Plain C11, also valid C++.
  * See docs/c-api.md for a guide and a complete example.
  *
  * Conventions
@@ -13,8 +14,8 @@
  *     evs_<noun>_open call and released by evs_<noun>_destroy. Destroy
  *     functions accept NULL and do nothing. A handle must not be used after it
  *     has been destroyed. The few plain structs (evs_event_t,
- *     evs_append_result_t, evs_store_stats_t, evs_cache_stats_t) have a fixed
- *     layout that never changes.
+ *     evs_append_result_t, evs_store_stats_t, evs_cache_stats_t,
+ *     evs_saga_stats_t) have a fixed layout that never changes.
  *
  *  2. Buffers are a pointer plus a length in bytes and need no NUL
  *     terminator. A NULL pointer with length 0 is the empty buffer; a NULL
@@ -52,12 +53,13 @@
  *     into the iterator and stay valid until it moves (evs_iter_next,
  *     evs_iter_seek) or is destroyed.
  *
- *  8. Threads. A store and a cache may be used from any number of threads at
- *     once, including evs_store_close. Options, transactions and iterators
- *     belong to one thread at a time. Callbacks (evs_cache_get_or_load's
- *     loader) run with no internal lock held and may call any function of
- *     this API, on any handle, without deadlock (the only exception is named
- *     at the function).
+ *  8. Threads. A store, a cache and a saga engine may be used from any
+ *     number of threads at once, including evs_store_close. Options,
+ *     transactions, iterators and saga definitions belong to one thread at a
+ *     time. Callbacks (evs_cache_get_or_load's loader, saga handlers and
+ *     engine callbacks) run with no internal lock held and may call any
+ *     function of this API, on any handle, without deadlock (the exceptions
+ *     are named at the functions).
  *
  *  9. Growth. Functions are only ever added (a changed behaviour or a new
  *     struct field comes as a new function, e.g. evs_append_v2); existing
@@ -455,6 +457,241 @@ typedef struct evs_cache_stats_t {
 EVS_EXPORT int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** errmsg);
 /* Zeroes the counters; entries and bytes keep describing the contents. */
 EVS_EXPORT int evs_cache_reset_stats(evs_cache_t* cache);
+
+/* ---- Sagas ---- */
+
+/* Durable sagas on a store (saga.hpp): a saga runs its steps' actions in
+ * order; when one fails for good, the compensations of the steps that had
+ * effects run in reverse. Every state change is committed before the next
+ * handler runs, so after a crash unfinished sagas resume (a handler may run
+ * more than once, always with the same idempotency key). A compensation that
+ * keeps failing makes the saga stuck, for a person to retry or resolve.
+ *
+ * Handlers and callbacks run on the engine's worker threads with no engine
+ * lock held. They may call any function of this API (append to the store,
+ * start, get, list, retry or resolve sagas), except evs_saga_engine_shutdown
+ * and evs_saga_engine_destroy.
+ *
+ * Durations are in milliseconds; values over 2^40 (about 35 years) count as
+ * 2^40. */
+
+typedef struct evs_saga_def_t evs_saga_def_t;
+typedef struct evs_saga_step_t evs_saga_step_t;
+typedef struct evs_saga_result_t evs_saga_result_t;
+typedef struct evs_saga_options_t evs_saga_options_t;
+typedef struct evs_saga_engine_t evs_saga_engine_t;
+typedef struct evs_saga_info_t evs_saga_info_t;
+typedef struct evs_saga_list_t evs_saga_list_t;
+
+/* Saga states (stored on disk; never renumbered). */
+#define EVS_SAGA_PENDING 0      /* started, no step finished yet */
+#define EVS_SAGA_RUNNING 1      /* running actions forward */
+#define EVS_SAGA_COMPENSATING 2 /* undoing completed steps */
+#define EVS_SAGA_COMPLETED 3    /* final: every action succeeded */
+#define EVS_SAGA_COMPENSATED 4  /* final: compensated, or resolved by hand */
+#define EVS_SAGA_STUCK 5        /* needs evs_saga_retry or evs_saga_resolve */
+
+/* History events (stored on disk; never renumbered). */
+#define EVS_SAGA_EVENT_STARTED 0
+#define EVS_SAGA_EVENT_STEP_COMPLETED 1
+#define EVS_SAGA_EVENT_STEP_FAILED 2
+#define EVS_SAGA_EVENT_STEP_TIMED_OUT 3
+#define EVS_SAGA_EVENT_COMPENSATION_STARTED 4
+#define EVS_SAGA_EVENT_STEP_COMPENSATED 5
+#define EVS_SAGA_EVENT_COMPENSATION_FAILED 6
+#define EVS_SAGA_EVENT_COMPENSATION_TIMED_OUT 7
+#define EVS_SAGA_EVENT_COMPLETED 8
+#define EVS_SAGA_EVENT_COMPENSATED 9
+#define EVS_SAGA_EVENT_STUCK 10
+#define EVS_SAGA_EVENT_RETRIED 11
+#define EVS_SAGA_EVENT_RESOLVED 12
+
+/* Static names ("pending", "step completed", ...); "unknown" otherwise. */
+EVS_EXPORT const char* evs_saga_state_name(int state);
+EVS_EXPORT const char* evs_saga_event_name(int event);
+
+/* A step's action or compensation. It reads the step through the evs_saga_step_*
+ * accessors and reports through evs_saga_result_*; a result left untouched
+ * is a success with empty output. */
+typedef void (*evs_saga_handler_fn)(void* user_data, const evs_saga_step_t* step,
+                                    evs_saga_result_t* result);
+
+/* A definition: a name, a version and ordered steps. Checked (names, retry
+ * policies) by evs_saga_engine_open, which copies it. */
+EVS_EXPORT int evs_saga_def_create(const char* name, size_t name_len, uint32_t version,
+                                   evs_saga_def_t** def, char** errmsg);
+EVS_EXPORT void evs_saga_def_destroy(evs_saga_def_t* def);
+/* Adds a step: action (required), compensation (NULL: the step is not
+ * undone), both called with user_data; an attempt running longer than
+ * timeout_ms (0: the default, 30 s) fails and is abandoned. Retries default
+ * to 3 attempts with backoff from 20 ms. */
+EVS_EXPORT int evs_saga_def_add_step(evs_saga_def_t* def, const char* name, size_t name_len,
+                                     evs_saga_handler_fn action, evs_saga_handler_fn compensation,
+                                     void* user_data, uint64_t timeout_ms, char** errmsg);
+/* The retry policy of step `step_index` (from 0): its action's, or its
+ * compensation's when `compensation` is non-zero. Attempt n failing waits
+ * min(initial_backoff_ms * multiplier^(n-1), max_backoff_ms), scaled by a
+ * random factor in [1 - jitter, 1 + jitter]. max_attempts >= 1. */
+EVS_EXPORT int evs_saga_def_set_retry(evs_saga_def_t* def, size_t step_index, uint8_t compensation,
+                                      uint32_t max_attempts, uint64_t initial_backoff_ms,
+                                      double multiplier, uint64_t max_backoff_ms, double jitter,
+                                      char** errmsg);
+
+/* The step a handler runs. Everything returned is valid while the handler
+ * runs. Byte accessors return NULL with *len = 0 for NULL. */
+EVS_EXPORT const char* evs_saga_step_saga_id(const evs_saga_step_t* step, size_t* len);
+EVS_EXPORT const char* evs_saga_step_definition(const evs_saga_step_t* step, size_t* len);
+EVS_EXPORT const char* evs_saga_step_name(const evs_saga_step_t* step, size_t* len);
+EVS_EXPORT uint32_t evs_saga_step_index(const evs_saga_step_t* step);
+/* 1 for the first attempt. */
+EVS_EXPORT uint32_t evs_saga_step_attempt(const evs_saga_step_t* step);
+EVS_EXPORT int evs_saga_step_compensating(const evs_saga_step_t* step);
+/* "<saga id>/<step>" (action) or "<saga id>/<step>/compensate": the same for
+ * every attempt, before and after restarts. */
+EVS_EXPORT const char* evs_saga_step_idempotency_key(const evs_saga_step_t* step, size_t* len);
+EVS_EXPORT const char* evs_saga_step_input(const evs_saga_step_t* step, size_t* len);
+/* The output of the completed step called `name`; empty ("") if none. */
+EVS_EXPORT const char* evs_saga_step_output_of(const evs_saga_step_t* step, const char* name,
+                                               size_t name_len, size_t* len);
+/* When compensating: why the saga failed. */
+EVS_EXPORT const char* evs_saga_step_failure(const evs_saga_step_t* step, size_t* len);
+/* 1 when the attempt timed out or the engine shuts down: its result will be
+ * discarded, so long handlers should poll this. */
+EVS_EXPORT int evs_saga_step_cancelled(const evs_saga_step_t* step);
+/* Milliseconds left before the attempt times out (0 when past). */
+EVS_EXPORT int64_t evs_saga_step_remaining_ms(const evs_saga_step_t* step);
+/* out[0..15]: an event id derived from the idempotency key and n, stable
+ * across attempts, so events the handler appends replay idempotently. */
+EVS_EXPORT int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out);
+
+/* What the handler reports (the last call wins; each copies its bytes). */
+/* Success; output is kept and passed to later steps. */
+EVS_EXPORT int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len);
+/* A retryable failure (retried per the step's policy). partial: the attempt
+ * had effects, so the step is compensated too. */
+EVS_EXPORT int evs_saga_result_retry(evs_saga_result_t* result, const char* error, size_t len,
+                                     uint8_t partial);
+/* A permanent failure: the saga compensates. */
+EVS_EXPORT int evs_saga_result_fail(evs_saga_result_t* result, const char* error, size_t len,
+                                    uint8_t partial);
+/* Events appended in the same commit as the step's completion (success
+ * only; all or nothing). A rejected append is a retryable failure. */
+EVS_EXPORT int evs_saga_result_add_events(evs_saga_result_t* result, const char* stream,
+                                          size_t stream_len, int64_t expected,
+                                          const evs_event_t* events, size_t count, char** errmsg);
+
+/* Engine options. Callbacks receive a saga valid during the call. */
+typedef void (*evs_saga_callback_fn)(void* user_data, const evs_saga_info_t* saga);
+/* 4 threads, 64 history entries, no callbacks. NULL when out of memory. */
+EVS_EXPORT evs_saga_options_t* evs_saga_options_create(void);
+EVS_EXPORT void evs_saga_options_destroy(evs_saga_options_t* options);
+EVS_EXPORT int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads);
+EVS_EXPORT int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries);
+/* Called once each time a saga becomes stuck, and at open for every saga
+ * already stuck. fn NULL: none. */
+EVS_EXPORT int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_saga_callback_fn fn,
+                                             void* user_data);
+/* Called when a saga completes or is compensated. fn NULL: none. */
+EVS_EXPORT int evs_saga_options_set_on_finished(evs_saga_options_t* options,
+                                                evs_saga_callback_fn fn, void* user_data);
+
+/* Opens an engine on store with defs[0..count-1] (copied) and options (NULL:
+ * defaults), then resumes every unfinished saga in the store. The engine
+ * keeps the store open; destroy the engine before closing the store.
+ * Errors: EVS_INVALID_ARGUMENT (no or bad definitions, bad options),
+ * EVS_NOT_SUPPORTED (read-only store), EVS_CLOSED, EVS_CORRUPTION,
+ * EVS_IO_ERROR. */
+EVS_EXPORT int evs_saga_engine_open(evs_store_t* store, const evs_saga_def_t* const* defs,
+                                    size_t count, const evs_saga_options_t* options,
+                                    evs_saga_engine_t** engine, char** errmsg);
+/* Stops the engine: no new handler starts, running ones are cancelled and
+ * waited for. Unfinished sagas resume at the next open. Afterwards every
+ * call returns EVS_CLOSED. Idempotent. REQUIRES: not called from a handler
+ * or callback. */
+EVS_EXPORT int evs_saga_engine_shutdown(evs_saga_engine_t* engine, char** errmsg);
+/* Shuts down and releases the engine. NULL is fine. Same REQUIRES. */
+EVS_EXPORT void evs_saga_engine_destroy(evs_saga_engine_t* engine);
+/* EVS_OK while running; EVS_CLOSED after shutdown; otherwise the store
+ * error that stopped it. */
+EVS_EXPORT int evs_saga_engine_status(const evs_saga_engine_t* engine, char** errmsg);
+
+typedef struct evs_saga_stats_t {
+  uint64_t started, completed, compensated, stuck, resumed;
+  uint64_t step_retries, timeouts, late_results_discarded;
+  uint64_t active;    /* gauge: not final and not stuck */
+  uint64_t in_flight; /* gauge: handlers running now */
+  uint64_t step_count;
+  double step_mean_us, step_p50_us, step_p99_us, step_max_us;
+} evs_saga_stats_t;
+EVS_EXPORT int evs_saga_engine_stats(const evs_saga_engine_t* engine, evs_saga_stats_t* stats,
+                                     char** errmsg);
+
+/* Starts saga `id` under the highest registered version of `definition`
+ * with `input`. *created (may be NULL) is 1 for a new saga, 0 when one with
+ * this id, definition and input exists (an idempotent start). Errors:
+ * EVS_INVALID_ARGUMENT (unknown definition; an empty, long or non-UTF-8 id;
+ * an existing id with another definition or input), EVS_CLOSED. */
+EVS_EXPORT int evs_saga_start(evs_saga_engine_t* engine, const char* definition,
+                              size_t definition_len, const char* id, size_t id_len,
+                              const void* input, size_t input_len, int* created, char** errmsg);
+/* The saga as last committed, in *saga (destroy with evs_saga_info_destroy).
+ * EVS_NOT_FOUND if absent. */
+EVS_EXPORT int evs_saga_get(evs_saga_engine_t* engine, const char* id, size_t id_len,
+                            evs_saga_info_t** saga, char** errmsg);
+/* Waits until the saga is final or stuck; *saga (may be NULL: not wanted)
+ * as evs_saga_get. EVS_TIMED_OUT after timeout_ms. */
+EVS_EXPORT int evs_saga_wait(evs_saga_engine_t* engine, const char* id, size_t id_len,
+                             uint64_t timeout_ms, evs_saga_info_t** saga, char** errmsg);
+/* Waits until no saga is pending, running or compensating. */
+EVS_EXPORT int evs_saga_wait_idle(evs_saga_engine_t* engine, uint64_t timeout_ms, char** errmsg);
+/* Sagas in `state`, in id order, at most `limit` (EVS_NO_LIMIT). */
+EVS_EXPORT int evs_saga_list(evs_saga_engine_t* engine, int state, uint64_t limit,
+                             evs_saga_list_t** list, char** errmsg);
+/* Resumes a stuck saga where it stopped. Errors: EVS_NOT_FOUND,
+ * EVS_INVALID_ARGUMENT (not stuck), EVS_CLOSED. */
+EVS_EXPORT int evs_saga_retry(evs_saga_engine_t* engine, const char* id, size_t id_len,
+                              char** errmsg);
+/* Settles a stuck saga by hand: it becomes EVS_SAGA_COMPENSATED with `note`
+ * in its history; nothing runs. Errors as evs_saga_retry. */
+EVS_EXPORT int evs_saga_resolve(evs_saga_engine_t* engine, const char* id, size_t id_len,
+                                const char* note, size_t note_len, char** errmsg);
+
+EVS_EXPORT size_t evs_saga_list_size(const evs_saga_list_t* list);
+/* The i-th saga, valid until the list is destroyed; NULL out of range. */
+EVS_EXPORT const evs_saga_info_t* evs_saga_list_get(const evs_saga_list_t* list, size_t i);
+EVS_EXPORT void evs_saga_list_destroy(evs_saga_list_t* list);
+
+/* A saga as last committed. Accessors return NULL / 0 for NULL; views are
+ * valid as long as the info. */
+EVS_EXPORT void evs_saga_info_destroy(evs_saga_info_t* saga);
+EVS_EXPORT const char* evs_saga_info_id(const evs_saga_info_t* saga, size_t* len);
+EVS_EXPORT const char* evs_saga_info_definition(const evs_saga_info_t* saga, size_t* len);
+EVS_EXPORT uint32_t evs_saga_info_version(const evs_saga_info_t* saga);
+EVS_EXPORT int evs_saga_info_state(const evs_saga_info_t* saga);
+/* For a stuck saga: the state evs_saga_retry resumes. */
+EVS_EXPORT int evs_saga_info_stuck_in(const evs_saga_info_t* saga);
+/* The step being run or compensated, and its failed attempts. */
+EVS_EXPORT int32_t evs_saga_info_step(const evs_saga_info_t* saga);
+EVS_EXPORT uint32_t evs_saga_info_attempt(const evs_saga_info_t* saga);
+EVS_EXPORT const char* evs_saga_info_input(const evs_saga_info_t* saga, size_t* len);
+/* Outputs of the completed steps: count, then each (NULL out of range). */
+EVS_EXPORT size_t evs_saga_info_output_count(const evs_saga_info_t* saga);
+EVS_EXPORT const char* evs_saga_info_output(const evs_saga_info_t* saga, size_t i, size_t* len);
+/* Why it compensated or is stuck. */
+EVS_EXPORT const char* evs_saga_info_error(const evs_saga_info_t* saga, size_t* len);
+EVS_EXPORT int64_t evs_saga_info_created_ms(const evs_saga_info_t* saga);
+EVS_EXPORT int64_t evs_saga_info_updated_ms(const evs_saga_info_t* saga);
+EVS_EXPORT int evs_saga_info_resolved_by_hand(const evs_saga_info_t* saga);
+/* History, oldest first (the newest max_history entries; older ones are
+ * counted by evs_saga_info_history_dropped). */
+EVS_EXPORT size_t evs_saga_info_history_count(const evs_saga_info_t* saga);
+EVS_EXPORT uint32_t evs_saga_info_history_dropped(const evs_saga_info_t* saga);
+/* Entry i: event (EVS_SAGA_EVENT_*), state after it, step (-1: none),
+ * attempt, wall-clock time, and text (error or note). Each out-pointer may
+ * be NULL. EVS_INVALID_ARGUMENT for NULL saga or i out of range. */
+EVS_EXPORT int evs_saga_info_history(const evs_saga_info_t* saga, size_t i, int* event,
+                                     int* state, int32_t* step, uint32_t* attempt,
+                                     int64_t* time_ms, const char** text, size_t* text_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

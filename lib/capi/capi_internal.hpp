@@ -6,12 +6,18 @@
 
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "evstore/evstore.h"
+#include "evstore/event.hpp"
 #include "evstore/status.hpp"
+
+namespace evstore {
+class Store;
+}  // namespace evstore
 
 namespace evstore::capi {
 
@@ -44,6 +50,16 @@ int Guard(char** errmsg, F&& f) noexcept {
 // Checks a pointer + length buffer; false (with a message naming `what`)
 // when the pointer is NULL and the length is not 0.
 bool CheckBuffer(const void* p, size_t len, const char* what, char** errmsg, int* rc) noexcept;
+
+// An EVS_EXPECT_* constant or exact version; nullopt for other values.
+std::optional<ExpectedVersion> ToExpected(int64_t expected);
+
+// Appends copies of events[0..count-1] to *out; EVS_OK or EVS_INVALID_ARGUMENT.
+// REQUIRES: events is not NULL when count > 0.
+int CopyEvents(const evs_event_t* events, size_t count, std::vector<EventData>* out, char** errmsg);
+
+// The C++ store behind a handle. REQUIRES: store is not NULL.
+Store& StoreOf(evs_store_t* store);
 
 inline std::string_view View(const void* p, size_t len) {
   return len ? std::string_view(static_cast<const char*>(p), len) : std::string_view();

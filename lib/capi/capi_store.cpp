@@ -39,7 +39,7 @@ struct evs_iter_t {
   EventIterator it;
 };
 
-namespace {
+namespace evstore::capi {
 
 std::optional<ExpectedVersion> ToExpected(int64_t e) {
   if (e >= 0) return ExpectedVersion::Exact(static_cast<uint64_t>(e));
@@ -71,6 +71,15 @@ int CopyEvents(const evs_event_t* events, size_t count, std::vector<EventData>* 
   }
   return EVS_OK;
 }
+
+Store& StoreOf(evs_store_t* store) { return store->store; }
+
+}  // namespace evstore::capi
+
+namespace {
+
+using evstore::capi::CopyEvents;
+using evstore::capi::ToExpected;
 
 void FillResult(const AppendResult& r, evs_append_result_t* out) {
   out->first_version = r.first_version;

@@ -1,0 +1,526 @@
+// C API: saga definitions with C handlers, the engine, and saga queries.
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "capi/capi_internal.hpp"
+#include "evstore/saga.hpp"
+#include "evstore/store.hpp"
+
+using evstore::Result;
+using evstore::RetryPolicy;
+using evstore::SagaDefinition;
+using evstore::SagaEngine;
+using evstore::SagaEngineOptions;
+using evstore::SagaInfo;
+using evstore::SagaState;
+using evstore::Status;
+using evstore::StepContext;
+using evstore::StepDefinition;
+using evstore::StepResult;
+using evstore::StreamAppend;
+using evstore::capi::Fail;
+using evstore::capi::FromStatus;
+using evstore::capi::Guard;
+using evstore::capi::View;
+
+struct evs_saga_def_t {
+  SagaDefinition def;
+};
+
+struct evs_saga_step_t {
+  const StepContext* ctx;
+};
+
+struct evs_saga_result_t {
+  StepResult result;
+};
+
+struct evs_saga_options_t {
+  SagaEngineOptions options;
+};
+
+struct evs_saga_engine_t {
+  std::unique_ptr<SagaEngine> engine;
+};
+
+// Either owns a SagaInfo (queries) or points at one (callbacks).
+struct evs_saga_info_t {
+  explicit evs_saga_info_t(const SagaInfo* borrowed) : info(borrowed) {}
+  explicit evs_saga_info_t(SagaInfo&& i) : owned(std::move(i)), info(&owned) {}
+  evs_saga_info_t(const evs_saga_info_t&) = delete;
+  evs_saga_info_t& operator=(const evs_saga_info_t&) = delete;
+  SagaInfo owned;
+  const SagaInfo* info;
+};
+
+struct evs_saga_list_t {
+  std::vector<std::unique_ptr<evs_saga_info_t>> sagas;
+};
+
+namespace {
+
+// Longer timeouts and backoffs (about 35 years) are clamped, so that adding
+// them to a clock reading cannot overflow.
+constexpr uint64_t kMaxMs = uint64_t{1} << 40;
+
+std::chrono::milliseconds Ms(uint64_t ms) {
+  return std::chrono::milliseconds(static_cast<int64_t>(ms > kMaxMs ? kMaxMs : ms));
+}
+
+evstore::StepHandler Wrap(evs_saga_handler_fn fn, void* user_data) {
+  if (!fn) return {};
+  return [fn, user_data](const StepContext& ctx) {
+    evs_saga_step_t step{&ctx};
+    evs_saga_result_t result;
+    fn(user_data, &step, &result);
+    return std::move(result.result);
+  };
+}
+
+std::function<void(const SagaInfo&)> WrapCallback(evs_saga_callback_fn fn, void* user_data) {
+  if (!fn) return {};
+  return [fn, user_data](const SagaInfo& info) {
+    evs_saga_info_t view(&info);
+    fn(user_data, &view);
+  };
+}
+
+const char* Bytes(std::string_view v, size_t* len) {
+  if (len) *len = v.size();
+  return v.data() ? v.data() : "";
+}
+
+const char* NoBytes(size_t* len) {
+  if (len) *len = 0;
+  return nullptr;
+}
+
+bool ValidState(int s) { return s >= EVS_SAGA_PENDING && s <= EVS_SAGA_STUCK; }
+
+int SetResult(evs_saga_result_t* result, StepResult r) {
+  if (!result) return EVS_INVALID_ARGUMENT;
+  r.events = std::move(result->result.events);
+  result->result = std::move(r);
+  return EVS_OK;
+}
+
+int EmitInfo(Result<SagaInfo> r, evs_saga_info_t** saga, char** errmsg) {
+  if (!r.ok()) return FromStatus(r.status(), errmsg);
+  if (saga) *saga = new evs_saga_info_t(std::move(r).value());
+  return EVS_OK;
+}
+
+}  // namespace
+
+static_assert(EVS_SAGA_STUCK == static_cast<int>(SagaState::kStuck));
+static_assert(EVS_SAGA_COMPENSATED == static_cast<int>(SagaState::kCompensated));
+static_assert(EVS_SAGA_EVENT_RESOLVED == static_cast<int>(evstore::SagaEvent::kResolved));
+static_assert(EVS_SAGA_EVENT_STUCK == static_cast<int>(evstore::SagaEvent::kStuck));
+
+extern "C" {
+
+const char* evs_saga_state_name(int state) {
+  return ValidState(state) ? evstore::SagaStateName(static_cast<SagaState>(state)) : "unknown";
+}
+
+const char* evs_saga_event_name(int event) {
+  if (event < EVS_SAGA_EVENT_STARTED || event > EVS_SAGA_EVENT_RESOLVED) return "unknown";
+  return evstore::SagaEventName(static_cast<evstore::SagaEvent>(event));
+}
+
+// ---- Definitions ----
+
+int evs_saga_def_create(const char* name, size_t name_len, uint32_t version, evs_saga_def_t** def,
+                        char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (def) *def = nullptr;
+    EVS_CHECK_BUF(name, name_len, "name");
+    EVS_CHECK_ARG(def, "def");
+    auto d = std::make_unique<evs_saga_def_t>();
+    d->def.name = View(name, name_len);
+    d->def.version = version;
+    *def = d.release();
+    return EVS_OK;
+  });
+}
+
+void evs_saga_def_destroy(evs_saga_def_t* def) { delete def; }
+
+int evs_saga_def_add_step(evs_saga_def_t* def, const char* name, size_t name_len,
+                          evs_saga_handler_fn action, evs_saga_handler_fn compensation,
+                          void* user_data, uint64_t timeout_ms, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(def, "def");
+    EVS_CHECK_BUF(name, name_len, "name");
+    EVS_CHECK_ARG(action, "action");
+    StepDefinition s;
+    s.name = View(name, name_len);
+    s.action = Wrap(action, user_data);
+    s.compensation = Wrap(compensation, user_data);
+    if (timeout_ms) s.timeout = Ms(timeout_ms);
+    def->def.steps.push_back(std::move(s));
+    return EVS_OK;
+  });
+}
+
+int evs_saga_def_set_retry(evs_saga_def_t* def, size_t step_index, uint8_t compensation,
+                           uint32_t max_attempts, uint64_t initial_backoff_ms, double multiplier,
+                           uint64_t max_backoff_ms, double jitter, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(def, "def");
+    if (step_index >= def->def.steps.size())
+      return Fail(errmsg, EVS_INVALID_ARGUMENT, "step_index is past the last step");
+    RetryPolicy p;
+    p.max_attempts = max_attempts;
+    p.initial_backoff = Ms(initial_backoff_ms);
+    p.multiplier = multiplier;
+    p.max_backoff = Ms(max_backoff_ms);
+    p.jitter = jitter;
+    StepDefinition& s = def->def.steps[step_index];
+    (compensation ? s.compensation_retry : s.retry) = p;
+    return EVS_OK;
+  });
+}
+
+// ---- Step context ----
+
+const char* evs_saga_step_saga_id(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->saga_id, len) : NoBytes(len);
+}
+const char* evs_saga_step_definition(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->definition, len) : NoBytes(len);
+}
+const char* evs_saga_step_name(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->step, len) : NoBytes(len);
+}
+uint32_t evs_saga_step_index(const evs_saga_step_t* step) { return step ? step->ctx->step_index : 0; }
+uint32_t evs_saga_step_attempt(const evs_saga_step_t* step) { return step ? step->ctx->attempt : 0; }
+int evs_saga_step_compensating(const evs_saga_step_t* step) {
+  return step && step->ctx->compensating ? 1 : 0;
+}
+const char* evs_saga_step_idempotency_key(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->idempotency_key, len) : NoBytes(len);
+}
+const char* evs_saga_step_input(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->input, len) : NoBytes(len);
+}
+const char* evs_saga_step_output_of(const evs_saga_step_t* step, const char* name, size_t name_len,
+                                    size_t* len) {
+  if (!step || (!name && name_len)) return NoBytes(len);
+  return Bytes(step->ctx->output_of(View(name, name_len)), len);
+}
+const char* evs_saga_step_failure(const evs_saga_step_t* step, size_t* len) {
+  return step ? Bytes(step->ctx->failure, len) : NoBytes(len);
+}
+int evs_saga_step_cancelled(const evs_saga_step_t* step) {
+  return step && step->ctx->cancelled() ? 1 : 0;
+}
+int64_t evs_saga_step_remaining_ms(const evs_saga_step_t* step) {
+  if (!step) return 0;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      step->ctx->deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? left.count() : 0;
+}
+int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out) {
+  if (!step || !out) return EVS_INVALID_ARGUMENT;
+  evstore::Uuid id = step->ctx->event_id(n);
+  std::memcpy(out, id.bytes, sizeof id.bytes);
+  return EVS_OK;
+}
+
+// ---- Step results ----
+
+int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len) {
+  char** errmsg = nullptr;
+  return Guard(errmsg, [&] {
+    EVS_CHECK_BUF(output, len, "output");
+    return SetResult(result, StepResult::Success(std::string(View(output, len))));
+  });
+}
+
+int evs_saga_result_retry(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial) {
+  char** errmsg = nullptr;
+  return Guard(errmsg, [&] {
+    EVS_CHECK_BUF(error, len, "error");
+    return SetResult(result, StepResult::Retry(std::string(View(error, len)), partial != 0));
+  });
+}
+
+int evs_saga_result_fail(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial) {
+  char** errmsg = nullptr;
+  return Guard(errmsg, [&] {
+    EVS_CHECK_BUF(error, len, "error");
+    return SetResult(result, StepResult::Fail(std::string(View(error, len)), partial != 0));
+  });
+}
+
+int evs_saga_result_add_events(evs_saga_result_t* result, const char* stream, size_t stream_len,
+                               int64_t expected, const evs_event_t* events, size_t count,
+                               char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(result, "result");
+    EVS_CHECK_BUF(stream, stream_len, "stream");
+    EVS_CHECK_BUF(events, count, "events");
+    auto exp = evstore::capi::ToExpected(expected);
+    if (!exp) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not an expected version");
+    StreamAppend part;
+    part.stream = View(stream, stream_len);
+    part.expected = *exp;
+    if (int rc = evstore::capi::CopyEvents(events, count, &part.events, errmsg); rc != EVS_OK)
+      return rc;
+    result->result.events.push_back(std::move(part));
+    return EVS_OK;
+  });
+}
+
+// ---- Options ----
+
+evs_saga_options_t* evs_saga_options_create(void) { return new (std::nothrow) evs_saga_options_t(); }
+
+void evs_saga_options_destroy(evs_saga_options_t* options) { delete options; }
+
+int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.threads = threads;
+  return EVS_OK;
+}
+
+int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.max_history = entries;
+  return EVS_OK;
+}
+
+int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_saga_callback_fn fn,
+                                  void* user_data) {
+  char** errmsg = nullptr;
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.on_stuck = WrapCallback(fn, user_data);
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_on_finished(evs_saga_options_t* options, evs_saga_callback_fn fn,
+                                     void* user_data) {
+  char** errmsg = nullptr;
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.on_finished = WrapCallback(fn, user_data);
+    return EVS_OK;
+  });
+}
+
+// ---- Engine ----
+
+int evs_saga_engine_open(evs_store_t* store, const evs_saga_def_t* const* defs, size_t count,
+                         const evs_saga_options_t* options, evs_saga_engine_t** engine,
+                         char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (engine) *engine = nullptr;
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_BUF(defs, count, "defs");
+    EVS_CHECK_ARG(engine, "engine");
+    std::vector<SagaDefinition> copies;
+    copies.reserve(count);
+    for (size_t i = 0; i < count; i++) {
+      if (!defs[i]) return Fail(errmsg, EVS_INVALID_ARGUMENT, "a definition is NULL");
+      copies.push_back(defs[i]->def);
+    }
+    auto r = SagaEngine::open(evstore::capi::StoreOf(store), copies,
+                              options ? options->options : SagaEngineOptions());
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    *engine = new evs_saga_engine_t{std::move(r).value()};
+    return EVS_OK;
+  });
+}
+
+int evs_saga_engine_shutdown(evs_saga_engine_t* engine, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    return FromStatus(engine->engine->shutdown(), errmsg);
+  });
+}
+
+void evs_saga_engine_destroy(evs_saga_engine_t* engine) {
+  try {
+    delete engine;
+  } catch (...) {  // keep C callers safe from a throwing shutdown
+  }
+}
+
+int evs_saga_engine_status(const evs_saga_engine_t* engine, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    return FromStatus(engine->engine->status(), errmsg);
+  });
+}
+
+int evs_saga_engine_stats(const evs_saga_engine_t* engine, evs_saga_stats_t* stats, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_ARG(stats, "stats");
+    evstore::SagaStats s = engine->engine->stats();
+    *stats = evs_saga_stats_t{s.started,      s.completed,    s.compensated,
+                              s.stuck,        s.resumed,      s.step_retries,
+                              s.timeouts,     s.late_results_discarded, s.active,
+                              s.in_flight,    s.step_count,   s.step_mean_us,
+                              s.step_p50_us,  s.step_p99_us,  s.step_max_us};
+    return EVS_OK;
+  });
+}
+
+int evs_saga_start(evs_saga_engine_t* engine, const char* definition, size_t definition_len,
+                   const char* id, size_t id_len, const void* input, size_t input_len,
+                   int* created, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (created) *created = 0;
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(definition, definition_len, "definition");
+    EVS_CHECK_BUF(id, id_len, "id");
+    EVS_CHECK_BUF(input, input_len, "input");
+    auto r = engine->engine->start(View(definition, definition_len), View(id, id_len),
+                                   View(input, input_len));
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    if (created) *created = *r ? 1 : 0;
+    return EVS_OK;
+  });
+}
+
+int evs_saga_get(evs_saga_engine_t* engine, const char* id, size_t id_len, evs_saga_info_t** saga,
+                 char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (saga) *saga = nullptr;
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(id, id_len, "id");
+    EVS_CHECK_ARG(saga, "saga");
+    return EmitInfo(engine->engine->get(View(id, id_len)), saga, errmsg);
+  });
+}
+
+int evs_saga_wait(evs_saga_engine_t* engine, const char* id, size_t id_len, uint64_t timeout_ms,
+                  evs_saga_info_t** saga, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (saga) *saga = nullptr;
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(id, id_len, "id");
+    return EmitInfo(engine->engine->wait(View(id, id_len), Ms(timeout_ms)), saga, errmsg);
+  });
+}
+
+int evs_saga_wait_idle(evs_saga_engine_t* engine, uint64_t timeout_ms, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    return FromStatus(engine->engine->wait_idle(Ms(timeout_ms)), errmsg);
+  });
+}
+
+int evs_saga_list(evs_saga_engine_t* engine, int state, uint64_t limit, evs_saga_list_t** list,
+                  char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (list) *list = nullptr;
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_ARG(list, "list");
+    if (!ValidState(state)) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not a saga state");
+    size_t lim = limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(limit);
+    auto r = engine->engine->list(static_cast<SagaState>(state), lim);
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    auto out = std::make_unique<evs_saga_list_t>();
+    out->sagas.reserve(r->size());
+    for (SagaInfo& i : *r) out->sagas.push_back(std::make_unique<evs_saga_info_t>(std::move(i)));
+    *list = out.release();
+    return EVS_OK;
+  });
+}
+
+int evs_saga_retry(evs_saga_engine_t* engine, const char* id, size_t id_len, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(id, id_len, "id");
+    return FromStatus(engine->engine->retry(View(id, id_len)), errmsg);
+  });
+}
+
+int evs_saga_resolve(evs_saga_engine_t* engine, const char* id, size_t id_len, const char* note,
+                     size_t note_len, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(id, id_len, "id");
+    EVS_CHECK_BUF(note, note_len, "note");
+    return FromStatus(engine->engine->resolve(View(id, id_len), View(note, note_len)), errmsg);
+  });
+}
+
+// ---- Lists and infos ----
+
+size_t evs_saga_list_size(const evs_saga_list_t* list) { return list ? list->sagas.size() : 0; }
+
+const evs_saga_info_t* evs_saga_list_get(const evs_saga_list_t* list, size_t i) {
+  return list && i < list->sagas.size() ? list->sagas[i].get() : nullptr;
+}
+
+void evs_saga_list_destroy(evs_saga_list_t* list) { delete list; }
+
+void evs_saga_info_destroy(evs_saga_info_t* saga) { delete saga; }
+
+const char* evs_saga_info_id(const evs_saga_info_t* saga, size_t* len) {
+  return saga ? Bytes(saga->info->id, len) : NoBytes(len);
+}
+const char* evs_saga_info_definition(const evs_saga_info_t* saga, size_t* len) {
+  return saga ? Bytes(saga->info->definition, len) : NoBytes(len);
+}
+uint32_t evs_saga_info_version(const evs_saga_info_t* saga) { return saga ? saga->info->version : 0; }
+int evs_saga_info_state(const evs_saga_info_t* saga) {
+  return saga ? static_cast<int>(saga->info->state) : 0;
+}
+int evs_saga_info_stuck_in(const evs_saga_info_t* saga) {
+  return saga ? static_cast<int>(saga->info->stuck_in) : 0;
+}
+int32_t evs_saga_info_step(const evs_saga_info_t* saga) { return saga ? saga->info->step : 0; }
+uint32_t evs_saga_info_attempt(const evs_saga_info_t* saga) { return saga ? saga->info->attempt : 0; }
+const char* evs_saga_info_input(const evs_saga_info_t* saga, size_t* len) {
+  return saga ? Bytes(saga->info->input, len) : NoBytes(len);
+}
+size_t evs_saga_info_output_count(const evs_saga_info_t* saga) {
+  return saga ? saga->info->outputs.size() : 0;
+}
+const char* evs_saga_info_output(const evs_saga_info_t* saga, size_t i, size_t* len) {
+  if (!saga || i >= saga->info->outputs.size()) return NoBytes(len);
+  return Bytes(saga->info->outputs[i], len);
+}
+const char* evs_saga_info_error(const evs_saga_info_t* saga, size_t* len) {
+  return saga ? Bytes(saga->info->error, len) : NoBytes(len);
+}
+int64_t evs_saga_info_created_ms(const evs_saga_info_t* saga) {
+  return saga ? saga->info->created_ms : 0;
+}
+int64_t evs_saga_info_updated_ms(const evs_saga_info_t* saga) {
+  return saga ? saga->info->updated_ms : 0;
+}
+int evs_saga_info_resolved_by_hand(const evs_saga_info_t* saga) {
+  return saga && saga->info->resolved_by_hand ? 1 : 0;
+}
+size_t evs_saga_info_history_count(const evs_saga_info_t* saga) {
+  return saga ? saga->info->history.size() : 0;
+}
+uint32_t evs_saga_info_history_dropped(const evs_saga_info_t* saga) {
+  return saga ? saga->info->history_dropped : 0;
+}
+int evs_saga_info_history(const evs_saga_info_t* saga, size_t i, int* event, int* state,
+                          int32_t* step, uint32_t* attempt, int64_t* time_ms, const char** text,
+                          size_t* text_len) {
+  if (!saga || i >= saga->info->history.size()) return EVS_INVALID_ARGUMENT;
+  const evstore::SagaHistoryEntry& h = saga->info->history[i];
+  if (event) *event = static_cast<int>(h.event);
+  if (state) *state = static_cast<int>(h.state);
+  if (step) *step = h.step;
+  if (attempt) *attempt = h.attempt;
+  if (time_ms) *time_ms = h.time_ms;
+  if (text) *text = Bytes(h.text, text_len);
+  else if (text_len) *text_len = h.text.size();
+  return EVS_OK;
+}
+
+}  // extern "C"
