@@ -154,6 +154,13 @@ EVS_EXPORT int evs_options_set_max_content_type_bytes(evs_options_t* options, si
 EVS_EXPORT int evs_options_set_max_events_per_append(evs_options_t* options, size_t value);
 EVS_EXPORT int evs_options_set_max_append_bytes(evs_options_t* options, size_t value);
 EVS_EXPORT int evs_options_set_max_streams_per_transaction(evs_options_t* options, size_t value);
+/* Store caches (docs/cache.md): event records by position (L1 decoded, L2
+ * stored bytes; capacities in bytes, 0 disables a tier), their TTL in ms
+ * (0: none), and the number of stream heads kept in memory. */
+EVS_EXPORT int evs_options_set_event_cache_l1_bytes(evs_options_t* options, size_t value);
+EVS_EXPORT int evs_options_set_event_cache_l2_bytes(evs_options_t* options, size_t value);
+EVS_EXPORT int evs_options_set_event_cache_ttl_ms(evs_options_t* options, uint64_t value);
+EVS_EXPORT int evs_options_set_head_cache_entries(evs_options_t* options, size_t value);
 /* Performance. */
 EVS_EXPORT int evs_options_set_block_cache_bytes(evs_options_t* options, size_t value);
 EVS_EXPORT int evs_options_set_max_group_requests(evs_options_t* options, size_t value);
@@ -320,8 +327,9 @@ EVS_EXPORT int evs_read_category(evs_store_t* store, const char* category, size_
 /* Every event of type `type`, in global order. */
 EVS_EXPORT int evs_read_type(evs_store_t* store, const char* type, size_t type_len, uint64_t from,
                              int direction, uint64_t limit, evs_iter_t** iter, char** errmsg);
-/* An iterator over the one event at global `position`. EVS_NOT_FOUND past
- * the end of the log. */
+/* An iterator over the one event at global `position`, served through the
+ * store's event cache; it holds its own copy of the event, so it does not
+ * keep the store open. EVS_NOT_FOUND past the end of the log. */
 EVS_EXPORT int evs_read_event(evs_store_t* store, uint64_t position, evs_iter_t** iter,
                               char** errmsg);
 
@@ -457,6 +465,14 @@ typedef struct evs_cache_stats_t {
 EVS_EXPORT int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** errmsg);
 /* Zeroes the counters; entries and bytes keep describing the contents. */
 EVS_EXPORT int evs_cache_reset_stats(evs_cache_t* cache);
+
+/* The statistics of a store's own caches: event records (*events) and stream
+ * heads (*heads); either pointer may be NULL when not wanted. EVS_CLOSED after
+ * close. */
+EVS_EXPORT int evs_store_cache_stats(evs_store_t* store, evs_cache_stats_t* events,
+                                     evs_cache_stats_t* heads, char** errmsg);
+/* Zeroes the counters of the store's caches. */
+EVS_EXPORT int evs_store_reset_cache_stats(evs_store_t* store, char** errmsg);
 
 /* ---- Sagas ---- */
 

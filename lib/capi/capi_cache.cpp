@@ -203,17 +203,7 @@ int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** e
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(cache, "cache");
     EVS_CHECK_ARG(stats, "stats");
-    evstore::CacheStats s = cache->cache.stats();
-    auto tier = [](const evstore::CacheTierStats& t) {
-      return evs_cache_tier_stats_t{t.hits,       t.misses,     t.evictions, t.expirations,
-                                    t.promotions, t.demotions, t.entries,   t.bytes};
-    };
-    stats->l1 = tier(s.l1);
-    stats->l2 = tier(s.l2);
-    stats->misses = s.misses;
-    stats->loads = s.loads;
-    stats->load_errors = s.load_errors;
-    stats->rejections = s.rejections;
+    evstore::capi::ToC(cache->cache.stats(), stats);
     return EVS_OK;
   });
 }

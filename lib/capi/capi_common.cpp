@@ -75,6 +75,19 @@ bool CheckBuffer(const void* p, size_t len, const char* what, char** errmsg, int
   return false;
 }
 
+void ToC(const CacheStats& in, evs_cache_stats_t* out) noexcept {
+  auto tier = [](const CacheTierStats& t) {
+    return evs_cache_tier_stats_t{t.hits,       t.misses,    t.evictions, t.expirations,
+                                  t.promotions, t.demotions, t.entries,   t.bytes};
+  };
+  out->l1 = tier(in.l1);
+  out->l2 = tier(in.l2);
+  out->misses = in.misses;
+  out->loads = in.loads;
+  out->load_errors = in.load_errors;
+  out->rejections = in.rejections;
+}
+
 }  // namespace evstore::capi
 
 using evstore::Uuid;

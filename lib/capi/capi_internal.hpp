@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "evstore/cache_policy.hpp"
 #include "evstore/evstore.h"
 #include "evstore/event.hpp"
 #include "evstore/status.hpp"
@@ -60,6 +61,9 @@ int CopyEvents(const evs_event_t* events, size_t count, std::vector<EventData>* 
 
 // The C++ store behind a handle. REQUIRES: store is not NULL.
 Store& StoreOf(evs_store_t* store);
+
+// Copies C++ cache statistics into their C form.
+void ToC(const CacheStats& in, evs_cache_stats_t* out) noexcept;
 
 inline std::string_view View(const void* p, size_t len) {
   return len ? std::string_view(static_cast<const char*>(p), len) : std::string_view();

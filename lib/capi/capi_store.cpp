@@ -34,9 +34,19 @@ struct evs_tx_t {
   std::vector<StreamAppend> parts;
 };
 
+// An iterator over a read, or over the one event of a point read (which is
+// served by the store's event cache and holds its own copy).
 struct evs_iter_t {
   explicit evs_iter_t(EventIterator i) : it(std::move(i)) {}
-  EventIterator it;
+  explicit evs_iter_t(evstore::RecordedEvent e) : one(std::move(e)), one_valid(true) {
+    one_view = evstore::EventView{one->id,       one->stream,  one->type,
+                                  one->content_type, one->data, one->metadata,
+                                  one->version,  one->position, one->timestamp_ms};
+  }
+  std::optional<EventIterator> it;
+  std::optional<evstore::RecordedEvent> one;
+  evstore::EventView one_view;
+  bool one_valid = false;
 };
 
 namespace evstore::capi {
@@ -127,8 +137,10 @@ int Read(evs_store_t* store, const void* name, size_t name_len, bool named, int 
   });
 }
 
-const EventIterator* ValidIter(const evs_iter_t* iter) {
-  return iter && iter->it.Valid() ? &iter->it : nullptr;
+const evstore::EventView* ValidIter(const evs_iter_t* iter) {
+  if (!iter) return nullptr;
+  if (iter->it) return iter->it->Valid() ? &iter->it->value() : nullptr;
+  return iter->one_valid ? &iter->one_view : nullptr;
 }
 
 const char* Bytes(std::string_view v, size_t* len) {
@@ -180,6 +192,10 @@ EVS_OPTION_SETTER(max_content_type_bytes, size_t)
 EVS_OPTION_SETTER(max_events_per_append, size_t)
 EVS_OPTION_SETTER(max_append_bytes, size_t)
 EVS_OPTION_SETTER(max_streams_per_transaction, size_t)
+EVS_OPTION_SETTER(event_cache_l1_bytes, size_t)
+EVS_OPTION_SETTER(event_cache_l2_bytes, size_t)
+EVS_OPTION_SETTER(event_cache_ttl_ms, uint64_t)
+EVS_OPTION_SETTER(head_cache_entries, size_t)
 EVS_OPTION_SETTER(block_cache_bytes, size_t)
 EVS_OPTION_SETTER(max_group_requests, size_t)
 EVS_OPTION_SETTER(max_group_bytes, size_t)
@@ -229,6 +245,27 @@ int evs_store_stats(evs_store_t* store, evs_store_stats_t* stats, char** errmsg)
     stats->commit_groups = r->commit_groups;
     stats->conflicts = r->conflicts;
     stats->idempotent_replays = r->idempotent_replays;
+    return EVS_OK;
+  });
+}
+
+int evs_store_cache_stats(evs_store_t* store, evs_cache_stats_t* events, evs_cache_stats_t* heads,
+                          char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    auto r = store->store.cache_stats();
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    if (events) evstore::capi::ToC(r->events, events);
+    if (heads) evstore::capi::ToC(r->heads, heads);
+    return EVS_OK;
+  });
+}
+
+int evs_store_reset_cache_stats(evs_store_t* store, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(store, "store");
+    Status s = store->store.reset_cache_stats();
+    if (!s.ok()) return FromStatus(s, errmsg);
     return EVS_OK;
   });
 }
@@ -342,13 +379,8 @@ int evs_read_event(evs_store_t* store, uint64_t position, evs_iter_t** iter, cha
     if (iter) *iter = nullptr;
     EVS_CHECK_ARG(store, "store");
     EVS_CHECK_ARG(iter, "iter");
-    auto r = store->store.read_all(position, Direction::kForward, 1);
+    auto r = store->store.read_event(position);
     if (!r.ok()) return FromStatus(r.status(), errmsg);
-    if (!r->Valid()) {
-      Status s = r->status();
-      if (!s.ok()) return FromStatus(s, errmsg);
-      return Fail(errmsg, EVS_NOT_FOUND, "NotFound: no event at position " + std::to_string(position));
-    }
     *iter = new evs_iter_t(std::move(r).value());
     return EVS_OK;
   });
@@ -358,16 +390,24 @@ int evs_iter_valid(const evs_iter_t* iter) { return ValidIter(iter) ? 1 : 0; }
 
 void evs_iter_next(evs_iter_t* iter) {
   if (!ValidIter(iter)) return;
+  if (!iter->it) {
+    iter->one_valid = false;
+    return;
+  }
   try {
-    iter->it.Next();
+    iter->it->Next();
   } catch (...) {  // the iterator reports failures through its status
   }
 }
 
 void evs_iter_seek(evs_iter_t* iter, uint64_t from) {
   if (!iter) return;
+  if (!iter->it) {
+    iter->one_valid = from == iter->one->position;
+    return;
+  }
   try {
-    iter->it.Seek(from);
+    iter->it->Seek(from);
   } catch (...) {
   }
 }
@@ -375,55 +415,55 @@ void evs_iter_seek(evs_iter_t* iter, uint64_t from) {
 int evs_iter_status(const evs_iter_t* iter, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(iter, "iter");
-    return FromStatus(iter->it.status(), errmsg);
+    return iter->it ? FromStatus(iter->it->status(), errmsg) : EVS_OK;
   });
 }
 
 void evs_iter_destroy(evs_iter_t* iter) { delete iter; }
 
 const uint8_t* evs_iter_id(const evs_iter_t* iter) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? it->value().id.bytes : nullptr;
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? v->id.bytes : nullptr;
 }
 
 const char* evs_iter_stream(const evs_iter_t* iter, size_t* len) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? Bytes(it->value().stream, len) : NoBytes(len);
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->stream, len) : NoBytes(len);
 }
 
 const char* evs_iter_type(const evs_iter_t* iter, size_t* len) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? Bytes(it->value().type, len) : NoBytes(len);
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->type, len) : NoBytes(len);
 }
 
 const char* evs_iter_content_type(const evs_iter_t* iter, size_t* len) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? Bytes(it->value().content_type, len) : NoBytes(len);
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->content_type, len) : NoBytes(len);
 }
 
 const void* evs_iter_data(const evs_iter_t* iter, size_t* len) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? Bytes(it->value().data, len) : NoBytes(len);
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->data, len) : NoBytes(len);
 }
 
 const void* evs_iter_metadata(const evs_iter_t* iter, size_t* len) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? Bytes(it->value().metadata, len) : NoBytes(len);
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->metadata, len) : NoBytes(len);
 }
 
 uint64_t evs_iter_version(const evs_iter_t* iter) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? it->value().version : 0;
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? v->version : 0;
 }
 
 uint64_t evs_iter_position(const evs_iter_t* iter) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? it->value().position : 0;
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? v->position : 0;
 }
 
 int64_t evs_iter_timestamp_ms(const evs_iter_t* iter) {
-  const EventIterator* it = ValidIter(iter);
-  return it ? it->value().timestamp_ms : 0;
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? v->timestamp_ms : 0;
 }
 
 int evs_stream_head(evs_store_t* store, const char* stream, size_t stream_len,

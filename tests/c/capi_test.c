@@ -1099,6 +1099,48 @@ static void TestConcurrentAppends(const char* dir) {
   evs_store_destroy(s);
 }
 
+/* ---- the store's own caches ---- */
+
+static void TestStoreCaches(const char* dir) {
+  evs_options_t* o = evs_options_create();
+  evs_store_t* s;
+  evs_event_t ev = Ev("Cached", "{}");
+  evs_append_result_t r;
+  evs_cache_stats_t events, heads;
+  evs_iter_t* it = NULL;
+  int i;
+
+  CHECK(o != NULL);
+  CHECK(evs_options_set_event_cache_l1_bytes(NULL, 1) == EVS_INVALID_ARGUMENT);
+  CHECK(evs_options_set_event_cache_l2_bytes(NULL, 1) == EVS_INVALID_ARGUMENT);
+  CHECK(evs_options_set_event_cache_ttl_ms(NULL, 1) == EVS_INVALID_ARGUMENT);
+  CHECK(evs_options_set_head_cache_entries(NULL, 1) == EVS_INVALID_ARGUMENT);
+  CHECK(evs_options_set_event_cache_l1_bytes(o, 1 << 20) == EVS_OK);
+  CHECK(evs_options_set_event_cache_l2_bytes(o, 1 << 20) == EVS_OK);
+  CHECK(evs_options_set_event_cache_ttl_ms(o, 60000) == EVS_OK);
+  CHECK(evs_options_set_head_cache_entries(o, 16) == EVS_OK);
+  s = Open(dir, o);
+  EXPECT_MSG(EVS_OK, evs_append(s, STR("cached-1"), EVS_EXPECT_ANY, &ev, 1, &r, &msg));
+  EXPECT_MSG(EVS_OK, evs_store_reset_cache_stats(s, &msg));
+  for (i = 0; i < 3; i++) {
+    EXPECT_MSG(EVS_OK, evs_read_event(s, 0, &it, &msg));
+    CHECK(evs_iter_valid(it) && evs_iter_position(it) == 0);
+    evs_iter_destroy(it);
+  }
+  EXPECT_MSG(EVS_OK, evs_store_cache_stats(s, &events, &heads, &msg));
+  CHECK(events.misses == 1);
+  CHECK(events.l1.hits + events.l2.hits == 2);
+  CHECK(heads.l1.entries == 1);
+  EXPECT_MSG(EVS_OK, evs_store_cache_stats(s, NULL, NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_store_cache_stats(NULL, &events, &heads, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_store_reset_cache_stats(NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_store_close(s, &msg));
+  EXPECT_MSG(EVS_CLOSED, evs_store_cache_stats(s, &events, NULL, &msg));
+  EXPECT_MSG(EVS_CLOSED, evs_store_reset_cache_stats(s, &msg));
+  evs_store_destroy(s);
+  evs_options_destroy(o);
+}
+
 int main(void) {
   evs_store_t* store;
   MakeRoot();
@@ -1121,6 +1163,7 @@ int main(void) {
   TestCacheTtl();
   TestCacheLoadValue();
   TestConcurrentAppends(Sub("concurrent"));
+  TestStoreCaches(Sub("caches"));
 
   RemoveRoot();
   printf("%d checks, %d failed\n", g_checks, g_failures);
