@@ -18,6 +18,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -188,6 +189,12 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   std::mutex mu_;
   std::deque<CommitRequest*> queue_;  // guarded by mu_
   Status write_error_;                // guarded by mu_; sticky once set
+  // Adaptive group commit (guarded by mu_): the size and duration of the
+  // last group, and whether a leader is waiting for `want_group_` requests.
+  size_t last_group_size_ = 0;
+  std::chrono::steady_clock::duration last_sync_{0};
+  bool leader_waiting_ = false;
+  size_t want_group_ = 0;
   uint64_t next_position_ = 0;        // leader only
   uint64_t next_stream_id_ = 1;       // leader only
   uint64_t id_tag_ = 0;               // this store's tag in generated event ids
