@@ -2,16 +2,11 @@
 // acknowledged append survives, positions stay gapless, and the stream index
 // agrees with the log.
 #include <doctest/doctest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <random>
 #include <sstream>
-#include <thread>
 
 #include "evstore/store.hpp"
 #include "test_util.hpp"
@@ -26,45 +21,15 @@ struct Ack {
   std::string token;
 };
 
-// Runs the child for `ms` milliseconds (after it is ready), kills it, and
+// Runs the child until `ms` milliseconds after it is ready, kills it, and
 // returns every acknowledged append it reported.
 std::vector<Ack> RunAndKill(const std::string& child, const std::string& dir, unsigned seed,
                             int ms) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    std::string s = std::to_string(seed);
-    execl(child.c_str(), child.c_str(), dir.c_str(), s.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  std::thread killer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    kill(pid, SIGKILL);
-  });
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  killer.join();
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK_MESSAGE(WIFSIGNALED(status), "child exited on its own: ", out.substr(0, 200));
+  evtest::ChildRun run = evtest::RunChild(child, {dir, std::to_string(seed)}, ms);
+  CHECK_MESSAGE(run.killed, "child exited on its own with code ", run.exit_code);
   std::vector<Ack> acks;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
+  for (const std::string& line : run.lines) {
     if (line.rfind("A ", 0) != 0) continue;
-    if (in.eof()) break;  // a torn last line was never fully reported
     std::istringstream ls(line.substr(2));
     Ack a;
     ls >> a.stream >> a.first_pos >> a.last_pos >> a.first_ver >> a.last_ver >> a.token;

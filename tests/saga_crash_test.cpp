@@ -31,75 +31,8 @@ namespace {
 using evtest::Fate;
 using evtest::FateOf;
 
-struct ChildRun {
-  std::vector<std::string> lines;
-  bool killed = false;
-  int exit_code = -1;
-};
-
-// Runs the child; with kill_after_ms >= 0, kills it that long after it
-// reports READY. Returns its complete output lines.
-ChildRun RunChild(const std::string& child, const std::string& dir, const std::string& seed,
-                  const char* mode, int kill_after_ms) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execl(child.c_str(), child.c_str(), dir.c_str(), seed.c_str(), mode,
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool ready = false, done = false;
-  std::thread killer;
-  if (kill_after_ms >= 0) {
-    killer = std::thread([&] {
-      std::unique_lock<std::mutex> l(mu);
-      cv.wait(l, [&] { return ready || done; });
-      if (done) return;
-      l.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
-      kill(pid, SIGKILL);
-    });
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (!ready && out.find("READY\n") != std::string::npos) {
-      std::lock_guard<std::mutex> l(mu);
-      ready = true;
-      cv.notify_all();
-    }
-  }
-  {
-    std::lock_guard<std::mutex> l(mu);
-    done = true;
-    cv.notify_all();
-  }
-  if (killer.joinable()) killer.join();
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ChildRun r;
-  r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // a torn last line was never fully reported
-    r.lines.push_back(line);
-  }
-  return r;
-}
+using evtest::ChildRun;
+using evtest::RunChild;
 
 std::vector<std::string> Expected(const Fate& f) {
   std::vector<std::string> v;
@@ -187,14 +120,14 @@ TEST_SUITE("saga_crash") {
     size_t checked = 0;
     for (int round = 0; round < kRounds; round++) {
       int ms = 40 + static_cast<int>(rng() % 300);
-      ChildRun run = RunChild(child, path, std::to_string(round + 1), "run", ms);
+      ChildRun run = RunChild(child, {path, std::to_string(round + 1), "run"}, ms);
       CHECK_MESSAGE(run.killed, "the child exited on its own, code ", run.exit_code);
       for (const auto& line : run.lines)
         if (line.rfind("S ", 0) == 0) acked.insert(line.substr(2));
       // Most rounds leave recovery to the next child (which is killed in
       // turn); every fourth round recovery runs to the end and is checked.
       if (round % 4 == 3 || round == kRounds - 1) {
-        ChildRun rec = RunChild(child, path, "0", "recover", -1);
+        ChildRun rec = RunChild(child, {path, "0", "recover"}, -1);
         REQUIRE_MESSAGE(rec.exit_code == 0, "recovery failed");
         REQUIRE(!rec.lines.empty());
         CHECK(rec.lines.back() == "IDLE");

@@ -4,12 +4,19 @@
 
 #include <doctest/doctest.h>
 #include <rocksdb/db.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "evstore/event.hpp"
@@ -83,6 +90,80 @@ inline void WithRawDb(
   for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   REQUIRE(db->Close().ok());
   delete db;
+}
+
+struct ChildRun {
+  std::vector<std::string> lines;
+  bool killed = false;
+  int exit_code = -1;
+};
+
+// Runs `child` with `args`, its stdout on a pipe; with kill_after_ms >= 0,
+// kills it with SIGKILL that long after it prints "READY". Returns its
+// complete output lines (a torn last line is dropped) and how it ended.
+inline ChildRun RunChild(const std::string& child, const std::vector<std::string>& args,
+                         int kill_after_ms) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(child.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(child.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false, done = false;
+  std::thread killer;
+  if (kill_after_ms >= 0) {
+    killer = std::thread([&] {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return ready || done; });
+      if (done) return;
+      l.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+      kill(pid, SIGKILL);
+    });
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (!ready && out.find("READY\n") != std::string::npos) {
+      std::lock_guard<std::mutex> l(mu);
+      ready = true;
+      cv.notify_all();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    done = true;
+    cv.notify_all();
+  }
+  if (killer.joinable()) killer.join();
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ChildRun r;
+  r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a torn last line was never fully reported
+    r.lines.push_back(line);
+  }
+  return r;
 }
 
 }  // namespace evtest
