@@ -203,12 +203,17 @@ Status StoreImpl::Commit(CommitRequest* req) {
     bytes += r->approx_bytes;
   }
   l.unlock();
-  auto t0 = std::chrono::steady_clock::now();
-  RunGroup(group);
-  auto took = std::chrono::steady_clock::now() - t0;
-  l.lock();
-  last_group_size_ = group.size();
-  last_sync_ = std::min<std::chrono::steady_clock::duration>(took, std::chrono::milliseconds(2));
+  if (options_.sync) {
+    auto t0 = std::chrono::steady_clock::now();
+    RunGroup(group);
+    auto took = std::chrono::steady_clock::now() - t0;
+    l.lock();
+    last_group_size_ = group.size();
+    last_sync_ = std::min<std::chrono::steady_clock::duration>(took, std::chrono::milliseconds(2));
+  } else {
+    RunGroup(group);
+    l.lock();
+  }
   for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
   for (CommitRequest* r : group) {
     r->done = true;

@@ -13,6 +13,7 @@
 #include "bench.hpp"
 #include "evstore/store.hpp"
 #include "format/keys.hpp"
+#include "format/record.hpp"
 #include "log/store_impl.hpp"
 
 namespace evbench {
@@ -64,7 +65,13 @@ double RawAppend(ScratchDir& sc, bool sync, int threads, double seconds, size_t 
   o.create_if_missing = true;
   rocksdb::DB* db = nullptr;
   if (!rocksdb::DB::Open(o, sc.Fresh("raw"), &db).ok()) std::exit(1);
-  std::string value(bytes + 120, 'x');  // ~ evstore's record: payload + names + header
+  // The very bytes evstore stores for such an event: its encoded record.
+  EventData e = Payload(bytes);
+  std::string value;
+  evstore::format::RecordEncoder enc;
+  enc.EncodeEvent(evstore::format::EventFields{evstore::Uuid::Random(), 0, "order-1000", 1, 0,
+                                               e.type, e.content_type, e.data, e.metadata, 0},
+                  &value);
   std::atomic<uint64_t> next{0};
   rocksdb::WriteOptions wo;
   wo.sync = sync;
