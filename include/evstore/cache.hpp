@@ -323,7 +323,8 @@ class TieredCache {
   // and claiming a slot is one atomic add on a line no other stripe touches.
   struct alignas(64) Stripe {
     std::atomic<uint64_t> word{0};
-    // Outcomes that found the buffer full, counted directly.
+    // Outcomes of the stripe's lookups since the last drain (hits per tier,
+    // counted misses), added to the statistics by the drain.
     std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
     uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
     uintptr_t buf[kReadBuffer] = {};  // written by claimants, read by the drainer

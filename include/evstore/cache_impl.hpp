@@ -264,20 +264,14 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
       st.buf[j] = 0;
       uintptr_t tag = e & 3;
       Node* node = reinterpret_cast<Node*>(e & ~uintptr_t{3});
-      if (node == nullptr) {  // a plain miss
-        p.RecordMiss();
-        s.misses++;
-        continue;
-      }
+      // Statistics were counted by the lookup itself (the stripe counters
+      // below); a record only feeds the policy.
+      if (node == nullptr) continue;  // a plain miss
       // No node recorded here can have been freed: nodes are freed only by
       // exclusive holders, and each drains the buffers before anything else.
       if (tag == kHitL1 || tag == kHitL2) {
-        p.CountHit(tag == kHitL1 ? Tier::kL1 : Tier::kL2);
         p.Touch(node);
         if (node->tier != Tier::kL2 || s.l1_cap == 0) continue;
-      } else if (tag == kBadMiss) {
-        p.RecordMiss();
-        s.misses++;
       }
       if (!node->pending) {
         node->pending = true;
@@ -376,11 +370,11 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
       rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
     }
   }
-  if (slot < kReadBuffer) {
-    st.buf[slot] = rec;
-  } else if (hit) {
-    // Buffer full: the access is not replayed into the policy (lossy, as in
-    // Caffeine), but statistics stay exact.
+  // With the buffer full the access is not replayed into the policy (lossy,
+  // as in Caffeine). Statistics do not depend on the buffer: every lookup
+  // counts its outcome here, on the stripe's own cache line.
+  if (slot < kReadBuffer) st.buf[slot] = rec;
+  if (hit) {
     ((rec & 3) == kHitL1 ? st.lost_l1_hits : st.lost_l2_hits)
         .fetch_add(1, std::memory_order_relaxed);
   } else if (rec == kMissTag || (rec & 3) == kBadMiss) {
