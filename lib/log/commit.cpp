@@ -130,17 +130,13 @@ bool SameContent(const EventData& e, const EventView& v) {
 
 // Per-group scratch: tentative heads and ids added earlier in the group.
 struct StoreImpl::GroupState {
-  struct Tentative {
-    StreamHead head;
-    bool is_new = false;  // no stream record on disk yet
-  };
   struct GroupId {
     uint64_t position;
     std::string_view stream;
     uint64_t version;
     const EventData* event;
   };
-  std::unordered_map<std::string_view, Tentative> heads;
+  std::unordered_map<std::string_view, StreamHead> heads;
   std::unordered_map<Uuid, GroupId, UuidHash> ids;
   uint64_t next_position = 0;
   uint64_t next_stream_id = 0;
@@ -148,7 +144,7 @@ struct StoreImpl::GroupState {
   format::RecordEncoder enc;
   std::string value;  // encoding scratch
   std::string key;
-  std::vector<Tentative> tentative;
+  std::vector<StreamHead> tentative;
   std::vector<char> ok;
   rocksdb::WriteBatch batch;
 };
@@ -389,28 +385,27 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
         "transaction: some streams' events are already stored and others are not");
 
   // Expectations against the tentative heads.
-  std::vector<GroupState::Tentative>& heads = gs->tentative;
-  heads.assign(req->parts.size(), GroupState::Tentative());
+  std::vector<StreamHead>& heads = gs->tentative;
+  heads.assign(req->parts.size(), StreamHead());
   for (size_t i = 0; i < req->parts.size(); i++) {
     const PartRef& p = req->parts[i];
     auto it = gs->heads.find(p.stream);
     if (it != gs->heads.end()) {
       heads[i] = it->second;
     } else {
-      if (!CachedHead(p.stream, &heads[i].head)) {
-        Status s = LoadHead(p.stream, &heads[i].head, /*bounded=*/false);
+      if (!CachedHead(p.stream, &heads[i])) {
+        Status s = LoadHead(p.stream, &heads[i], /*bounded=*/false);
         if (!s.ok()) return s;
-        heads[i].is_new = heads[i].head.stream_id == 0;
       }
     }
-    if (!ExpectationHolds(p.expected, heads[i].head)) {
+    if (!ExpectationHolds(p.expected, heads[i])) {
       stat_conflicts_.fetch_add(1, std::memory_order_relaxed);
-      int64_t actual = heads[i].head.exists ? static_cast<int64_t>(heads[i].head.last_version)
+      int64_t actual = heads[i].exists ? static_cast<int64_t>(heads[i].last_version)
                                             : Status::kNoStream;
       return Status::WrongExpectedVersion(
           "append to '" + std::string(p.stream) + "': expected " + DescribeExpected(p.expected) +
               ", but the stream " +
-              (heads[i].head.exists ? "is at version " + std::to_string(actual)
+              (heads[i].exists ? "is at version " + std::to_string(actual)
                                     : std::string("does not exist")),
           actual);
     }
@@ -423,29 +418,28 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
   // From here on nothing fails: encode every write.
   for (size_t i = 0; i < req->parts.size(); i++) {
     const PartRef& p = req->parts[i];
-    GroupState::Tentative& t = heads[i];
-    if (t.head.stream_id == 0) {
-      t.head.stream_id = gs->next_stream_id++;
-      t.is_new = true;
-      gs->enc.EncodeStream(t.head.stream_id, p.stream, gs->next_position, gs->now_ms, &gs->value);
+    StreamHead& t = heads[i];
+    if (t.stream_id == 0) {
+      t.stream_id = gs->next_stream_id++;
+      gs->enc.EncodeStream(t.stream_id, p.stream, gs->next_position, gs->now_ms, &gs->value);
       batch->Put(cfs_[kCfStreams], rocksdb::Slice(p.stream.data(), p.stream.size()), gs->value);
     }
     std::string_view category = CategoryOf(p.stream);
     AppendResult& r = req->results[i];
-    uint64_t version = t.head.exists ? t.head.last_version + 1 : 0;
+    uint64_t version = t.exists ? t.last_version + 1 : 0;
     r.first_version = version;
     r.first_position = gs->next_position;
     for (const EventData& e : p.events) {
       uint64_t pos = gs->next_position++;
       Uuid id = e.id;
       if (id.is_nil()) format::MakeGeneratedId(id_tag_, pos, id.bytes);
-      gs->enc.EncodeEvent(format::EventFields{id, pos, p.stream, t.head.stream_id, version, e.type,
+      gs->enc.EncodeEvent(format::EventFields{id, pos, p.stream, t.stream_id, version, e.type,
                                               e.content_type, e.data, e.metadata, gs->now_ms},
                           &gs->value);
       format::Be64 pk(pos);
       rocksdb::Slice pks(pk.buf, 8);
       batch->Put(cfs_[kCfEvents], pks, gs->value);
-      format::StreamIndexKey sk(t.head.stream_id, version);
+      format::StreamIndexKey sk(t.stream_id, version);
       batch->Put(cfs_[kCfStreamIndex], rocksdb::Slice(sk.buf, 16), pks);
       if (!e.id.is_nil())
         batch->Put(cfs_[kCfEventIds], rocksdb::Slice(reinterpret_cast<const char*>(id.bytes), 16), pks);
@@ -458,13 +452,13 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
       format::AppendNameIndexKey(&gs->key, e.type, pos);
       batch->Put(cfs_[kCfTypeIndex], gs->key, rocksdb::Slice());
       if (!e.id.is_nil()) gs->ids[e.id] = GroupState::GroupId{pos, p.stream, version, &e};
-      t.head.exists = true;
-      t.head.last_version = version;
-      t.head.last_position = pos;
+      t.exists = true;
+      t.last_version = version;
+      t.last_position = pos;
       version++;
     }
-    r.last_version = t.head.last_version;
-    r.last_position = t.head.last_position;
+    r.last_version = t.last_version;
+    r.last_position = t.last_position;
     gs->heads[p.stream] = t;
   }
   for (const ExtraWrite& w : req->extra) {
@@ -544,7 +538,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
     if (heads_) {
       for (auto& [name, t] : gs.heads) {
         // Unit weights: a put cannot be refused for weight.
-        (void)heads_->put(std::string(name), t.head);
+        (void)heads_->put(std::string(name), t);
       }
     }
   }

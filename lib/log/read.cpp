@@ -16,6 +16,10 @@ namespace {
 constexpr uint64_t kMaxStep = 8;
 
 std::string_view SV(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+bool ValidStreamName(std::string_view stream, const Options& o) {
+  return !stream.empty() && stream.size() <= o.max_stream_name_bytes && IsValidName(stream);
+}
 }  // namespace
 
 IteratorImpl::IteratorImpl(std::shared_ptr<StoreImpl> store, Kind kind, Direction dir,
@@ -246,7 +250,7 @@ Result<EventIterator> StoreImpl::ReadStream(std::string_view stream, uint64_t fr
                                             uint64_t limit) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
-  if (stream.empty() || stream.size() > options_.max_stream_name_bytes || !IsValidName(stream))
+  if (!ValidStreamName(stream, options_))
     return Status::InvalidArgument("read: invalid stream name");
   uint64_t sid = 0;
   StreamHead cached;
@@ -341,7 +345,7 @@ Status StoreImpl::ResetCacheStats() {
 Result<StreamInfo> StoreImpl::StreamHeadOf(std::string_view stream) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
-  if (stream.empty() || stream.size() > options_.max_stream_name_bytes || !IsValidName(stream))
+  if (!ValidStreamName(stream, options_))
     return Status::InvalidArgument("stream_head: invalid stream name");
   StreamHead h;
   if (!CachedHead(stream, &h)) {
