@@ -104,10 +104,10 @@ TEST_SUITE("cache") {
       o.l2.ttl = seconds(5);
       IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
       CHECK(c.put(1, 1).ok());
-      clock.advance(seconds(6));
-      CHECK(c.get(1).has_value());  // still in L1, which has no TTL
       CHECK(c.put(2, 2).ok());
-      CHECK(c.put(3, 3).ok());  // demotes 1, whose write was 6 s ago
+      clock.advance(seconds(6));
+      CHECK(c.get(2).has_value());  // still in L1, which has no TTL
+      CHECK(c.put(3, 3).ok());  // demotes 1 (not hit in L1), whose write was 6 s ago
       CHECK(c.stats().l2.entries == 1);
       CHECK_FALSE(c.get(1).has_value());
       CHECK(c.stats().l2.expirations == 1);
@@ -633,6 +633,32 @@ TEST_SUITE("cache") {
     CHECK(s.l1.hits + s.l2.hits == kThreads * kLookups / 50 * 40);
     CHECK(s.misses == kThreads * kLookups / 50 * 10);
     CHECK(s.l1.entries + s.l2.entries == 40);
+  }
+
+  TEST_CASE("an L1 hit buys the entry one pass before it is demoted") {
+    IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
+    CHECK(c.put(1, 10).ok());
+    CHECK(c.put(2, 20).ok());
+    CHECK(*c.get(1) == 10);   // 1 is the oldest in L1 but was hit
+    CHECK(c.put(3, 30).ok());  // so 2 is demoted instead
+    CHECK(c.stats().l1.demotions == 1);
+    CHECK(*c.get(1) == 10);
+    CHECK(*c.get(2) == 20);
+    CacheStats s = c.stats();
+    CHECK(s.l1.hits == 2);
+    CHECK(s.l2.hits == 1);
+    // Promoting 2 demoted 3 (never hit in L1); 1 was hit again, so the next
+    // insertion passes over 1 once more and demotes 2, not hit since its
+    // promotion.
+    CHECK(c.put(4, 40).ok());
+    s = c.stats();
+    CHECK(s.l1.entries == 2);
+    CHECK(s.l2.entries == 2);
+    CHECK(s.l1.demotions == 3);
+    CHECK(*c.get(1) == 10);
+    CHECK(c.stats().l1.hits == 3);
+    CHECK(*c.get(2) == 20);
+    CHECK(c.stats().l2.hits == 2);
   }
 
   TEST_CASE("an L2 hit returns the value at once and is promoted by the next write or drain") {

@@ -16,7 +16,8 @@
 // lookup takes no exclusive lock: it enters its key's shard as a reader
 // through a per-thread stripe, copies the value out and records the access in
 // the stripe's bounded read buffer; the policy catches up when a buffer fills
-// or the shard is written (writes hold the shard exclusively).
+// (without stopping the shard's readers) or the shard is written (writes hold
+// the shard exclusively).
 //
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
@@ -225,7 +226,9 @@ class TieredCache {
     K key;
     std::variant<std::monostate, V, std::string> value;  // index 1 in L1, 2 in L2
   };
-  struct Node : NodeData, cache_internal::PolicyNode {
+  // Cache-line aligned, so that for small keys and values what a lookup
+  // reads (key, value, deadline) is one line that drains do not write.
+  struct alignas(64) Node : NodeData, cache_internal::PolicyNode {
     explicit Node(const K& k) : NodeData(k) {}
   };
 
@@ -316,6 +319,10 @@ class TieredCache {
   static constexpr uintptr_t kBadMiss = 2; // node | kBadMiss: expired or undecodable, a miss
   static constexpr uintptr_t kMissTag = 3; // alone: a miss; node | 3: as kBadMiss, not counted
   static constexpr uint32_t kReadBuffer = 16;
+  // Promotions and removals found by drains that do not exclude readers wait
+  // in Shard::pending until this many are queued or the shard is next held
+  // exclusively, so a read-mostly shard rarely stops its readers.
+  static constexpr size_t kPendingBatch = 32;
 
   // One reader stripe of a shard, used by the threads whose slot maps to it.
   // `word` counts the readers inside the shard (low 32 bits) and the buffer
@@ -327,7 +334,10 @@ class TieredCache {
     // counted misses), added to the statistics by the drain.
     std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
     uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
-    uintptr_t buf[kReadBuffer] = {};  // written by claimants, read by the drainer
+    // Written by claimants, read and cleared by drainers. A drain that does
+    // not exclude readers may miss a record written late; that record is
+    // replayed by a later drain or overwritten (lossy, like a full buffer).
+    std::atomic<uintptr_t> buf[kReadBuffer] = {};
   };
 
   struct alignas(64) Shard {
@@ -340,7 +350,7 @@ class TieredCache {
     std::mutex mu;  // serializes exclusive holders
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
     std::unique_ptr<cache_internal::CachePolicy> policy;
-    std::vector<Node*> pending;  // drain scratch: nodes to promote or drop
+    std::vector<Node*> pending;  // nodes to promote or drop (see kPendingBatch)
     uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
   };
 
@@ -393,12 +403,19 @@ class TieredCache {
   // stripe's read buffer. With count_miss false a miss is left uncounted
   // (the caller goes on to an exclusive lookup that counts it).
   bool ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss, std::optional<V>* out);
-  // Drains the shard's read buffers if nobody holds it; else leaves them.
+  // Drains the shard's read buffers if no other thread holds its mutex; else
+  // leaves them. Readers go on meanwhile: the replay only touches the
+  // policy's fields, which lookups do not read. Holds the shard exclusively
+  // only once kPendingBatch promotions or removals are queued.
   void TryDrain(Shard& s);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
+  // Replays the read buffers into the policy and queues promotions and
+  // removals in s.pending. REQUIRES: s.mu held; `exclusive`: also entered
+  // (no reader inside), so every record is seen and the buffers are cleared.
+  void DrainBuffers(Shard& s, bool exclusive);
 
   // All below REQUIRE the shard held exclusively.
-  void Drain(Shard& s, Graveyard* g);
+  void Drain(Shard& s, Graveyard* g);  // DrainBuffers, then the pending queue
   bool Lookup(Shard& s, const K& key, uint64_t h, int64_t now, std::optional<V>* out,
               Graveyard* g);
   Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,

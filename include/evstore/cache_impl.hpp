@@ -116,7 +116,7 @@ void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) {
     Evict(s, v, g);
   }
   if (l2_enabled_) {
-    while (p.l1_charge() > s.l1_cap) Demote(s, static_cast<Node*>(p.L1Lru()), g);
+    while (p.l1_charge() > s.l1_cap) Demote(s, static_cast<Node*>(p.L1Victim()), g);
   }
   while (p.l2_charge() > s.l2_cap) {
     cache_internal::PolicyNode* v = p.SelectVictim();
@@ -251,24 +251,36 @@ void TieredCache<K, V, H, E>::Enter(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
+void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
   cache_internal::CachePolicy& p = *s.policy;
   using cache_internal::Tier;
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
-    uint64_t claims = st.drain_claims;
-    uint64_t n = std::min<uint64_t>(claims, kReadBuffer);
+    uint64_t claims;
+    if (exclusive) {
+      claims = st.drain_claims;
+      st.drain_claims = 0;
+    } else {
+      // Take the claims and restart the buffer at once: readers claiming from
+      // now on write slots from 0 again, perhaps while this loop reads them.
+      claims = st.word.fetch_and(0xffffffffu, std::memory_order_acquire) >> 32;
+    }
+    uint64_t n = exclusive ? kReadBuffer : std::min<uint64_t>(claims, kReadBuffer);
     for (uint64_t j = 0; j < n; j++) {
-      uintptr_t e = st.buf[j];
+      uintptr_t e = st.buf[j].load(std::memory_order_relaxed);
       if (e == 0) continue;
-      st.buf[j] = 0;
+      // Entered, every slot is read and cleared, also past the claims (a
+      // record written late, after an earlier drain had passed its slot):
+      // nodes may be freed once this exclusive hold goes on.
+      st.buf[j].store(0, std::memory_order_relaxed);
       uintptr_t tag = e & 3;
       Node* node = reinterpret_cast<Node*>(e & ~uintptr_t{3});
       // Statistics were counted by the lookup itself (the stripe counters
       // below); a record only feeds the policy.
       if (node == nullptr) continue;  // a plain miss
-      // No node recorded here can have been freed: nodes are freed only by
-      // exclusive holders, and each drains the buffers before anything else.
+      // No node recorded here can have been freed: nodes are freed only while
+      // the shard is held exclusively, and each exclusive hold drains and
+      // clears the buffers and the pending queue before anything else.
       if (tag == kHitL1 || tag == kHitL2) {
         p.Touch(node);
         if (node->tier != Tier::kL2 || s.l1_cap == 0) continue;
@@ -278,21 +290,29 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
         s.pending.push_back(node);
       }
     }
-    if (claims) st.word.fetch_sub(claims << 32, std::memory_order_relaxed);
-    st.drain_claims = 0;
-    if (uint64_t l = st.lost_l1_hits.exchange(0, std::memory_order_relaxed)) {
-      p.stats(Tier::kL1).hits += l;
-    }
-    if (uint64_t l = st.lost_l2_hits.exchange(0, std::memory_order_relaxed)) {
+    if (exclusive && claims) st.word.fetch_sub(claims << 32, std::memory_order_relaxed);
+    // A plain load first spares the locked exchange on idle counters.
+    auto take = [](std::atomic<uint64_t>& c) {
+      return c.load(std::memory_order_relaxed) ? c.exchange(0, std::memory_order_relaxed) : 0;
+    };
+    if (uint64_t l = take(st.lost_l1_hits)) p.stats(Tier::kL1).hits += l;
+    if (uint64_t l = take(st.lost_l2_hits)) {
       p.stats(Tier::kL2).hits += l;
       if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
     }
-    if (uint64_t l = st.lost_misses.exchange(0, std::memory_order_relaxed)) {
+    if (uint64_t l = take(st.lost_misses)) {
       if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
       if (s.l2_cap > 0) p.stats(Tier::kL2).misses += l;
       s.misses += l;
     }
   }
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
+  cache_internal::CachePolicy& p = *s.policy;
+  using cache_internal::Tier;
+  DrainBuffers(s, true);
   if (s.pending.empty()) return;
   // Promotions and removals come last and each node once, so nothing freed
   // here is still referenced by the loop above.
@@ -323,11 +343,14 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
-  Graveyard g;
+  Graveyard g;  // destroyed after the mutex is released
   if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
-  Enter(s);
-  Drain(s, &g);
-  s.writer.store(false, std::memory_order_release);
+  DrainBuffers(s, false);
+  if (s.pending.size() >= kPendingBatch) {
+    Enter(s);
+    Drain(s, &g);
+    s.writer.store(false, std::memory_order_release);
+  }
   s.mu.unlock();
 }
 
@@ -373,7 +396,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   // With the buffer full the access is not replayed into the policy (lossy,
   // as in Caffeine). Statistics do not depend on the buffer: every lookup
   // counts its outcome here, on the stripe's own cache line.
-  if (slot < kReadBuffer) st.buf[slot] = rec;
+  if (slot < kReadBuffer) st.buf[slot].store(rec, std::memory_order_relaxed);
   if (hit) {
     ((rec & 3) == kHitL1 ? st.lost_l1_hits : st.lost_l2_hits)
         .fetch_add(1, std::memory_order_relaxed);

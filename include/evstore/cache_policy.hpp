@@ -17,7 +17,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <unordered_map>
 #include <vector>
 
 #include "evstore/export.hpp"
@@ -65,13 +64,16 @@ enum class Tier : uint8_t { kNone, kL1, kL2 };
 // allocation happens in the policy).
 struct PolicyNode {
   // First, next to the key and value of the cache node that precedes it: the
-  // fields a lookup reads.
+  // fields a lookup reads, which change only while the shard is held
+  // exclusively. The rest is written by read-buffer drains while lookups run,
+  // so it is kept off the lookup's cache line (the cache aligns its nodes).
   int64_t deadline_ns = kNever;    // expiry in the current tier
+  uint64_t hash = 0;
   Tier tier = Tier::kNone;
   Queue queue = Queue::kNone;
   bool pending = false;            // queued for promotion or removal by a buffer drain
+  bool referenced = false;         // in L1: hit since it was last passed over for demotion
   int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
-  uint64_t hash = 0;
   PolicyNode* qprev = nullptr;  // window / probation / protected queue
   PolicyNode* qnext = nullptr;
   PolicyNode* lprev = nullptr;  // L1 recency order
@@ -129,9 +131,10 @@ class EVSTORE_EXPORT FrequencySketch {
 
  private:
   void Age();
-  std::vector<uint64_t> table_;  // 16 counters per word
+  void Locate(uint64_t hash, uint64_t idx[4], int shift[4]) const;
+  std::vector<uint64_t> table_;  // 16 counters per word, 8 words per block
   std::vector<uint64_t> door_;   // doorkeeper bits
-  uint64_t table_mask_ = 0;
+  uint64_t block_mask_ = 0;
   uint64_t door_mask_ = 0;
   uint64_t sized_for_ = 0;
   uint64_t sample_size_ = 0;
@@ -171,9 +174,15 @@ class EVSTORE_EXPORT GhostList {
   bool Take(uint64_t hash);
 
  private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint64_t seq = 0;  // 1 + sequence number of the hash's latest Add; 0 = empty
+  };
+  size_t Find(uint64_t hash) const;  // the hash's slot, or the empty one ending its probe
+  void EraseAt(size_t i);
   std::vector<uint64_t> ring_;
   uint64_t next_ = 0;  // sequence number of the next Add
-  std::unordered_map<uint64_t, uint64_t> seq_;  // hash -> sequence of its latest Add
+  std::vector<Slot> slots_;
 };
 
 // Tuning constants of the default policy; fixed (no per-workload tuning).
@@ -225,7 +234,10 @@ class EVSTORE_EXPORT CachePolicy {
   // Records that `n`, chosen by SelectVictim, is being evicted.
   void OnEvict(PolicyNode* n);
   // Least recently used entry of L1, or nullptr.
-  PolicyNode* L1Lru() const { return l1_list_.tail; }
+  // The next L1 entry to demote: second chance over L1's insertion order (a
+  // hit sets `referenced` instead of moving the entry, which keeps hits off
+  // the neighbours' cache lines). REQUIRES: L1 is not empty.
+  PolicyNode* L1Victim();
 
   uint64_t capacity() const { return capacity_; }
   uint64_t total_charge() const { return window_charge_ + probation_charge_ + protected_charge_; }

@@ -9,6 +9,7 @@
 // Tier placement is orthogonal: L1 holds the most recently used entries in
 // decoded form, the rest live in L2 in encoded form.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "evstore/cache_policy.hpp"
@@ -24,27 +25,56 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 
 }  // namespace
 
+// The ring keeps the order of the last `size` additions; an open-addressing
+// table (linear probing, backward-shift deletion, at most half full) maps
+// each hash still in it to the sequence number of its latest addition, so
+// that Add and Take cost O(1) and allocate nothing.
 void GhostList::Resize(uint64_t size) {
   ring_.assign(std::max<uint64_t>(size, 1), 0);
   next_ = 0;
-  seq_.clear();
-  seq_.reserve(ring_.size() * 2);
+  slots_.assign(std::bit_ceil(2 * ring_.size()), Slot());
+}
+
+size_t GhostList::Find(uint64_t hash) const {
+  size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    if (slots_[i].seq == 0 || slots_[i].hash == hash) return i;
+  }
+}
+
+void GhostList::EraseAt(size_t i) {
+  size_t mask = slots_.size() - 1;
+  for (size_t j = i;;) {
+    slots_[i] = Slot();
+    for (;;) {
+      j = (j + 1) & mask;
+      if (slots_[j].seq == 0) return;
+      size_t ideal = slots_[j].hash & mask;
+      if (((j - ideal) & mask) >= ((j - i) & mask)) break;
+    }
+    slots_[i] = slots_[j];
+    i = j;
+  }
 }
 
 void GhostList::Add(uint64_t hash) {
+  if (slots_.empty()) return;
   uint64_t slot = next_ % ring_.size();
   if (next_ >= ring_.size()) {
-    auto it = seq_.find(ring_[slot]);
-    if (it != seq_.end() && it->second == next_ - ring_.size()) seq_.erase(it);
+    // The oldest addition leaves, unless its hash was added again since.
+    size_t i = Find(ring_[slot]);
+    if (slots_[i].seq == next_ - ring_.size() + 1) EraseAt(i);
   }
   ring_[slot] = hash;
-  seq_[hash] = next_++;
+  size_t i = Find(hash);
+  slots_[i] = Slot{hash, ++next_};  // seq is the addition's number + 1; 0 = empty
 }
 
 bool GhostList::Take(uint64_t hash) {
-  auto it = seq_.find(hash);
-  if (it == seq_.end()) return false;
-  seq_.erase(it);
+  if (slots_.empty()) return false;
+  size_t i = Find(hash);
+  if (slots_[i].seq == 0) return false;
+  EraseAt(i);
   return true;
 }
 
@@ -93,8 +123,10 @@ void CachePolicy::Schedule(PolicyNode* n) {
   wheel_.Unschedule(n);
   int64_t ttl = n->tier == Tier::kL1 ? l1_ttl_ : l2_ttl_;
   if (n->ttl_ns > 0 && (ttl == 0 || n->ttl_ns < ttl)) ttl = n->ttl_ns;
-  n->deadline_ns = ttl > 0 ? SaturatingAdd(n->write_ns, ttl) : kNever;
-  if (n->deadline_ns != kNever) wheel_.Schedule(n);
+  int64_t deadline = ttl > 0 ? SaturatingAdd(n->write_ns, ttl) : kNever;
+  // Written only when it changes: lookups read it from the node's first line.
+  if (n->deadline_ns != deadline) n->deadline_ns = deadline;
+  if (deadline != kNever) wheel_.Schedule(n);
 }
 
 void CachePolicy::SetLimits() {
@@ -121,7 +153,10 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) l1_list_.push_front(n);
+  if (tier == Tier::kL1) {
+    n->referenced = false;
+    l1_list_.push_front(n);
+  }
   Enqueue(n, Queue::kWindow);
   entries_++;
   EnsureSketch();
@@ -174,7 +209,10 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) l1_list_.push_front(n);
+  if (tier == Tier::kL1) {
+    n->referenced = false;
+    l1_list_.push_front(n);
+  }
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
   sketch_.Increment(n->hash);
   Schedule(n);
@@ -185,8 +223,6 @@ void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   from.entries--;
   from.bytes -= n->charge;
   if (n->tier == Tier::kL1) l1_list_.remove(n);
-  Queue q = n->queue;
-  Dequeue(n);
   if (tier == Tier::kL1) {
     tier_[0].promotions++;
     tier_[1].promotions++;
@@ -194,18 +230,17 @@ void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
     tier_[0].demotions++;
     tier_[1].demotions++;
   }
+  // The queue position stays: a promotion follows a hit, which already moved
+  // the entry, and a demotion does not change recency.
+  if (n->queue != Queue::kNone) ChargeOf(n->queue) += charge - n->charge;
   n->charge = charge;
   n->tier = tier;
   CacheTierStats& to = stats(tier);
   to.entries++;
   to.bytes += charge;
-  if (tier == Tier::kL1) l1_list_.push_front(n);
-  // Keep the queue position: re-enqueueing at the front is what a hit did
-  // just before a promotion, and a demotion does not change recency.
-  if (q != Queue::kNone) {
-    QueueOf(q).push_front(n);
-    n->queue = q;
-    ChargeOf(q) += charge;
+  if (tier == Tier::kL1) {
+    n->referenced = false;
+    l1_list_.push_front(n);
   }
   Schedule(n);
 }
@@ -242,7 +277,7 @@ void CachePolicy::RecordHit(PolicyNode* n) {
 }
 
 void CachePolicy::Touch(PolicyNode* n) {
-  if (n->tier == Tier::kL1) l1_list_.move_to_front(n);
+  if (n->tier == Tier::kL1) n->referenced = true;
   sketch_.Increment(n->hash);
   switch (n->queue) {
     case Queue::kWindow:
@@ -262,6 +297,17 @@ void CachePolicy::Touch(PolicyNode* n) {
       break;
     case Queue::kNone:
       break;
+  }
+}
+
+PolicyNode* CachePolicy::L1Victim() {
+  // Each pass over a referenced entry clears its bit, so this is O(1)
+  // amortised over the hits that set the bits.
+  for (;;) {
+    PolicyNode* n = l1_list_.tail;
+    if (!n->referenced) return n;
+    n->referenced = false;
+    l1_list_.move_to_front(n);
   }
 }
 

@@ -19,11 +19,24 @@ inline uint64_t Rehash(uint64_t h, int i) {
 
 }  // namespace
 
+// The four counters of a key sit in one 64-byte block of the table (one in
+// each pair of its words), so an update or estimate touches one cache line
+// instead of four; the block and the counters come from independent bits of
+// the hash.
+inline void FrequencySketch::Locate(uint64_t hash, uint64_t idx[4], int shift[4]) const {
+  uint64_t block = (((hash * 0x9E3779B97F4A7C15ull) >> 32) & block_mask_) << 3;
+  for (int i = 0; i < 4; i++) {
+    uint64_t h = Rehash(hash, i);
+    idx[i] = block + static_cast<uint64_t>(2 * i) + ((h >> 32) & 1);
+    shift[i] = static_cast<int>(h >> 60) << 2;
+  }
+}
+
 void FrequencySketch::Resize(uint64_t entries) {
   entries = std::max<uint64_t>(entries, 16);
   uint64_t words = std::bit_ceil(entries);
   table_.assign(words, 0);
-  table_mask_ = words - 1;
+  block_mask_ = words / 8 - 1;
   // About 8 doorkeeper bits per expected entry keep its false positives low
   // for the keys seen within one sample period.
   uint64_t bits = std::bit_ceil(entries * 8);
@@ -48,13 +61,9 @@ void FrequencySketch::Increment(uint64_t hash) {
   // which keeps over-estimates from colliding keys small.
   uint64_t idx[4];
   int shift[4];
+  Locate(hash, idx, shift);
   int min = 15;
-  for (int i = 0; i < 4; i++) {
-    uint64_t h = Rehash(hash, i);
-    idx[i] = h & table_mask_;
-    shift[i] = static_cast<int>(h >> 60) << 2;
-    min = std::min(min, static_cast<int>((table_[idx[i]] >> shift[i]) & 15));
-  }
+  for (int i = 0; i < 4; i++) min = std::min(min, static_cast<int>((table_[idx[i]] >> shift[i]) & 15));
   if (min == 15) return;
   for (int i = 0; i < 4; i++) {
     if (static_cast<int>((table_[idx[i]] >> shift[i]) & 15) == min) {
@@ -65,11 +74,11 @@ void FrequencySketch::Increment(uint64_t hash) {
 
 int FrequencySketch::Frequency(uint64_t hash) const {
   if (table_.empty()) return 0;
+  uint64_t idx[4];
+  int shift[4];
+  Locate(hash, idx, shift);
   int min = 15;
-  for (int i = 0; i < 4; i++) {
-    uint64_t h = Rehash(hash, i);
-    min = std::min(min, static_cast<int>((table_[h & table_mask_] >> ((h >> 60) << 2)) & 15));
-  }
+  for (int i = 0; i < 4; i++) min = std::min(min, static_cast<int>((table_[idx[i]] >> shift[i]) & 15));
   uint64_t b1 = hash & door_mask_, b2 = (hash >> 32) & door_mask_;
   bool door = (door_[b1 >> 6] >> (b1 & 63) & 1) && (door_[b2 >> 6] >> (b2 & 63) & 1);
   return min + (door ? 1 : 0);
