@@ -325,9 +325,13 @@ class TieredCache {
   static constexpr size_t kPendingBatch = 32;
 
   // One reader stripe of a shard, used by the threads whose slot maps to it.
-  // `word` counts the readers inside the shard (low 32 bits) and the buffer
-  // slots claimed since the last drain (high 32 bits), so entering the shard
-  // and claiming a slot is one atomic add on a line no other stripe touches.
+  // `word` counts the readers inside the shard (bits 0-30), holds the writer
+  // bit (31, set while a thread holds the shard exclusively) and counts the
+  // buffer slots claimed since the last drain (bits 32-63). Entering the
+  // shard, checking for a writer and claiming a slot is one atomic add on a
+  // line no other stripe touches; a writer sets its bit in every stripe.
+  static constexpr uint64_t kWriterBit = uint64_t{1} << 31;
+  static constexpr uint64_t kReaderMask = kWriterBit - 1;
   struct alignas(64) Stripe {
     std::atomic<uint64_t> word{0};
     // Outcomes of the stripe's lookups since the last drain (hits per tier,
@@ -341,13 +345,12 @@ class TieredCache {
   };
 
   struct alignas(64) Shard {
-    // Set while a thread holds the shard exclusively; readers wait it out.
-    std::atomic<bool> writer{false};
+    // Read by every lookup, changed only while the shard is held exclusively.
     Index index;  // owns the nodes
     uint64_t l1_cap = 0, l2_cap = 0;
     std::unique_ptr<Stripe[]> stripes;
-    // Everything below is used only while the shard is held exclusively.
-    std::mutex mu;  // serializes exclusive holders
+    // Everything below is used only under `mu`, on lines lookups do not read.
+    alignas(64) std::mutex mu;  // serializes drains and exclusive holders
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
     std::unique_ptr<cache_internal::CachePolicy> policy;
     std::vector<Node*> pending;  // nodes to promote or drop (see kPendingBatch)
@@ -366,19 +369,30 @@ class TieredCache {
   // replays the read buffers into the policy. Declare the Graveyard before it.
   class Exclusive {
    public:
-    Exclusive(TieredCache& c, Shard& s, Graveyard* g) : s_(s) {
-      s.mu.lock();
+    Exclusive(TieredCache& c, Shard& s, Graveyard* g) : c_(c), s_(s) {
+      // Holders are brief (a write or a drain): spin a little before the
+      // mutex puts this thread to sleep, which costs far more than the wait.
+      for (int spins = 0; !s.mu.try_lock(); spins++) {
+        if (spins == 256) {
+          s.mu.lock();
+          break;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
       c.Enter(s);
       c.Drain(s, g);
     }
     ~Exclusive() {
-      s_.writer.store(false, std::memory_order_release);
+      c_.Leave(s_);
       s_.mu.unlock();
     }
     Exclusive(const Exclusive&) = delete;
     Exclusive& operator=(const Exclusive&) = delete;
 
    private:
+    TieredCache& c_;
     Shard& s_;
   };
 
@@ -409,6 +423,7 @@ class TieredCache {
   // only once kPendingBatch promotions or removals are queued.
   void TryDrain(Shard& s);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
+  void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and
   // removals in s.pending. REQUIRES: s.mu held; `exclusive`: also entered
   // (no reader inside), so every record is seen and the buffers are cleared.

@@ -233,20 +233,26 @@ inline void CpuRelax(int spins) {
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Enter(Shard& s) {
-  // Dekker-style handshake with ReadLookup: the writer flag and each reader
-  // count are written then the other read, all sequentially consistent, so
-  // either the reader sees the flag and backs off or we see its count.
-  s.writer.store(true, std::memory_order_seq_cst);
+  // The writer bit and a reader's entry are read-modify-writes of the same
+  // word, so one of them sees the other: either the reader finds the bit and
+  // backs off, or the bit is set with the reader counted, and we wait.
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
-    uint64_t w;
-    for (int spins = 0; ((w = st.word.load(std::memory_order_seq_cst)) & 0xffffffffu) != 0;
-         spins++) {
+    uint64_t w = st.word.fetch_or(kWriterBit, std::memory_order_acq_rel);
+    for (int spins = 0; (w & kReaderMask) != 0; spins++) {
       cache_internal::CpuRelax(spins);
+      w = st.word.load(std::memory_order_acquire);
     }
     // Slots claimed before this point were written by readers now gone (or
-    // left empty by readers that backed off); later claims are not drained.
+    // left empty by readers that backed off).
     st.drain_claims = w >> 32;
+  }
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Leave(Shard& s) {
+  for (uint32_t i = 0; i < nstripes_; i++) {
+    s.stripes[i].word.fetch_and(~kWriterBit, std::memory_order_release);
   }
 }
 
@@ -349,7 +355,7 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
   if (s.pending.size() >= kPendingBatch) {
     Enter(s);
     Drain(s, &g);
-    s.writer.store(false, std::memory_order_release);
+    Leave(s);
   }
   s.mu.unlock();
 }
@@ -362,15 +368,15 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   int64_t now = ttl_used() ? Now() : 0;
   uint32_t slot;
   for (int spins = 0;; spins++) {
-    uint64_t old = st.word.fetch_add(kEnter, std::memory_order_seq_cst);
-    if (!s.writer.load(std::memory_order_seq_cst)) {
+    uint64_t old = st.word.fetch_add(kEnter, std::memory_order_acq_rel);
+    if ((old & kWriterBit) == 0) {
       slot = static_cast<uint32_t>(old >> 32);
       break;
     }
     // A writer is in or entering: leave (the claimed slot stays empty) and
     // wait for it to finish.
     st.word.fetch_sub(1, std::memory_order_release);
-    while (s.writer.load(std::memory_order_acquire)) cache_internal::CpuRelax(spins++);
+    while (st.word.load(std::memory_order_acquire) & kWriterBit) cache_internal::CpuRelax(spins++);
   }
   uintptr_t rec;
   bool hit = false;
