@@ -318,7 +318,7 @@ class TieredCache {
   static constexpr uintptr_t kHitL2 = 1;   // node | kHitL2: found in L2, decoded
   static constexpr uintptr_t kBadMiss = 2; // node | kBadMiss: expired or undecodable, a miss
   static constexpr uintptr_t kMissTag = 3; // alone: a miss; node | 3: as kBadMiss, not counted
-  static constexpr uint32_t kReadBuffer = 16;
+  static constexpr uint32_t kReadBuffer = 32;
   // Promotions and removals found by drains that do not exclude readers wait
   // in Shard::pending until this many are queued or the shard is next held
   // exclusively, so a read-mostly shard rarely stops its readers.

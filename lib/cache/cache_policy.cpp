@@ -116,6 +116,8 @@ void CachePolicy::Dequeue(PolicyNode* n) {
 }
 
 void CachePolicy::Schedule(PolicyNode* n) {
+  // Without any TTL the deadline stays kNever and nothing is scheduled.
+  if (l1_ttl_ == 0 && l2_ttl_ == 0 && n->ttl_ns == 0 && n->bucket == -1) return;
   if (n->bucket == -2) {
     due_.remove(n);
     n->bucket = -1;
