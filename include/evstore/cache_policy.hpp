@@ -204,7 +204,8 @@ class EVSTORE_EXPORT CachePolicy {
   uint64_t l1_capacity() const { return l1_cap_; }
   uint64_t l2_capacity() const { return l2_cap_; }
 
-  // Adds a new entry in `tier` with weight `charge`, written at `now`.
+  // Adds a new entry in `tier` with weight `charge`, written at `now`; its
+  // ttl_ns (0 = none) is set before the call, as for Rewrite.
   void Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now);
   // Records an overwrite of an existing entry: new weight, new write time.
   void Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now);
@@ -262,6 +263,7 @@ class EVSTORE_EXPORT CachePolicy {
   PolicyParams params_;
   uint64_t l1_cap_, l2_cap_, capacity_;
   int64_t l1_ttl_, l2_ttl_;
+  bool any_ttl_;  // a tier TTL, or some entry was given one
 
   QueueList window_, probation_, protected_;
   uint64_t window_charge_ = 0, probation_charge_ = 0, protected_charge_ = 0;

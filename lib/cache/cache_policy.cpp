@@ -86,6 +86,7 @@ CachePolicy::CachePolicy(uint64_t l1_capacity, uint64_t l2_capacity, int64_t l1_
       capacity_(l1_capacity + l2_capacity),
       l1_ttl_(l1_ttl_ns),
       l2_ttl_(l2_ttl_ns),
+      any_ttl_(l1_ttl_ns > 0 || l2_ttl_ns > 0),
       wheel_(now_ns) {
   window_target_ = std::floor(params_.initial_window * static_cast<double>(capacity_));
   SetLimits();
@@ -116,8 +117,9 @@ void CachePolicy::Dequeue(PolicyNode* n) {
 }
 
 void CachePolicy::Schedule(PolicyNode* n) {
-  // Without any TTL the deadline stays kNever and nothing is scheduled.
-  if (l1_ttl_ == 0 && l2_ttl_ == 0 && n->ttl_ns == 0 && n->bucket == -1) return;
+  // Until some entry or tier has a TTL every deadline is kNever and nothing
+  // is scheduled: skip the node's TTL fields (often a cache miss).
+  if (!any_ttl_) return;
   if (n->bucket == -2) {
     due_.remove(n);
     n->bucket = -1;
@@ -149,6 +151,7 @@ void CachePolicy::EnsureSketch() {
 }
 
 void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now) {
+  if (n->ttl_ns > 0) any_ttl_ = true;
   n->charge = charge;
   n->write_ns = now;
   n->tier = tier;
@@ -199,6 +202,7 @@ void CachePolicy::OnEvict(PolicyNode* n) {
 }
 
 void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now) {
+  if (n->ttl_ns > 0) any_ttl_ = true;
   Queue q = n->queue;
   Dequeue(n);
   CacheTierStats& old_s = stats(n->tier);
