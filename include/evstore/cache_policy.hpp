@@ -5,13 +5,13 @@
 // the replacement and tiering policy of one cache shard: an adaptive
 // W-TinyLFU (a recency window in front of a frequency-admitted segmented LRU,
 // with the window size tuned online from ghost lists), a count-min frequency
-// sketch with a doorkeeper, an LRU order of the decoded tier (L1), a
-// hierarchical timer wheel for expiry, and the shard's statistics. Every
+// sketch with a doorkeeper, a second-chance order of the decoded tier (L1),
+// a hierarchical timer wheel for expiry, and the shard's statistics. Every
 // method is O(1) amortised.
 //
 // Thread safety: none. A CachePolicy belongs to one shard and is used only
-// while that shard is held exclusively (readers record their hits in buffers
-// that the exclusive holder replays through Touch).
+// under that shard's mutex (readers record their hits in buffers that the
+// mutex holder replays through Touch, which writes only policy fields).
 #ifndef EVSTORE_CACHE_POLICY_HPP_
 #define EVSTORE_CACHE_POLICY_HPP_
 
@@ -76,7 +76,7 @@ struct PolicyNode {
   int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
   PolicyNode* qprev = nullptr;  // window / probation / protected queue
   PolicyNode* qnext = nullptr;
-  PolicyNode* lprev = nullptr;  // L1 recency order
+  PolicyNode* lprev = nullptr;  // L1 insertion order (second chance)
   PolicyNode* lnext = nullptr;
   PolicyNode* tprev = nullptr;  // timer wheel bucket
   PolicyNode* tnext = nullptr;
@@ -218,6 +218,8 @@ class EVSTORE_EXPORT CachePolicy {
   // Counts a hit in `tier` without touching the policy order.
   void CountHit(Tier tier);
   // The policy side of a hit: frequency and recency updates, no statistics.
+  // Writes only policy fields (links, queue, flags), never the deadline or
+  // tier, so lookups may run while it does.
   void Touch(PolicyNode* n);
   // Records a lookup that found nothing.
   void RecordMiss();
