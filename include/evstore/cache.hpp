@@ -354,6 +354,9 @@ class TieredCache {
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
     std::unique_ptr<cache_internal::CachePolicy> policy;
     std::vector<Node*> pending;  // nodes to promote or drop (see kPendingBatch)
+    // A drain that let readers on ran since the last exclusive one, so buffer
+    // slots past the claims may hold records written late.
+    bool late_records = false;
     uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
   };
 

@@ -271,13 +271,13 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
       // now on write slots from 0 again, perhaps while this loop reads them.
       claims = st.word.fetch_and(0xffffffffu, std::memory_order_acquire) >> 32;
     }
-    uint64_t n = exclusive ? kReadBuffer : std::min<uint64_t>(claims, kReadBuffer);
+    // Entered after a drain that let readers on, every slot is read and
+    // cleared, also past the claims: a record written late, after that drain
+    // had passed its slot, must not outlive this hold, which may free nodes.
+    uint64_t n = exclusive && s.late_records ? kReadBuffer : std::min<uint64_t>(claims, kReadBuffer);
     for (uint64_t j = 0; j < n; j++) {
       uintptr_t e = st.buf[j].load(std::memory_order_relaxed);
       if (e == 0) continue;
-      // Entered, every slot is read and cleared, also past the claims (a
-      // record written late, after an earlier drain had passed its slot):
-      // nodes may be freed once this exclusive hold goes on.
       st.buf[j].store(0, std::memory_order_relaxed);
       uintptr_t tag = e & 3;
       Node* node = reinterpret_cast<Node*>(e & ~uintptr_t{3});
@@ -319,6 +319,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
   cache_internal::CachePolicy& p = *s.policy;
   using cache_internal::Tier;
   DrainBuffers(s, true);
+  s.late_records = false;
   if (s.pending.empty()) return;
   // Promotions and removals come last and each node once, so nothing freed
   // here is still referenced by the loop above.
@@ -352,6 +353,7 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
   Graveyard g;  // destroyed after the mutex is released
   if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
   DrainBuffers(s, false);
+  s.late_records = true;
   if (s.pending.size() >= kPendingBatch) {
     Enter(s);
     Drain(s, &g);
