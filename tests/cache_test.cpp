@@ -635,6 +635,42 @@ TEST_SUITE("cache") {
     CHECK(s.l1.entries + s.l2.entries == 40);
   }
 
+  TEST_CASE("read-only traffic promotes L2 hits while lookups go on") {
+    // No writes during the reads: promotions come only from drains run by the
+    // readers themselves (in batches, holding the shard), beside other
+    // readers. Every value read must name its key, and the tiers must stay
+    // within their budgets.
+    CacheOptions o;
+    o.l1.capacity = 64;
+    o.l2.capacity = 2000;
+    o.shards = 2;
+    StrCache c(o, StringCodec());
+    constexpr uint64_t kKeys = 1500;
+    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, std::to_string(k)).ok());
+    c.reset_stats();
+    std::atomic<bool> bad{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++) {
+      threads.emplace_back([&, t] {
+        std::mt19937_64 rng(t);
+        for (int i = 0; i < 30000; i++) {
+          uint64_t k = rng() % kKeys;
+          std::optional<std::string> v = c.get(k);
+          if (!v || *v != std::to_string(k)) bad = true;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK_FALSE(bad.load());
+    CacheStats s = c.stats();
+    CHECK(s.l1.hits + s.l2.hits == 4 * 30000);
+    CHECK(s.misses == 0);
+    CHECK(s.l1.promotions > 0);
+    CHECK(s.l1.promotions == s.l1.demotions);
+    CHECK(s.l1.entries <= 64);
+    CHECK(s.l1.entries + s.l2.entries == kKeys);
+  }
+
   TEST_CASE("an L1 hit buys the entry one pass before it is demoted") {
     IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
     CHECK(c.put(1, 10).ok());
