@@ -671,6 +671,60 @@ TEST_SUITE("cache") {
     CHECK(s.l1.entries + s.l2.entries == kKeys);
   }
 
+  TEST_CASE("overwrites of cached values beside lookups: no stale or foreign value") {
+    // Unit weights, no TTL, every key in L1, so every put rewrites a cached
+    // value while lookups of it run. Each key has one owning writer.
+    CacheOptions o;
+    o.l1.capacity = 512;
+    o.shards = 2;
+    StrCache c(o);
+    constexpr uint64_t kKeys = 200;
+    std::vector<std::atomic<uint64_t>> truth(kKeys);
+    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, std::to_string(k) + ":0").ok());
+    std::atomic<bool> bad{false}, stop{false};
+    auto parse = [](const std::string& v, uint64_t* k, uint64_t* ver) {
+      size_t colon = v.find(':');
+      if (colon == std::string::npos) return false;
+      *k = std::stoull(v.substr(0, colon));
+      *ver = std::stoull(v.substr(colon + 1));
+      return true;
+    };
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 2; w++) {
+      threads.emplace_back([&, w] {
+        for (int i = 0; i < 20000; i++) {
+          uint64_t k = (static_cast<uint64_t>(i) * 2 + static_cast<uint64_t>(w)) % kKeys;
+          uint64_t ver = truth[k].load() + 1;
+          truth[k].store(ver);
+          if (!c.put(k, std::to_string(k) + ":" + std::to_string(ver)).ok()) bad = true;
+          std::optional<std::string> v = c.get(k);  // the owner sees its own write
+          if (!v || *v != std::to_string(k) + ":" + std::to_string(ver)) bad = true;
+        }
+      });
+    }
+    for (int r = 0; r < 3; r++) {
+      threads.emplace_back([&, r] {
+        std::mt19937_64 rng(r);
+        while (!stop.load()) {
+          uint64_t k = rng() % kKeys, got_k, ver;
+          std::optional<std::string> v = c.get(k);
+          if (!v || !parse(*v, &got_k, &ver) || got_k != k || ver > truth[k].load()) bad = true;
+        }
+      });
+    }
+    for (int w = 0; w < 2; w++) threads[static_cast<size_t>(w)].join();
+    stop = true;
+    for (size_t t = 2; t < threads.size(); t++) threads[t].join();
+    CHECK_FALSE(bad.load());
+    CacheStats s = c.stats();
+    CHECK(s.l1.entries == kKeys);
+    CHECK(s.l1.bytes == kKeys);
+    CHECK(s.misses == 0);
+    for (uint64_t k = 0; k < kKeys; k++) {
+      CHECK(*c.get(k) == std::to_string(k) + ":" + std::to_string(truth[k].load()));
+    }
+  }
+
   TEST_CASE("an L1 hit buys the entry one pass before it is demoted") {
     IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
     CHECK(c.put(1, 10).ok());
