@@ -65,6 +65,38 @@ CacheWeighers<uint64_t, std::string> LengthWeighers() {
 }  // namespace
 
 TEST_SUITE("cache") {
+  TEST_CASE("the node slab aligns, reuses freed slots and constructs and destroys objects") {
+    struct alignas(64) Obj {
+      explicit Obj(std::string v, int* live) : value(std::move(v)), live(live) { ++*live; }
+      ~Obj() { --*live; }
+      std::string value;
+      int* live;
+    };
+    int live = 0;
+    evstore::cache_internal::Slab<Obj> slab;
+    std::vector<Obj*> objs;
+    for (int i = 0; i < 600; i++) {  // past several chunks
+      objs.push_back(slab.New(std::string(40, static_cast<char>('a' + i % 26)), &live));
+      CHECK(reinterpret_cast<uintptr_t>(objs.back()) % 64 == 0);
+    }
+    CHECK(live == 600);
+    for (int i = 0; i < 600; i++) CHECK(objs[static_cast<size_t>(i)]->value[0] == 'a' + i % 26);
+    Obj* freed = objs[17];
+    slab.Delete(freed);
+    CHECK(live == 599);
+    Obj* again = slab.New(std::string("x"), &live);
+    CHECK(again == freed);  // the freed slot is reused first
+    CHECK(again->value == "x");
+    objs[17] = again;
+    for (Obj* o : objs) slab.Delete(o);
+    CHECK(live == 0);
+    slab.Reset();
+    Obj* fresh = slab.New(std::string("y"), &live);
+    CHECK(fresh->value == "y");
+    slab.Delete(fresh);
+    CHECK(live == 0);
+  }
+
   TEST_CASE("a cached value is returned until it is erased or replaced") {
     IntCache c(Tiers(4, 16), evstore::TrivialCacheCodec<uint64_t>());
     CHECK_FALSE(c.get(1).has_value());

@@ -40,7 +40,10 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
 
 template <typename K, typename V, typename H, typename E>
 TieredCache<K, V, H, E>::~TieredCache() {
-  for (uint32_t i = 0; i < nshards_; i++) shards_[i].index.ForEach([](Node* n) { delete n; });
+  for (uint32_t i = 0; i < nshards_; i++) {
+    Shard& s = shards_[i];
+    s.index.ForEach([&](Node* n) { s.nodes.Delete(n); });
+  }
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -72,7 +75,7 @@ void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
   s.policy->Remove(n);
   if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
   s.index.Erase(n);
-  delete n;
+  s.nodes.Delete(n);
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -187,7 +190,7 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
   }
   Node* found = s.index.Find(h, key, eq_);
   bool inserted = found == nullptr;
-  Node& n = inserted ? *new Node(key) : *found;
+  Node& n = inserted ? *s.nodes.New(key) : *found;
   n.ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
   if (tier == Tier::kL1) {
     if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
@@ -463,9 +466,10 @@ void TieredCache<K, V, H, E>::clear() {
     s.index.ForEach([&](Node* n) {
       s.policy->Remove(n);
       if (n->value.index() == 1) g.Bury(std::move(std::get<1>(n->value)));
-      delete n;
+      s.nodes.Delete(n);
     });
     s.index.Clear();
+    s.nodes.Reset();  // the memory goes back too
   }
 }
 
