@@ -255,11 +255,14 @@ class TieredCache {
   ~TieredCache();
 
   // A copy of the value cached for `key`, or nullopt if there is none or it
-  // has expired. An L2 hit decodes the value; its promotion to L1 (and the
-  // policy's view of every hit) follows when the shard's read buffers are
-  // replayed: by the next write to the shard, by the lookup that fills a
-  // buffer, or by stats() and cleanup(). Takes no exclusive lock, except to
-  // replay a full buffer, which it skips if the shard is busy.
+  // has expired. The policy sees every hit when the shard's read buffers are
+  // replayed: by the lookup that fills a buffer (under the shard mutex, which
+  // it skips if the mutex is busy, without stopping other lookups), by the
+  // next write to the shard, or by stats() and cleanup(). An L2 hit decodes
+  // the value; its promotion to L1 follows at the next exclusive hold of the
+  // shard: a write, stats(), cleanup(), or a replay that has queued 32
+  // promotions or removals (only then does a lookup stop the shard's other
+  // lookups).
   std::optional<V> get(const K& key);
 
   // Caches `value` for `key`, replacing any previous value, with an optional
