@@ -144,6 +144,22 @@ inline void PoisonMemory(void*, size_t) {}
 inline void UnpoisonMemory(void*, size_t) {}
 #endif
 
+// One spin-wait step: a pause instruction where there is one.
+inline void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Waiting `spins` steps in: pause for the first 64, then yield the core.
+inline void CpuRelax(int spins) {
+  if (spins < 64) {
+    Pause();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
 // Storage for objects of one type, in chunks of aligned slots reused through
 // a free list: no per-object allocator header or alignment waste, and no
 // allocator call per insert. Chunks grow from 4 to 256 slots. Not
@@ -164,9 +180,9 @@ class Slab {
       UnpoisonMemory(p, sizeof(T));
       std::memcpy(&free_, Link(p), sizeof(void*));
     } else {
-      if (chunks_.empty() || used_ == chunk_slots_) {
-        chunk_slots_ = ChunkSlots(chunks_.size());
-        chunks_.push_back(::operator new(sizeof(T) * chunk_slots_, std::align_val_t(alignof(T))));
+      if (chunks_.empty() || used_ == ChunkSlots(chunks_.size() - 1)) {
+        chunks_.push_back(
+            ::operator new(sizeof(T) * ChunkSlots(chunks_.size()), std::align_val_t(alignof(T))));
         used_ = 0;
       }
       p = static_cast<char*>(chunks_.back()) + sizeof(T) * used_++;
@@ -190,7 +206,7 @@ class Slab {
     }
     chunks_.clear();
     free_ = nullptr;
-    used_ = chunk_slots_ = 0;
+    used_ = 0;
   }
 
  private:
@@ -206,7 +222,7 @@ class Slab {
   }
   std::vector<void*> chunks_;
   void* free_ = nullptr;
-  size_t used_ = 0, chunk_slots_ = 0;
+  size_t used_ = 0;  // slots carved from the last chunk
 };
 
 // A small number identifying the calling thread, for picking a reader stripe:
@@ -469,9 +485,7 @@ class TieredCache {
           s.mu.lock();
           break;
         }
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cache_internal::Pause();
       }
       c.Enter(s);
       c.Drain(s, g);

@@ -222,18 +222,6 @@ void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
   s.flights.erase(it);
 }
 
-namespace cache_internal {
-inline void CpuRelax(int spins) {
-  if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  } else {
-    std::this_thread::yield();
-  }
-}
-}  // namespace cache_internal
-
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Enter(Shard& s) {
   // The writer bit and a reader's entry are read-modify-writes of the same
@@ -272,7 +260,7 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
     } else {
       // Take the claims and restart the buffer at once: readers claiming from
       // now on write slots from 0 again, perhaps while this loop reads them.
-      claims = st.word.fetch_and(0xffffffffu, std::memory_order_acquire) >> 32;
+      claims = st.word.fetch_and(kWriterBit | kReaderMask, std::memory_order_acquire) >> 32;
     }
     // Entered after a drain that let readers on, every slot is read and
     // cleared, also past the claims: a record written late, after that drain
@@ -315,6 +303,7 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
       s.misses += l;
     }
   }
+  s.late_records = !exclusive;
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -322,7 +311,6 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
   cache_internal::CachePolicy& p = *s.policy;
   using cache_internal::Tier;
   DrainBuffers(s, true);
-  s.late_records = false;
   if (s.pending.empty()) return;
   // Promotions and removals come last and each node once, so nothing freed
   // here is still referenced by the loop above.
@@ -356,7 +344,6 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
   Graveyard g;  // destroyed after the mutex is released
   if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
   DrainBuffers(s, false);
-  s.late_records = true;
   if (s.pending.size() >= kPendingBatch) {
     Enter(s);
     Drain(s, &g);
