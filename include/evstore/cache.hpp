@@ -357,21 +357,8 @@ class TieredCache {
     void Erase(Node* n) {
       size_t i = n->hash & mask();
       while (slots_[i].node != n) i = (i + 1) & mask();
-      // Backward-shift deletion keeps probe sequences unbroken without tombstones.
-      for (size_t j = i;;) {
-        slots_[i] = Slot();
-        for (;;) {
-          j = (j + 1) & mask();
-          if (!slots_[j].node) {
-            count_--;
-            return;
-          }
-          size_t ideal = slots_[j].hash & mask();
-          if (((j - ideal) & mask()) >= ((j - i) & mask())) break;
-        }
-        slots_[i] = slots_[j];
-        i = j;
-      }
+      cache_internal::BackwardShiftErase(slots_, i, [](const Slot& s) { return !s.node; });
+      count_--;
     }
     template <typename F>
     void ForEach(F f) const {

@@ -15,6 +15,7 @@
 #ifndef EVSTORE_CACHE_POLICY_HPP_
 #define EVSTORE_CACHE_POLICY_HPP_
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -118,6 +119,27 @@ using TimerList = NodeList<&PolicyNode::tprev, &PolicyNode::tnext>;
 // Count-min sketch of 4-bit counters (four per key) with periodic halving
 // ("aging"), fronted by a doorkeeper bit set that absorbs first occurrences
 // so that one-hit wonders do not pollute the counters.
+// Removes slots[i] from an open-addressing table with linear probing, whose
+// slots have a `hash` (the home index, masked) and whose default value is a
+// free slot that `empty` recognises. Backward-shift deletion: later entries
+// of the probe run move back, so probe sequences stay unbroken without
+// tombstones. REQUIRES: slots.size() is a power of two, with a free slot.
+template <typename Slot, typename Empty>
+void BackwardShiftErase(std::vector<Slot>& slots, size_t i, Empty empty) {
+  size_t mask = slots.size() - 1;
+  for (size_t j = i;;) {
+    slots[i] = Slot();
+    for (;;) {
+      j = (j + 1) & mask;
+      if (empty(slots[j])) return;
+      size_t ideal = slots[j].hash & mask;
+      if (((j - ideal) & mask) >= ((j - i) & mask)) break;
+    }
+    slots[i] = slots[j];
+    i = j;
+  }
+}
+
 class EVSTORE_EXPORT FrequencySketch {
  public:
   // Sizes the sketch for about `entries` distinct hot keys; drops history.

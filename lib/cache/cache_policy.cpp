@@ -43,18 +43,7 @@ size_t GhostList::Find(uint64_t hash) const {
 }
 
 void GhostList::EraseAt(size_t i) {
-  size_t mask = slots_.size() - 1;
-  for (size_t j = i;;) {
-    slots_[i] = Slot();
-    for (;;) {
-      j = (j + 1) & mask;
-      if (slots_[j].seq == 0) return;
-      size_t ideal = slots_[j].hash & mask;
-      if (((j - ideal) & mask) >= ((j - i) & mask)) break;
-    }
-    slots_[i] = slots_[j];
-    i = j;
-  }
+  BackwardShiftErase(slots_, i, [](const Slot& s) { return s.seq == 0; });
 }
 
 void GhostList::Add(uint64_t hash) {
