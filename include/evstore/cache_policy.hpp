@@ -275,6 +275,7 @@ class EVSTORE_EXPORT CachePolicy {
 
  private:
   void Enqueue(PolicyNode* n, Queue q);
+  void PushL1(PolicyNode* n);  // newest in L1's order, not yet hit there
   void Dequeue(PolicyNode* n);
   QueueList& QueueOf(Queue q);
   uint64_t& ChargeOf(Queue q);

@@ -147,10 +147,7 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) {
-    n->referenced = false;
-    l1_list_.push_front(n);
-  }
+  if (tier == Tier::kL1) PushL1(n);
   Enqueue(n, Queue::kWindow);
   entries_++;
   EnsureSketch();
@@ -204,10 +201,7 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) {
-    n->referenced = false;
-    l1_list_.push_front(n);
-  }
+  if (tier == Tier::kL1) PushL1(n);
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
   sketch_.Increment(n->hash);
   Schedule(n);
@@ -233,10 +227,7 @@ void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   CacheTierStats& to = stats(tier);
   to.entries++;
   to.bytes += charge;
-  if (tier == Tier::kL1) {
-    n->referenced = false;
-    l1_list_.push_front(n);
-  }
+  if (tier == Tier::kL1) PushL1(n);
   Schedule(n);
 }
 
@@ -293,6 +284,11 @@ void CachePolicy::Touch(PolicyNode* n) {
     case Queue::kNone:
       break;
   }
+}
+
+void CachePolicy::PushL1(PolicyNode* n) {
+  n->referenced = false;
+  l1_list_.push_front(n);
 }
 
 PolicyNode* CachePolicy::L1Victim() {
