@@ -266,18 +266,32 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
     // cleared, also past the claims: a record written late, after that drain
     // had passed its slot, must not outlive this hold, which may free nodes.
     uint64_t n = exclusive && s.late_records ? kReadBuffer : std::min<uint64_t>(claims, kReadBuffer);
+    // Three passes over the records, so that their cache misses overlap:
+    // take them and start loading their nodes' policy fields; start loading
+    // what each hit's Touch needs; replay them.
+    uintptr_t recs[kReadBuffer];
+    uint32_t m = 0;
     for (uint64_t j = 0; j < n; j++) {
       uintptr_t e = st.buf[j].load(std::memory_order_relaxed);
       if (e == 0) continue;
       st.buf[j].store(0, std::memory_order_relaxed);
-      uintptr_t tag = e & 3;
-      Node* node = reinterpret_cast<Node*>(e & ~uintptr_t{3});
       // Statistics were counted by the lookup itself (the stripe counters
       // below); a record only feeds the policy.
-      if (node == nullptr) continue;  // a plain miss
+      if ((e & ~uintptr_t{3}) == 0) continue;  // a plain miss
       // No node recorded here can have been freed: nodes are freed only while
       // the shard is held exclusively, and each exclusive hold drains and
       // clears the buffers and the pending queue before anything else.
+      recs[m++] = e;
+      const Node* node = reinterpret_cast<const Node*>(e & ~uintptr_t{3});
+      __builtin_prefetch(&node->hash);
+      __builtin_prefetch(&node->qprev, 1);
+    }
+    for (uint32_t j = 0; j < m; j++) {
+      if ((recs[j] & 3) <= kHitL2) p.PrefetchTouch(reinterpret_cast<Node*>(recs[j] & ~uintptr_t{3}));
+    }
+    for (uint32_t j = 0; j < m; j++) {
+      uintptr_t tag = recs[j] & 3;
+      Node* node = reinterpret_cast<Node*>(recs[j] & ~uintptr_t{3});
       if (tag == kHitL1 || tag == kHitL2) {
         p.Touch(node);
         if (node->tier != Tier::kL2 || s.l1_cap == 0) continue;

@@ -148,16 +148,26 @@ class EVSTORE_EXPORT FrequencySketch {
   void Increment(uint64_t hash);
   // Estimated recent frequency, 0..16.
   int Frequency(uint64_t hash) const;
+  // Starts loading the memory Increment(hash) will use.
+  void Prefetch(uint64_t hash) const;
   uint64_t sized_for() const { return sized_for_; }
   uint64_t sample_size() const { return sample_size_; }
 
  private:
   void Age();
+  // First word of the key's 64-byte block of counters.
+  uint64_t Block(uint64_t hash) const { return (((hash * 0x9E3779B97F4A7C15ull) >> 32) & block_mask_) << 3; }
   void Locate(uint64_t hash, uint64_t idx[4], int shift[4]) const;
   std::vector<uint64_t> table_;  // 16 counters per word, 8 words per block
   std::vector<uint64_t> door_;   // doorkeeper bits
   uint64_t block_mask_ = 0;
-  uint64_t door_mask_ = 0;
+  // The doorkeeper is a blocked Bloom filter: a key's two bits sit in one
+  // word, so a lookup or update reads one cache line.
+  uint64_t DoorWord(uint64_t hash) const { return hash & door_mask_; }
+  static uint64_t DoorMask(uint64_t hash) {
+    return (uint64_t{1} << ((hash >> 32) & 63)) | (uint64_t{1} << ((hash >> 38) & 63));
+  }
+  uint64_t door_mask_ = 0;  // word index mask
   uint64_t sized_for_ = 0;
   uint64_t sample_size_ = 0;
   uint64_t additions_ = 0;
@@ -243,6 +253,10 @@ class EVSTORE_EXPORT CachePolicy {
   // Writes only policy fields (links, queue, flags), never the deadline or
   // tier, so lookups may run while it does.
   void Touch(PolicyNode* n);
+  // Starts loading what Touch(n) will use beyond n itself (the sketch's
+  // counters, the queue neighbours), so that a drain replaying many hits
+  // waits for their cache misses together rather than one after another.
+  void PrefetchTouch(const PolicyNode* n) const;
   // Records a lookup that found nothing.
   void RecordMiss();
 

@@ -286,6 +286,13 @@ void CachePolicy::Touch(PolicyNode* n) {
   }
 }
 
+void CachePolicy::PrefetchTouch(const PolicyNode* n) const {
+  sketch_.Prefetch(n->hash);
+  if (n->queue == Queue::kNone) return;
+  if (n->qprev) __builtin_prefetch(&n->qprev->qprev, 1);
+  if (n->qnext) __builtin_prefetch(&n->qnext->qprev, 1);
+}
+
 void CachePolicy::PushL1(PolicyNode* n) {
   n->referenced = false;
   l1_list_.push_front(n);

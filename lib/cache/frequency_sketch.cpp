@@ -24,7 +24,7 @@ inline uint64_t Rehash(uint64_t h, int i) {
 // instead of four; the block and the counters come from independent bits of
 // the hash.
 inline void FrequencySketch::Locate(uint64_t hash, uint64_t idx[4], int shift[4]) const {
-  uint64_t block = (((hash * 0x9E3779B97F4A7C15ull) >> 32) & block_mask_) << 3;
+  uint64_t block = Block(hash);
   for (int i = 0; i < 4; i++) {
     uint64_t h = Rehash(hash, i);
     idx[i] = block + static_cast<uint64_t>(2 * i) + ((h >> 32) & 1);
@@ -41,7 +41,7 @@ void FrequencySketch::Resize(uint64_t entries) {
   // for the keys seen within one sample period.
   uint64_t bits = std::bit_ceil(entries * 8);
   door_.assign(bits / 64, 0);
-  door_mask_ = bits - 1;
+  door_mask_ = bits / 64 - 1;
   sized_for_ = entries;
   sample_size_ = 10 * entries;
   additions_ = 0;
@@ -50,11 +50,10 @@ void FrequencySketch::Resize(uint64_t entries) {
 void FrequencySketch::Increment(uint64_t hash) {
   if (table_.empty()) return;
   if (++additions_ >= sample_size_) Age();
-  uint64_t b1 = hash & door_mask_, b2 = (hash >> 32) & door_mask_;
-  uint64_t m1 = 1ull << (b1 & 63), m2 = 1ull << (b2 & 63);
-  if ((door_[b1 >> 6] & m1) == 0 || (door_[b2 >> 6] & m2) == 0) {
-    door_[b1 >> 6] |= m1;
-    door_[b2 >> 6] |= m2;
+  uint64_t& door = door_[DoorWord(hash)];
+  uint64_t m = DoorMask(hash);
+  if ((door & m) != m) {
+    door |= m;
     return;
   }
   // Conservative update: raise only the counters at the current minimum,
@@ -79,9 +78,14 @@ int FrequencySketch::Frequency(uint64_t hash) const {
   Locate(hash, idx, shift);
   int min = 15;
   for (int i = 0; i < 4; i++) min = std::min(min, static_cast<int>((table_[idx[i]] >> shift[i]) & 15));
-  uint64_t b1 = hash & door_mask_, b2 = (hash >> 32) & door_mask_;
-  bool door = (door_[b1 >> 6] >> (b1 & 63) & 1) && (door_[b2 >> 6] >> (b2 & 63) & 1);
-  return min + (door ? 1 : 0);
+  uint64_t m = DoorMask(hash);
+  return min + ((door_[DoorWord(hash)] & m) == m ? 1 : 0);
+}
+
+void FrequencySketch::Prefetch(uint64_t hash) const {
+  if (table_.empty()) return;
+  __builtin_prefetch(&door_[DoorWord(hash)]);
+  __builtin_prefetch(&table_[Block(hash)]);
 }
 
 void FrequencySketch::Age() {
