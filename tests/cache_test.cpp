@@ -97,6 +97,32 @@ TEST_SUITE("cache") {
     CHECK(live == 0);
   }
 
+  TEST_CASE("L2's compact bytes keep every length, inline up to 15 bytes and on the heap beyond") {
+    using evstore::cache_internal::CompactBytes;
+    CHECK(sizeof(CompactBytes) == 16);
+    CHECK(CompactBytes().view().empty());
+    for (size_t len : {0, 1, 8, 14, 15, 16, 17, 255, 256, 70000}) {
+      std::string b(len, '\0');
+      for (size_t i = 0; i < len; i++) b[i] = static_cast<char>(i * 131 + len);
+      CompactBytes c(b);
+      CHECK(c.view() == b);
+      CompactBytes moved(std::move(c));
+      CHECK(moved.view() == b);
+      CHECK(c.view().empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+      CompactBytes assigned(std::string_view("short"));
+      assigned = std::move(moved);  // frees the old contents, takes the new
+      CHECK(assigned.view() == b);
+      CompactBytes& self = assigned;
+      assigned = std::move(self);
+      CHECK(assigned.view() == b);
+    }
+    // Inline bytes live in the object, heap bytes in an exact block.
+    CompactBytes inl(std::string(15, 'i'));
+    CHECK(reinterpret_cast<uintptr_t>(inl.view().data()) == reinterpret_cast<uintptr_t>(&inl));
+    CompactBytes heap(std::string(16, 'h'));
+    CHECK(reinterpret_cast<uintptr_t>(heap.view().data()) != reinterpret_cast<uintptr_t>(&heap));
+  }
+
   TEST_CASE("a cached value is returned until it is erased or replaced") {
     IntCache c(Tiers(4, 16), evstore::TrivialCacheCodec<uint64_t>());
     CHECK_FALSE(c.get(1).has_value());

@@ -99,8 +99,9 @@ void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
     Evict(s, n, g);
     return;
   }
+  cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
   g->Bury(std::move(std::get<1>(n->value)));
-  n->value.template emplace<2>(std::move(bytes));
+  n->value.template emplace<2>(std::move(compact));
   s.policy->MoveToTier(n, cache_internal::Tier::kL2, w2);
 }
 
@@ -149,7 +150,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
     out->emplace(std::get<1>(n->value));
     return true;
   }
-  Result<V> decoded = codec_.decode(std::get<2>(n->value));
+  Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
   if (!decoded.ok()) {
     Evict(s, n, g);
     p.RecordMiss();
@@ -188,6 +189,8 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
     if (s.l1_cap == 0 && s.l2_cap == 0) return Status::OK();  // caching is disabled
     return Status::InvalidArgument("value is heavier than the cache's tiers");
   }
+  cache_internal::CompactBytes compact;
+  if (tier == Tier::kL2) compact = cache_internal::CompactBytes(bytes);  // may throw: before any change
   Node* found = s.index.Find(h, key, eq_);
   bool inserted = found == nullptr;
   Node& n = inserted ? *s.nodes.New(key) : *found;
@@ -198,7 +201,7 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
   } else {
     if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
     g->Bury(std::move(value));
-    n.value.template emplace<2>(std::move(bytes));
+    n.value.template emplace<2>(std::move(compact));
   }
   if (inserted) {
     n.hash = h;
@@ -337,7 +340,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
       continue;
     }
     if (n->value.index() != 2) continue;
-    Result<V> decoded = codec_.decode(std::get<2>(n->value));
+    Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
     if (!decoded.ok()) {
       Evict(s, n, g);
       continue;
@@ -396,7 +399,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
     rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
     hit = true;
   } else {
-    Result<V> decoded = codec_.decode(std::get<2>(n->value));
+    Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
     if (decoded.ok()) {
       out->emplace(std::move(decoded).value());
       rec = reinterpret_cast<uintptr_t>(n) | kHitL2;

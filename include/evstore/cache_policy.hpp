@@ -65,11 +65,15 @@ enum class Tier : uint8_t { kNone, kL1, kL2 };
 // allocation happens in the policy).
 struct PolicyNode {
   // First, next to the key and value of the cache node that precedes it: the
-  // fields a lookup reads, which change only while the shard is held
-  // exclusively. The rest is written by read-buffer drains while lookups run,
-  // so it is kept off the lookup's cache line (the cache aligns its nodes).
+  // fields a lookup reads and those changed only while the shard is held
+  // exclusively. The rest (from `tier`) is written by read-buffer drains
+  // while lookups run, so it is kept off the lookup's cache line (the cache
+  // aligns its nodes; for 8-byte keys and values a node is 128 bytes, one
+  // line of each kind).
   int64_t deadline_ns = kNever;    // expiry in the current tier
   uint64_t hash = 0;
+  uint64_t charge = 0;             // weight in the current tier
+  int64_t write_ns = 0;            // clock at the last write
   Tier tier = Tier::kNone;
   Queue queue = Queue::kNone;
   bool pending = false;            // queued for promotion or removal by a buffer drain
@@ -81,8 +85,6 @@ struct PolicyNode {
   PolicyNode* lnext = nullptr;
   PolicyNode* tprev = nullptr;  // timer wheel bucket
   PolicyNode* tnext = nullptr;
-  uint64_t charge = 0;             // weight in the current tier
-  int64_t write_ns = 0;            // clock at the last write
   int64_t ttl_ns = 0;              // per-entry TTL; 0 = none
 };
 
