@@ -487,7 +487,7 @@ class TieredCache {
     // Outcomes of the stripe's lookups since the last drain (hits per tier,
     // counted misses), added to the statistics by the drain.
     std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
-    uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
+    uint64_t drain_claims = 0;     // claims seen on entry, given back by Leave; exclusive holder only
     // Written by claimants, read and cleared by drainers. A drain that does
     // not exclude readers may miss a record written late; that record is
     // replayed by a later drain or overwritten (lossy, like a full buffer).
@@ -593,6 +593,9 @@ class TieredCache {
   void Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
   void Demote(Shard& s, Node* n, Graveyard* g);
   void Invalidate(Shard& s, const K& key);
+  // Calls f(shard, graveyard) for each shard in turn, held exclusively.
+  template <typename F>
+  void ForEachShardHeld(F f);
 
   CacheOptions options_;
   Codec codec_;

@@ -245,8 +245,14 @@ void TieredCache<K, V, H, E>::Enter(Shard& s) {
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Leave(Shard& s) {
+  // One subtraction clears the writer bit (known to be set) and gives back
+  // the buffer slots this hold drained, so the next claims start at 0 again
+  // (or past claims made by readers that backed off meanwhile, whose slots
+  // stay empty).
   for (uint32_t i = 0; i < nstripes_; i++) {
-    s.stripes[i].word.fetch_and(~kWriterBit, std::memory_order_release);
+    Stripe& st = s.stripes[i];
+    st.word.fetch_sub((st.drain_claims << 32) | kWriterBit, std::memory_order_release);
+    st.drain_claims = 0;
   }
 }
 
@@ -258,8 +264,7 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
     Stripe& st = s.stripes[i];
     uint64_t claims;
     if (exclusive) {
-      claims = st.drain_claims;
-      st.drain_claims = 0;
+      claims = st.drain_claims;  // given back by Leave
     } else {
       // Take the claims and restart the buffer at once: readers claiming from
       // now on write slots from 0 again, perhaps while this loop reads them.
@@ -304,10 +309,15 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
         s.pending.push_back(node);
       }
     }
-    if (exclusive && claims) st.word.fetch_sub(claims << 32, std::memory_order_relaxed);
-    // A plain load first spares the locked exchange on idle counters.
-    auto take = [](std::atomic<uint64_t>& c) {
-      return c.load(std::memory_order_relaxed) ? c.exchange(0, std::memory_order_relaxed) : 0;
+    // With the shard held exclusively no lookup is inside to count, so a
+    // load and a store take a counter; otherwise an exchange does (a plain
+    // load first spares it on idle counters).
+    auto take = [exclusive](std::atomic<uint64_t>& c) -> uint64_t {
+      uint64_t v = c.load(std::memory_order_relaxed);
+      if (v == 0) return 0;
+      if (!exclusive) return c.exchange(0, std::memory_order_relaxed);
+      c.store(0, std::memory_order_relaxed);
+      return v;
     };
     if (uint64_t l = take(st.lost_l1_hits)) p.stats(Tier::kL1).hits += l;
     if (uint64_t l = take(st.lost_l2_hits)) {
@@ -460,32 +470,36 @@ bool TieredCache<K, V, H, E>::erase(const K& key) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::clear() {
+template <typename F>
+void TieredCache<K, V, H, E>::ForEachShardHeld(F f) {
   for (uint32_t i = 0; i < nshards_; i++) {
-    Shard& s = shards_[i];
-    Graveyard g;
-    Exclusive lock(*this, s, &g);
-    for (auto& f : s.flights) f.second->invalidated = true;
-    s.flights.clear();
-    s.index.ForEach([&](Node* n) {
-      s.policy->Remove(n);
-      if (n->value.index() == 1) g.Bury(std::move(std::get<1>(n->value)));
-      s.nodes.Delete(n);
-    });
-    s.index.Clear();
-    s.nodes.Reset();  // the memory goes back too
+    Graveyard g;  // destroyed after the hold ends
+    Exclusive lock(*this, shards_[i], &g);
+    f(shards_[i], &g);
   }
 }
 
 template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::clear() {
+  ForEachShardHeld([&](Shard& s, Graveyard* g) {
+    for (auto& f : s.flights) f.second->invalidated = true;
+    s.flights.clear();
+    s.index.ForEach([&](Node* n) {
+      s.policy->Remove(n);
+      if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
+      s.nodes.Delete(n);
+    });
+    s.index.Clear();
+    s.nodes.Reset();  // the memory goes back too
+  });
+}
+
+template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::cleanup() {
-  for (uint32_t i = 0; i < nshards_; i++) {
-    Shard& s = shards_[i];
-    Graveyard g;
-    Exclusive lock(*this, s, &g);
+  ForEachShardHeld([&](Shard& s, Graveyard* g) {
     int64_t now = Now();
-    while (cache_internal::PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, &g);
-  }
+    while (cache_internal::PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, g);
+  });
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -582,27 +596,21 @@ CacheStats TieredCache<K, V, H, E>::stats() const {
     a.entries += b.entries;
     a.bytes += b.bytes;
   };
-  auto* self = const_cast<TieredCache*>(this);
-  for (uint32_t i = 0; i < nshards_; i++) {
-    Shard& s = shards_[i];
-    Graveyard g;
-    Exclusive lock(*self, s, &g);  // replays buffered reads first, so counts are exact
+  // Each hold replays the shard's buffered reads first, so counts are exact.
+  const_cast<TieredCache*>(this)->ForEachShardHeld([&](Shard& s, Graveyard*) {
     add(out.l1, s.policy->stats(cache_internal::Tier::kL1));
     add(out.l2, s.policy->stats(cache_internal::Tier::kL2));
     out.misses += s.misses;
     out.loads += s.loads;
     out.load_errors += s.load_errors;
     out.rejections += s.rejections;
-  }
+  });
   return out;
 }
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::reset_stats() {
-  for (uint32_t i = 0; i < nshards_; i++) {
-    Shard& s = shards_[i];
-    Graveyard g;
-    Exclusive lock(*this, s, &g);
+  ForEachShardHeld([](Shard& s, Graveyard*) {
     for (auto t : {cache_internal::Tier::kL1, cache_internal::Tier::kL2}) {
       CacheTierStats& st = s.policy->stats(t);
       uint64_t entries = st.entries, bytes = st.bytes;
@@ -611,7 +619,7 @@ void TieredCache<K, V, H, E>::reset_stats() {
       st.bytes = bytes;
     }
     s.misses = s.loads = s.load_errors = s.rejections = 0;
-  }
+  });
 }
 
 }  // namespace evstore
