@@ -62,6 +62,42 @@ CacheWeighers<uint64_t, std::string> LengthWeighers() {
   return w;
 }
 
+// Two writers each overwrite their own half of `keys` keys `writes` times
+// (a new version per put, recorded in `truth` first, then read back by the
+// writer) while three readers look up random keys until the writers finish.
+// write(k, ver) puts and checks the read-back; read(k, &ver) looks k up,
+// checks the value and sets the version it holds, which must not be newer
+// than the newest written. False if any check ever failed.
+template <typename Write, typename Read>
+bool OverwriteRace(uint64_t keys, int writes, std::vector<std::atomic<uint64_t>>& truth, Write write,
+                   Read read) {
+  std::atomic<bool> bad{false}, stop{false};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; w++) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < writes; i++) {
+        uint64_t k = (static_cast<uint64_t>(i) * 2 + static_cast<uint64_t>(w)) % keys;
+        uint64_t ver = truth[k].load() + 1;
+        truth[k].store(ver);
+        if (!write(k, ver)) bad = true;
+      }
+    });
+  }
+  for (int r = 0; r < 3; r++) {
+    threads.emplace_back([&, r] {
+      std::mt19937_64 rng(static_cast<uint64_t>(r));
+      while (!stop.load()) {
+        uint64_t k = rng() % keys, ver = 0;
+        if (!read(k, &ver) || ver > truth[k].load()) bad = true;
+      }
+    });
+  }
+  for (int w = 0; w < 2; w++) threads[static_cast<size_t>(w)].join();
+  stop = true;
+  for (size_t t = 2; t < threads.size(); t++) threads[t].join();
+  return !bad.load();
+}
+
 }  // namespace
 
 TEST_SUITE("cache") {
@@ -739,7 +775,6 @@ TEST_SUITE("cache") {
     constexpr uint64_t kKeys = 200;
     std::vector<std::atomic<uint64_t>> truth(kKeys);
     for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, std::to_string(k) + ":0").ok());
-    std::atomic<bool> bad{false}, stop{false};
     auto parse = [](const std::string& v, uint64_t* k, uint64_t* ver) {
       size_t colon = v.find(':');
       if (colon == std::string::npos) return false;
@@ -747,33 +782,19 @@ TEST_SUITE("cache") {
       *ver = std::stoull(v.substr(colon + 1));
       return true;
     };
-    std::vector<std::thread> threads;
-    for (int w = 0; w < 2; w++) {
-      threads.emplace_back([&, w] {
-        for (int i = 0; i < 20000; i++) {
-          uint64_t k = (static_cast<uint64_t>(i) * 2 + static_cast<uint64_t>(w)) % kKeys;
-          uint64_t ver = truth[k].load() + 1;
-          truth[k].store(ver);
-          if (!c.put(k, std::to_string(k) + ":" + std::to_string(ver)).ok()) bad = true;
+    auto value = [](uint64_t k, uint64_t ver) { return std::to_string(k) + ":" + std::to_string(ver); };
+    CHECK(OverwriteRace(
+        kKeys, 20000, truth,
+        [&](uint64_t k, uint64_t ver) {
+          if (!c.put(k, value(k, ver)).ok()) return false;
           std::optional<std::string> v = c.get(k);  // the owner sees its own write
-          if (!v || *v != std::to_string(k) + ":" + std::to_string(ver)) bad = true;
-        }
-      });
-    }
-    for (int r = 0; r < 3; r++) {
-      threads.emplace_back([&, r] {
-        std::mt19937_64 rng(r);
-        while (!stop.load()) {
-          uint64_t k = rng() % kKeys, got_k, ver;
+          return v && *v == value(k, ver);
+        },
+        [&](uint64_t k, uint64_t* ver) {
+          uint64_t got_k;
           std::optional<std::string> v = c.get(k);
-          if (!v || !parse(*v, &got_k, &ver) || got_k != k || ver > truth[k].load()) bad = true;
-        }
-      });
-    }
-    for (int w = 0; w < 2; w++) threads[static_cast<size_t>(w)].join();
-    stop = true;
-    for (size_t t = 2; t < threads.size(); t++) threads[t].join();
-    CHECK_FALSE(bad.load());
+          return v && parse(*v, &got_k, ver) && got_k == k;
+        }));
     CacheStats s = c.stats();
     CHECK(s.l1.entries == kKeys);
     CHECK(s.l1.bytes == kKeys);
@@ -781,6 +802,80 @@ TEST_SUITE("cache") {
     for (uint64_t k = 0; k < kKeys; k++) {
       CHECK(*c.get(k) == std::to_string(k) + ":" + std::to_string(truth[k].load()));
     }
+  }
+
+  TEST_CASE("in-place overwrites of small trivially copyable values are never torn") {
+    // 64 bytes, the largest value a put overwrites in place: every word is
+    // derived from (key, version), so a torn copy shows.
+    struct Wide {
+      uint64_t key, ver, check[6];
+    };
+    auto make = [](uint64_t k, uint64_t ver) {
+      Wide w{k, ver, {}};
+      for (uint64_t i = 0; i < 6; i++) w.check[i] = (k * 1000003 + ver) ^ (i * 0x9E3779B97F4A7C15ull);
+      return w;
+    };
+    auto intact = [](const Wide& w) {
+      for (uint64_t i = 0; i < 6; i++) {
+        if (w.check[i] != ((w.key * 1000003 + w.ver) ^ (i * 0x9E3779B97F4A7C15ull))) return false;
+      }
+      return true;
+    };
+    CacheOptions o;
+    o.l1.capacity = 512;
+    o.l2.capacity = 512;
+    o.shards = 2;
+    TieredCache<uint64_t, Wide> c(o, evstore::TrivialCacheCodec<Wide>());
+    constexpr uint64_t kKeys = 100;
+    std::vector<std::atomic<uint64_t>> truth(kKeys);
+    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, make(k, 0)).ok());
+    CHECK(OverwriteRace(
+        kKeys, 30000, truth,
+        [&](uint64_t k, uint64_t ver) {
+          if (!c.put(k, make(k, ver)).ok()) return false;
+          std::optional<Wide> v = c.get(k);  // the owner sees its own write
+          return v && v->key == k && v->ver == ver && intact(*v);
+        },
+        [&](uint64_t k, uint64_t* ver) {
+          std::optional<Wide> v = c.get(k);
+          if (!v || v->key != k || !intact(*v)) return false;
+          *ver = v->ver;
+          return true;
+        }));
+    CacheStats s = c.stats();
+    CHECK(s.l1.entries == kKeys);
+    CHECK(s.misses == 0);
+    for (uint64_t k = 0; k < kKeys; k++) {
+      std::optional<Wide> v = c.get(k);
+      REQUIRE(v.has_value());
+      CHECK(v->ver == truth[k].load());
+      CHECK(intact(*v));
+    }
+  }
+
+  TEST_CASE("an overwrite that changes the weight, or is in L2, is not done in place") {
+    CacheOptions o = Tiers(8, 64);
+    CacheWeighers<uint64_t, uint64_t> w;
+    w.decoded = [](const uint64_t&, const uint64_t& v) { return v % 4 + 1; };
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>(), w);
+    REQUIRE(c.put(1, 0).ok());  // weight 1
+    CHECK(c.stats().l1.bytes == 1);
+    REQUIRE(c.put(1, 4).ok());  // weight 1 again: in place
+    CHECK(*c.get(1) == 4);
+    CHECK(c.stats().l1.bytes == 1);
+    REQUIRE(c.put(1, 2).ok());  // weight 3
+    CHECK(*c.get(1) == 2);
+    CacheStats s = c.stats();
+    CHECK(s.l1.bytes == 3);
+    CHECK(s.l1.entries == 1);
+    // Fill L1 so that key 1 is demoted to L2; a put there re-enters L1.
+    for (uint64_t k = 10; k < 20; k++) REQUIRE(c.put(k, 0).ok());
+    REQUIRE(c.stats().l2.entries >= 1);
+    REQUIRE(c.put(1, 5).ok());
+    CHECK(*c.get(1) == 5);
+    s = c.stats();
+    CHECK(s.l1.bytes <= 8);
+    CHECK(s.l1.entries + s.l2.entries == 11);
   }
 
   TEST_CASE("an L1 hit buys the entry one pass before it is demoted") {

@@ -17,7 +17,8 @@
 // through a per-thread stripe, copies the value out and records the access in
 // the stripe's bounded read buffer; the policy catches up when a buffer fills
 // (without stopping the shard's readers) or the shard is written (writes hold
-// the shard exclusively).
+// the shard exclusively, except a put that overwrites a small trivially
+// copyable value in L1 in place, under a per-node sequence counter).
 //
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
@@ -381,12 +382,62 @@ class TieredCache {
   uint32_t shard_count() const { return nshards_; }
 
  private:
+  // Trivially copyable values of up to 64 bytes are kept in L1 as atomic
+  // words under a sequence counter (a seqlock), so that a put of a new value
+  // for a key in L1 overwrites it in place while lookups go on, instead of
+  // stopping the shard's lookups. A lookup that overlaps such a write reads
+  // again.
+  static constexpr bool kInPlace = std::is_trivially_copyable_v<V> &&
+                                   std::is_default_constructible_v<V> && sizeof(V) <= 64;
+  class AtomicValue {
+   public:
+    explicit AtomicValue(const V& v) { Store(v); }
+    // A consistent copy, also while Write runs on another thread.
+    V Read() const {
+      for (int spins = 0;; spins++) {
+        uint32_t before = seq_.load(std::memory_order_acquire);
+        if ((before & 1) == 0) {
+          V v = Load();
+          std::atomic_thread_fence(std::memory_order_acquire);
+          if (seq_.load(std::memory_order_relaxed) == before) return v;
+        }
+        cache_internal::CpuRelax(spins);
+      }
+    }
+    // REQUIRES: no other Write at the same time (the shard mutex is held).
+    void Write(const V& v) {
+      uint32_t s = seq_.load(std::memory_order_relaxed);
+      seq_.store(s + 1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_release);
+      Store(v);
+      seq_.store(s + 2, std::memory_order_release);
+    }
+
+   private:
+    static constexpr size_t kWords = (sizeof(V) + 7) / 8;
+    V Load() const {
+      uint64_t w[kWords];
+      for (size_t i = 0; i < kWords; i++) w[i] = words_[i].load(std::memory_order_relaxed);
+      V v;
+      std::memcpy(static_cast<void*>(&v), w, sizeof(V));
+      return v;
+    }
+    void Store(const V& v) {
+      uint64_t w[kWords] = {};
+      std::memcpy(w, static_cast<const void*>(&v), sizeof(V));
+      for (size_t i = 0; i < kWords; i++) words_[i].store(w[i], std::memory_order_relaxed);
+    }
+    std::atomic<uint32_t> seq_{0};
+    std::atomic<uint64_t> words_[kWords];
+  };
+  using Decoded = std::conditional_t<kInPlace, AtomicValue, V>;
+
   // What a lookup reads comes first: key, value, then the policy node's
   // deadline, so a hit usually touches one cache line of the node.
   struct NodeData {
     explicit NodeData(const K& k) : key(k) {}
     K key;
-    std::variant<std::monostate, V, cache_internal::CompactBytes> value;  // index 1 in L1, 2 in L2
+    std::variant<std::monostate, Decoded, cache_internal::CompactBytes> value;  // index 1 in L1, 2 in L2
   };
   // Cache-line aligned, so that for small keys and values what a lookup
   // reads (key, value, deadline) is one line that drains do not write; with
@@ -517,22 +568,42 @@ class TieredCache {
     void Bury(V&& v) {
       if constexpr (!std::is_trivially_destructible_v<V>) values.push_back(std::move(v));
     }
+    // Takes n's decoded value, if it has one.
+    void BuryDecoded(Node* n) {
+      if constexpr (!kInPlace) {
+        if (n->value.index() == 1) Bury(std::move(std::get<1>(n->value)));
+      }
+    }
   };
+
+  // A copy of n's decoded value. REQUIRES: n is in L1.
+  static V CopyDecoded(const Node* n) {
+    if constexpr (kInPlace) {
+      return std::get<1>(n->value).Read();
+    } else {
+      return std::get<1>(n->value);
+    }
+  }
 
   // Holds a shard exclusively (its mutex, then no readers inside) and first
   // replays the read buffers into the policy. Declare the Graveyard before it.
+  // Locks a shard's mutex. Holders are brief (a write or a drain): spin a
+  // little before the mutex puts this thread to sleep, which costs far more
+  // than the wait.
+  static void LockShard(Shard& s) {
+    for (int spins = 0; !s.mu.try_lock(); spins++) {
+      if (spins == 256) {
+        s.mu.lock();
+        return;
+      }
+      cache_internal::Pause();
+    }
+  }
+
   class Exclusive {
    public:
     Exclusive(TieredCache& c, Shard& s, Graveyard* g) : c_(c), s_(s) {
-      // Holders are brief (a write or a drain): spin a little before the
-      // mutex puts this thread to sleep, which costs far more than the wait.
-      for (int spins = 0; !s.mu.try_lock(); spins++) {
-        if (spins == 256) {
-          s.mu.lock();
-          break;
-        }
-        cache_internal::Pause();
-      }
+      LockShard(s);
       c.Enter(s);
       c.Drain(s, g);
     }
@@ -593,6 +664,11 @@ class TieredCache {
   void Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
   void Demote(Shard& s, Node* n, Graveyard* g);
   void Invalidate(Shard& s, const K& key);
+  // A put of a key whose value is in L1, with the same weight and no TTL in
+  // use: overwrites the value in place under the shard mutex only (lookups
+  // go on) and records the write as an access. False (nothing changed) when
+  // that does not apply.
+  bool PutInPlace(Shard& s, const K& key, uint64_t h, const V& value, uint64_t w1);
   // Calls f(shard, graveyard) for each shard in turn, held exclusively.
   template <typename F>
   void ForEachShardHeld(F f);

@@ -73,7 +73,7 @@ uint64_t TieredCache<K, V, H, E>::WeighEncoded(const K& key, std::string_view b)
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
   s.policy->Remove(n);
-  if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
+  g->BuryDecoded(n);
   s.index.Erase(n);
   s.nodes.Delete(n);
 }
@@ -93,14 +93,19 @@ void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Gr
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
-  std::string bytes = codec_.encode(std::get<1>(n->value));
+  std::string bytes;
+  if constexpr (kInPlace) {
+    bytes = codec_.encode(CopyDecoded(n));
+  } else {
+    bytes = codec_.encode(std::get<1>(n->value));
+  }
   uint64_t w2 = WeighEncoded(n->key, bytes);
   if (w2 > s.l2_cap) {
     Evict(s, n, g);
     return;
   }
   cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
-  g->Bury(std::move(std::get<1>(n->value)));
+  g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
   s.policy->MoveToTier(n, cache_internal::Tier::kL2, w2);
 }
@@ -147,7 +152,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
   }
   if (n->value.index() == 1) {
     p.RecordHit(n);
-    out->emplace(std::get<1>(n->value));
+    out->emplace(CopyDecoded(n));
     return true;
   }
   Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
@@ -195,11 +200,10 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
   bool inserted = found == nullptr;
   Node& n = inserted ? *s.nodes.New(key) : *found;
   n.ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
+  if (!inserted) g->BuryDecoded(&n);
   if (tier == Tier::kL1) {
-    if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
     n.value.template emplace<1>(std::move(value));
   } else {
-    if (!inserted && n.value.index() == 1) g->Bury(std::move(std::get<1>(n.value)));
     g->Bury(std::move(value));
     n.value.template emplace<2>(std::move(compact));
   }
@@ -405,7 +409,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   } else if (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns) {
     rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
   } else if (n->value.index() == 1) {
-    out->emplace(std::get<1>(n->value));
+    out->emplace(CopyDecoded(n));
     rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
     hit = true;
   } else {
@@ -449,11 +453,37 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
   uint64_t h = Mix(hasher_(key));
   Shard& s = ShardFor(h);
   uint64_t w1 = options_.l1.capacity > 0 ? WeighDecoded(key, value) : 0;
+  if constexpr (kInPlace) {
+    // Without TTLs no deadline changes, so the value is all a lookup sees.
+    if (!ttl_used() && w1 > 0 && PutInPlace(s, key, h, value, w1)) return Status::OK();
+  }
   int64_t now = ttl_used() ? Now() : 0;
   Graveyard g;
   Exclusive lock(*this, s, &g);
   Invalidate(s, key);
   return Store(s, key, h, std::move(value), w1, ttl, now, &g);
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, const V& value,
+                                         uint64_t w1) {
+  if constexpr (kInPlace) {
+    LockShard(s);
+    std::lock_guard<std::mutex> lock(s.mu, std::adopt_lock);
+    // The index and the node's tier and weight change only under an
+    // exclusive hold, which takes this mutex too.
+    Node* n = s.index.Find(h, key, eq_);
+    if (n == nullptr || n->value.index() != 1 || n->charge != w1) return false;
+    Invalidate(s, key);
+    std::get<1>(n->value).Write(value);
+    // Like a drain's replay of a hit: only policy fields change, which
+    // lookups do not read.
+    s.policy->Touch(n);
+    return true;
+  } else {
+    (void)s, (void)key, (void)h, (void)value, (void)w1;
+    return false;
+  }
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -486,7 +516,7 @@ void TieredCache<K, V, H, E>::clear() {
     s.flights.clear();
     s.index.ForEach([&](Node* n) {
       s.policy->Remove(n);
-      if (n->value.index() == 1) g->Bury(std::move(std::get<1>(n->value)));
+      g->BuryDecoded(n);
       s.nodes.Delete(n);
     });
     s.index.Clear();
