@@ -9,15 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include "crash_child_util.hpp"
 #include "evstore/store.hpp"
 
 using namespace evstore;
-
-static void Emit(const std::string& line) {
-  // One write per line, shorter than PIPE_BUF: lines never interleave.
-  ssize_t n = write(1, line.data(), line.size());
-  (void)n;
-}
+using evtest::Emit;
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -26,14 +22,9 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1];
   unsigned seed = static_cast<unsigned>(std::stoul(argv[2]));
-  Options o;
-  o.sync = true;
-  auto opened = Store::open(dir, o);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
-    return 1;
-  }
-  Store store = std::move(opened).value();
+  std::optional<Store> opened = evtest::OpenSynced(dir);
+  if (!opened) return 1;
+  Store& store = *opened;
   Emit("READY\n");
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; t++) {

@@ -17,21 +17,17 @@
 #include <thread>
 #include <vector>
 
+#include "crash_child_util.hpp"
 #include "evstore/saga.hpp"
-#include "saga_crash_fate.hpp"
 #include "evstore/store.hpp"
+#include "saga_crash_fate.hpp"
 
 using namespace evstore;
 using namespace std::chrono_literals;
 
 namespace {
 
-void Emit(const std::string& line) {
-  // One write per line, shorter than PIPE_BUF: lines never interleave.
-  ssize_t n = write(1, line.data(), line.size());
-  (void)n;
-}
-
+using evtest::Emit;
 using evtest::Fate;
 using evtest::Fnv;
 using evtest::FateOf;
@@ -89,14 +85,9 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   std::string seed = argv[2];
   bool recover = std::string(argv[3]) == "recover";
-  Options o;
-  o.sync = true;
-  auto opened = Store::open(dir, o);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
-    return 1;
-  }
-  Store store = std::move(opened).value();
+  std::optional<Store> opened = evtest::OpenSynced(dir);
+  if (!opened) return 1;
+  Store& store = *opened;
   SagaEngineOptions eo;
   eo.threads = 4;
   std::vector<SagaDefinition> defs{Definition(store)};
