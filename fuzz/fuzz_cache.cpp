@@ -8,7 +8,9 @@
 // Input: a configuration (tier capacities, TTLs, shards, codec failures)
 // then operations: put (with a TTL), get, erase, clear, get_or_load (with a
 // loader that succeeds, fails, or re-enters the cache), advance the clock,
-// cleanup.
+// cleanup. A second cache of u64 digests of the same values, with unit
+// weights, mirrors put, get, erase, clear and cleanup: its values are
+// trivially copyable, so its overwrites of L1 entries are done in place.
 #include <map>
 #include <optional>
 #include <string>
@@ -53,8 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   w.decoded = [](const uint8_t&, const std::string& v) { return v.size(); };
   w.encoded = [](const uint8_t&, std::string_view b) { return b.size(); };
   TieredCache<uint8_t, std::string> cache(o, codec, w);
+  TieredCache<uint8_t, uint64_t> mirror(o, TrivialCacheCodec<uint64_t>());
+  auto digest = [](const std::string& v) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : v) h = (h ^ c) * 1099511628211ull;
+    return h;
+  };
 
-  std::map<uint8_t, Entry> model;  // keys that may be cached, with their value
+  std::map<uint8_t, Entry> model;         // keys that may be cached, with their value
+  std::map<uint8_t, Entry> mirror_model;  // the same for the mirror
   // Whether a hit on `e` now would be expired (only when certainly past
   // every deadline that could apply: the rules differ per tier).
   auto expired = [&](const Entry& e) {
@@ -68,15 +77,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return false;
   };
-  auto check_hit = [&](uint8_t k, const std::optional<std::string>& got) {
-    auto it = model.find(k);
+  auto check_in = [&](std::map<uint8_t, Entry>& m, uint8_t k, const auto& got, auto same) {
+    auto it = m.find(k);
     if (!got) {
-      if (it != model.end()) model.erase(it);  // gone: it cannot come back by itself
+      if (it != m.end()) m.erase(it);  // gone: it cannot come back by itself
       return;
     }
-    FUZZ_CHECK(it != model.end());
-    FUZZ_CHECK(*got == it->second.value);
+    FUZZ_CHECK(it != m.end());
+    FUZZ_CHECK(same(*got, it->second.value));
     FUZZ_CHECK(!expired(it->second));
+  };
+  auto check_hit = [&](uint8_t k, const std::optional<std::string>& got) {
+    check_in(model, k, got, [](const std::string& a, const std::string& b) { return a == b; });
+  };
+  auto check_mirror = [&](uint8_t k) {
+    check_in(mirror_model, k, mirror.get(k),
+             [&](uint64_t a, const std::string& b) { return a == digest(b); });
   };
 
   for (int op = 0; op < 200 && !in.empty(); op++) {
@@ -95,14 +111,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           model.erase(k);
           FUZZ_CHECK(!cache.get(k).has_value());
         }
+        // Unit weights: refused only if some tier exists but holds less than
+        // one unit per shard.
+        Status ms = mirror.put(k, digest(v), std::chrono::nanoseconds(ttl));
+        if (ms.ok()) {
+          mirror_model[k] = Entry{v, now, ttl};
+        } else {
+          FUZZ_CHECK(ms.IsInvalidArgument());
+          mirror_model.erase(k);
+        }
+        check_mirror(k);
         break;
       }
-      case 2: check_hit(k, cache.get(k)); break;
+      case 2:
+        check_hit(k, cache.get(k));
+        check_mirror(k);
+        break;
       case 3: {
         bool was = cache.erase(k);
         if (was) FUZZ_CHECK(model.count(k));
         model.erase(k);
         FUZZ_CHECK(!cache.get(k).has_value());
+        if (mirror.erase(k)) FUZZ_CHECK(mirror_model.count(k));
+        mirror_model.erase(k);
+        FUZZ_CHECK(!mirror.get(k).has_value());
         break;
       }
       case 4: {
@@ -110,9 +142,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (b < 16) {
           cache.clear();
           model.clear();
-          for (uint8_t key = 0; key < 16; key++) FUZZ_CHECK(!cache.get(key).has_value());
+          mirror.clear();
+          mirror_model.clear();
+          for (uint8_t key = 0; key < 16; key++) {
+            FUZZ_CHECK(!cache.get(key).has_value());
+            FUZZ_CHECK(!mirror.get(key).has_value());
+          }
         } else {
           cache.cleanup();
+          mirror.cleanup();
         }
         break;
       }
@@ -149,12 +187,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 6: now += 1 + in.Byte() * 250; break;
       case 7: {
-        CacheStats st = cache.stats();
-        if (o.l1.capacity) FUZZ_CHECK(st.l1.bytes <= o.l1.capacity);
-        if (o.l2.capacity) FUZZ_CHECK(st.l2.bytes <= o.l2.capacity);
-        FUZZ_CHECK(st.l1.entries + st.l2.entries <= 16);
-        // Every entry weighs at least 1.
-        FUZZ_CHECK(st.l1.entries <= st.l1.bytes && st.l2.entries <= st.l2.bytes);
+        for (CacheStats st : {cache.stats(), mirror.stats()}) {
+          if (o.l1.capacity) FUZZ_CHECK(st.l1.bytes <= o.l1.capacity);
+          if (o.l2.capacity) FUZZ_CHECK(st.l2.bytes <= o.l2.capacity);
+          FUZZ_CHECK(st.l1.entries + st.l2.entries <= 16);
+          // Every entry weighs at least 1.
+          FUZZ_CHECK(st.l1.entries <= st.l1.bytes && st.l2.entries <= st.l2.bytes);
+        }
         break;
       }
     }
