@@ -10,6 +10,8 @@
 #include <fstream>
 #include <list>
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <mutex>
 #include <queue>
 #include <random>
@@ -230,6 +232,22 @@ std::unique_ptr<EvCache> MakeEvCache(uint64_t capacity) {
   return std::make_unique<EvCache>(evstore::CacheOptions::WithTotalCapacity(capacity),
                                    evstore::TrivialCacheCodec<uint64_t>());
 }
+
+// evstore's cache behind the baselines' Get/Put interface.
+class EvAdapter {
+ public:
+  explicit EvAdapter(uint64_t capacity) : c_(MakeEvCache(capacity)) {}
+  bool Get(uint64_t k, uint64_t* v) {
+    std::optional<uint64_t> r = c_->get(k);
+    if (!r) return false;
+    *v = *r;
+    return true;
+  }
+  void Put(uint64_t k, uint64_t v) { (void)c_->put(k, v); }
+
+ private:
+  std::unique_ptr<EvCache> c_;
+};
 
 // ------------------------------------------------------------ hit ratio --
 
@@ -455,6 +473,37 @@ double Measure(int threads, double seconds, Op op) {
   return static_cast<double>(total) / el;
 }
 
+// Runs f() in a child process and returns its result, or -1 if the child
+// failed: the child starts from this process's heap as it is now, so what
+// one implementation allocated cannot shape another's memory layout.
+// REQUIRES: no other thread is running (fork copies only the caller).
+template <typename F>
+double RunIsolated(F f) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fd[0]);
+    close(fd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    double r = f();
+    ssize_t n = write(fd[1], &r, sizeof r);
+    _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+  }
+  close(fd[1]);
+  double r = -1;
+  if (read(fd[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) r = -1;
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return r;
+}
+
 // The 1-minute load average, or -1 where /proc/loadavg is unreadable; printed
 // with throughput figures, which other work on the machine distorts.
 double LoadAverage() {
@@ -477,6 +526,7 @@ int RunThroughput(const std::vector<std::string>& args) {
   const int repeats = std::max(1, std::atoi(Flag(args, "repeats", "5").c_str()));
   const std::string only = Flag(args, "workload", "all");  // 100r, 75r25w or all
   const bool with_two_map = !HasFlag(args, "no-two-map");
+  const bool isolate = HasFlag(args, "isolate");
   const size_t kKeys = size_t{1} << 22;
   std::vector<uint64_t> keys = ZipfKeys(4 * cap, theta, kKeys, 42);
   const uint64_t mask = kKeys - 1;
@@ -494,51 +544,64 @@ int RunThroughput(const std::vector<std::string>& args) {
     if (only != "all" && only != (write_pct ? "75r25w" : "100r")) continue;
     for (int threads : thread_counts) {
       std::vector<double> ev_r, lru_r, two_r;
+      auto offset = [&](int t, uint64_t i) { return (i * 7 + static_cast<uint64_t>(t) * 1000003) & mask; };
+      auto is_write = [&](uint64_t i) { return write_pct && (i % 4) == 3; };
+      // Warm-up (the first half of the keys; the two-map design's only as
+      // many as the capacity: its every miss scans a map) and measurement.
+      auto warm = [&](auto& c, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+          uint64_t k = keys[i], v;
+          if (!c.Get(k, &v)) c.Put(k, k);
+        }
+      };
+      auto measure = [&](auto& c, double s) {
+        return Measure(threads, s, [&](int t, uint64_t i) {
+          uint64_t k = keys[offset(t, i)], x;
+          if (is_write(i)) c.Put(k, i); else (void)c.Get(k, &x);
+        });
+      };
+      uint64_t l1 = std::max<uint64_t>(1, cap / 8);
       for (int rep = 0; rep < repeats; rep++) {
+        if (isolate) {
+          // Each implementation in its own child process, from the same heap.
+          ev_r.push_back(RunIsolated([&] {
+            EvAdapter ev(cap);
+            warm(ev, kKeys / 2);
+            return measure(ev, secs);
+          }));
+          lru_r.push_back(RunIsolated([&] {
+            MutexLru lru(cap);
+            warm(lru, kKeys / 2);
+            return measure(lru, secs);
+          }));
+          if (with_two_map) {
+            two_r.push_back(RunIsolated([&] {
+              TwoMapCache two(l1, cap - l1);
+              warm(two, cap);
+              return measure(two, secs / 3);
+            }));
+          }
+          continue;
+        }
         // Fresh, warmed caches per repeat; implementations interleaved so
         // that machine noise hits all of them alike.
-        auto ev = MakeEvCache(cap);
+        EvAdapter ev(cap);
         MutexLru lru(cap);
-        uint64_t l1 = std::max<uint64_t>(1, cap / 8);
         TwoMapCache two(l1, cap - l1);
-        uint64_t v;
         // One warm-up loop per cache: interleaved, each one's allocations
         // would scatter the other's nodes over twice the memory (the LRU
         // allocates per entry and measured up to 2x slower that way).
-        for (size_t i = 0; i < kKeys / 2; i++) {
-          uint64_t k = keys[i];
-          if (!ev->get(k)) (void)ev->put(k, k);
-        }
-        for (size_t i = 0; i < kKeys / 2; i++) {
-          uint64_t k = keys[i];
-          if (!lru.Get(k, &v)) lru.Put(k, k);
-        }
-        if (with_two_map) {
-          for (size_t i = 0; i < cap; i++) {  // shorter: its every miss scans a map
-            uint64_t k = keys[i];
-            if (!two.Get(k, &v)) two.Put(k, k);
-          }
-        }
-        auto offset = [&](int t, uint64_t i) { return (i * 7 + static_cast<uint64_t>(t) * 1000003) & mask; };
-        auto is_write = [&](uint64_t i) { return write_pct && (i % 4) == 3; };
-        ev_r.push_back(Measure(threads, secs, [&](int t, uint64_t i) {
-          uint64_t k = keys[offset(t, i)];
-          if (is_write(i)) {
-            (void)ev->put(k, i);
-          } else {
-            auto r = ev->get(k);
-            (void)r;
-          }
-        }));
-        lru_r.push_back(Measure(threads, secs, [&](int t, uint64_t i) {
-          uint64_t k = keys[offset(t, i)], x;
-          if (is_write(i)) lru.Put(k, i); else (void)lru.Get(k, &x);
-        }));
-        if (with_two_map) {
-          two_r.push_back(Measure(threads, secs / 3, [&](int t, uint64_t i) {
-            uint64_t k = keys[offset(t, i)], x;
-            if (is_write(i)) two.Put(k, i); else (void)two.Get(k, &x);
-          }));
+        warm(ev, kKeys / 2);
+        warm(lru, kKeys / 2);
+        if (with_two_map) warm(two, cap);
+        ev_r.push_back(measure(ev, secs));
+        lru_r.push_back(measure(lru, secs));
+        if (with_two_map) two_r.push_back(measure(two, secs / 3));
+      }
+      for (const auto* r : {&ev_r, &lru_r, &two_r}) {
+        if (std::any_of(r->begin(), r->end(), [](double x) { return x < 0; })) {
+          std::fprintf(stderr, "evstore-bench cache: an isolated measurement failed\n");
+          return 1;
         }
       }
       rows.push_back({wl, threads, evbench::Median(ev_r), evbench::Median(lru_r),
@@ -547,10 +610,11 @@ int RunThroughput(const std::vector<std::string>& args) {
     }
   }
   double load_after = LoadAverage();
-  std::printf("Zipf(%.2f), %llu keys, capacity %llu entries, median of %d x %.2fs; "
+  std::printf("Zipf(%.2f), %llu keys, capacity %llu entries, median of %d x %.2fs%s; "
               "load average %.2f before, %.2f after (%u hardware threads)\n",
               theta, static_cast<unsigned long long>(4 * cap), static_cast<unsigned long long>(cap),
-              repeats, secs, load_before, load_after, std::thread::hardware_concurrency());
+              repeats, secs, isolate ? ", each implementation in its own process" : "", load_before,
+              load_after, std::thread::hardware_concurrency());
   std::printf("%-9s %7s %14s %14s %11s %8s %8s %8s %17s\n", "workload", "threads",
               "evstore Mops/s", "mutex-LRU", "two-map", "ev/LRU", "ev/1T", "LRU/1T",
               "evstore min-max");
@@ -561,7 +625,8 @@ int RunThroughput(const std::vector<std::string>& args) {
   };
   std::string json = "{\"scenario\":\"cache-throughput\",\"theta\":" + std::to_string(theta) +
                      ",\"capacity\":" + std::to_string(cap) + ",\"repeats\":" +
-                     std::to_string(repeats) + ",\"duration_s\":" + std::to_string(secs);
+                     std::to_string(repeats) + ",\"duration_s\":" + std::to_string(secs) +
+                     ",\"isolated\":" + (isolate ? "true" : "false");
   char buf[512];
   std::snprintf(buf, sizeof buf, ",\"load_before\":%.2f,\"load_after\":%.2f,\"rows\":[", load_before,
                 load_after);
@@ -651,7 +716,7 @@ int RunCache(const std::vector<std::string>& args) {
         "       evstore-bench cache --points reference [--traces DIR]\n"
         "       evstore-bench cache --threads 1,2 [--capacity 65536] [--theta 0.99]\n"
         "                           [--duration 0.3] [--repeats 5] [--workload 100r|75r25w|all]\n"
-        "                           [--no-two-map]\n"
+        "                           [--no-two-map] [--isolate]\n"
         "       evstore-bench cache --memory [--capacity 1048576]\n\n"
         "Trace mode replays little-endian u64 keys (raw or zstd) with unit weights and\n"
         "prints the hit ratio of evstore's cache (default configuration, the capacity\n"
@@ -662,6 +727,8 @@ int RunCache(const std::vector<std::string>& args) {
         "against a mutex-guarded LRU and a two-map design with scanning eviction; each\n"
         "figure is the median of the repeats, with ratios to the LRU, 2-thread/1-thread\n"
         "scaling and the machine's load average in the table and the JSON line.\n"
+        "--isolate builds, warms and measures each implementation in its own child\n"
+        "process, so that one's allocations cannot shape another's memory layout.\n"
         "--memory fills evstore's cache and a plain LRU with N u64 -> u64 entries and\n"
         "prints the heap each holds per entry.\n");
     return 0;
