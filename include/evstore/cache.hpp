@@ -507,7 +507,7 @@ class TieredCache {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
-    bool invalidated = false;  // guarded by the shard's exclusive hold
+    bool invalidated = false;  // guarded by the shard mutex
     std::thread::id owner;
     std::optional<Result<V>> result;
     std::exception_ptr error;
