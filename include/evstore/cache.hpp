@@ -578,8 +578,9 @@ class TieredCache {
     }
   };
 
-  // A copy of n's decoded value. REQUIRES: n is in L1.
-  static V CopyDecoded(const Node* n) {
+  // n's decoded value: a consistent copy when kept in place, else a
+  // reference to it. REQUIRES: n is in L1.
+  static decltype(auto) DecodedValue(const Node* n) {
     if constexpr (kInPlace) {
       return std::get<1>(n->value).Read();
     } else {

@@ -93,12 +93,7 @@ void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Gr
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
-  std::string bytes;
-  if constexpr (kInPlace) {
-    bytes = codec_.encode(CopyDecoded(n));
-  } else {
-    bytes = codec_.encode(std::get<1>(n->value));
-  }
+  std::string bytes = codec_.encode(DecodedValue(n));
   uint64_t w2 = WeighEncoded(n->key, bytes);
   if (w2 > s.l2_cap) {
     Evict(s, n, g);
@@ -152,7 +147,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
   }
   if (n->value.index() == 1) {
     p.RecordHit(n);
-    out->emplace(CopyDecoded(n));
+    out->emplace(DecodedValue(n));
     return true;
   }
   Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
@@ -409,7 +404,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   } else if (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns) {
     rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
   } else if (n->value.index() == 1) {
-    out->emplace(CopyDecoded(n));
+    out->emplace(DecodedValue(n));
     rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
     hit = true;
   } else {
@@ -467,23 +462,19 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
 template <typename K, typename V, typename H, typename E>
 bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, const V& value,
                                          uint64_t w1) {
-  if constexpr (kInPlace) {
-    LockShard(s);
-    std::lock_guard<std::mutex> lock(s.mu, std::adopt_lock);
-    // The index and the node's tier and weight change only under an
-    // exclusive hold, which takes this mutex too.
-    Node* n = s.index.Find(h, key, eq_);
-    if (n == nullptr || n->value.index() != 1 || n->charge != w1) return false;
-    Invalidate(s, key);
-    std::get<1>(n->value).Write(value);
-    // Like a drain's replay of a hit: only policy fields change, which
-    // lookups do not read.
-    s.policy->Touch(n);
-    return true;
-  } else {
-    (void)s, (void)key, (void)h, (void)value, (void)w1;
-    return false;
-  }
+  // Instantiated only when kInPlace (put calls it under if constexpr).
+  LockShard(s);
+  std::lock_guard<std::mutex> lock(s.mu, std::adopt_lock);
+  // The index and the node's tier and weight change only under an
+  // exclusive hold, which takes this mutex too.
+  Node* n = s.index.Find(h, key, eq_);
+  if (n == nullptr || n->value.index() != 1 || n->charge != w1) return false;
+  Invalidate(s, key);
+  std::get<1>(n->value).Write(value);
+  // Like a drain's replay of a hit: only policy fields change, which
+  // lookups do not read.
+  s.policy->Touch(n);
+  return true;
 }
 
 template <typename K, typename V, typename H, typename E>
