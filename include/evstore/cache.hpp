@@ -588,8 +588,6 @@ class TieredCache {
     }
   }
 
-  // Holds a shard exclusively (its mutex, then no readers inside) and first
-  // replays the read buffers into the policy. Declare the Graveyard before it.
   // Locks a shard's mutex. Holders are brief (a write or a drain): spin a
   // little before the mutex puts this thread to sleep, which costs far more
   // than the wait.
@@ -603,6 +601,8 @@ class TieredCache {
     }
   }
 
+  // Holds a shard exclusively (its mutex, then no readers inside) and first
+  // replays the read buffers into the policy. Declare the Graveyard before it.
   class Exclusive {
    public:
     Exclusive(TieredCache& c, Shard& s, Graveyard* g) : c_(c), s_(s) {

@@ -118,9 +118,6 @@ using QueueList = NodeList<&PolicyNode::qprev, &PolicyNode::qnext>;
 using TierList = NodeList<&PolicyNode::lprev, &PolicyNode::lnext>;
 using TimerList = NodeList<&PolicyNode::tprev, &PolicyNode::tnext>;
 
-// Count-min sketch of 4-bit counters (four per key) with periodic halving
-// ("aging"), fronted by a doorkeeper bit set that absorbs first occurrences
-// so that one-hit wonders do not pollute the counters.
 // Removes slots[i] from an open-addressing table with linear probing, whose
 // slots have a `hash` (the home index, masked) and whose default value is a
 // free slot that `empty` recognises. Backward-shift deletion: later entries
@@ -142,6 +139,9 @@ void BackwardShiftErase(std::vector<Slot>& slots, size_t i, Empty empty) {
   }
 }
 
+// Count-min sketch of 4-bit counters (four per key) with periodic halving
+// ("aging"), fronted by a doorkeeper bit set that absorbs first occurrences
+// so that one-hit wonders do not pollute the counters.
 class EVSTORE_EXPORT FrequencySketch {
  public:
   // Sizes the sketch for about `entries` distinct hot keys; drops history.
