@@ -904,6 +904,41 @@ TEST_SUITE("cache") {
     CHECK(c.stats().l2.hits == 2);
   }
 
+  TEST_CASE("repeated L1 hits are all counted, and a hot entry stays in L1 while others churn") {
+    // L1 holds 16 of 256 entries; eight hot keys are read three times a
+    // round while eight cold keys a round come up from L2, each promotion
+    // demoting an L1 entry. Hits after the first in an epoch are not
+    // replayed into the policy, but they are counted, and the epoch is short
+    // enough that a hot entry is marked again before L1's second-chance hand
+    // comes back to it.
+    IntCache c(Tiers(16, 240), evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t k = 0; k < 256; k++) CHECK(c.put(k, k).ok());
+    uint64_t hot_gets = 0, hot_l2_hits = 0, gets = 0;
+    for (int round = 0; round < 300; round++) {
+      for (uint64_t k = 0; k < 8; k++) {
+        for (int rep = 0; rep < 3; rep++) {
+          uint64_t before = c.stats().l2.hits;
+          REQUIRE(c.get(k) == std::optional<uint64_t>(k));
+          gets++;
+          if (round < 20) continue;  // warm-up: the hot keys come up to L1
+          hot_gets++;
+          hot_l2_hits += c.stats().l2.hits - before;
+        }
+      }
+      for (uint64_t j = 0; j < 8; j++) {
+        uint64_t k = 8 + (static_cast<uint64_t>(round) * 8 + j) % 248;
+        REQUIRE(c.get(k) == std::optional<uint64_t>(k));
+        gets++;
+      }
+    }
+    CacheStats s = c.stats();
+    CHECK(s.l1.hits + s.l2.hits == gets);
+    CHECK(s.misses == 0);
+    CHECK(s.l1.promotions > 1000);  // the cold keys did churn L1
+    CAPTURE(hot_l2_hits);
+    CHECK(hot_l2_hits * 100 <= hot_gets);
+  }
+
   TEST_CASE("an L2 hit returns the value at once and is promoted by the next write or drain") {
     IntCache c(Tiers(2, 8), evstore::TrivialCacheCodec<uint64_t>());
     for (uint64_t k = 1; k <= 3; k++) CHECK(c.put(k, k * 10).ok());  // 1 is demoted

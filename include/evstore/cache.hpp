@@ -453,9 +453,21 @@ class TieredCache {
   class Index {
    public:
     Index() : slots_(16) {}
+    struct Slot {
+      uint32_t hash = 0;  // low half of the node's mixed hash (the home index)
+      // Epoch of the node's last recorded L1 hit (see ReadLookup): written by
+      // lookups through std::atomic_ref, otherwise only while no lookup runs.
+      uint32_t seen = 0;
+      Node* node = nullptr;
+    };
     Node* Find(uint64_t h, const K& key, const KeyEq& eq) const {
+      const Slot* s = const_cast<Index*>(this)->FindSlot(h, key, eq);
+      return s ? s->node : nullptr;
+    }
+    Slot* FindSlot(uint64_t h, const K& key, const KeyEq& eq) {
+      uint32_t tag = static_cast<uint32_t>(h);
       for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
-        if (slots_[i].hash == h && eq(slots_[i].node->key, key)) return slots_[i].node;
+        if (slots_[i].hash == tag && eq(slots_[i].node->key, key)) return &slots_[i];
       }
       return nullptr;
     }
@@ -483,15 +495,11 @@ class TieredCache {
     }
 
    private:
-    struct Slot {
-      uint64_t hash = 0;
-      Node* node = nullptr;
-    };
     size_t mask() const { return slots_.size() - 1; }
     void Place(uint64_t h, Node* n) {
       size_t i = h & mask();
       while (slots_[i].node) i = (i + 1) & mask();
-      slots_[i] = Slot{h, n};
+      slots_[i] = Slot{static_cast<uint32_t>(h), 0, n};
     }
     void Grow() {
       std::vector<Slot> old(slots_.size() * 2);
@@ -552,6 +560,9 @@ class TieredCache {
     Index index;  // indexes the nodes, which live in `nodes`
     uint64_t l1_cap = 0, l2_cap = 0;
     std::unique_ptr<Stripe[]> stripes;
+    // Advanced by drains (AdvanceEpoch); an L1 hit on a node already
+    // recorded in the current epoch is not recorded again.
+    std::atomic<uint32_t> epoch{1};
     // Everything below is used only under `mu`, on lines lookups do not read.
     alignas(64) std::mutex mu;  // serializes drains and exclusive holders
     std::unordered_map<K, std::shared_ptr<Flight>, Hash, KeyEq> flights;
@@ -561,6 +572,7 @@ class TieredCache {
     // A drain that let readers on ran since the last exclusive one, so buffer
     // slots past the claims may hold records written late.
     bool late_records = false;
+    uint64_t epoch_start = 0;  // policy->touches() when the epoch began
     uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
   };
 
@@ -648,6 +660,9 @@ class TieredCache {
   // policy's fields, which lookups do not read. Holds the shard exclusively
   // only once kPendingBatch promotions or removals are queued.
   void TryDrain(Shard& s);
+  // Starts a new epoch of s (see ReadLookup) once enough policy updates
+  // happened in this one. REQUIRES: s.mu held.
+  void AdvanceEpoch(Shard& s);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
   void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and

@@ -330,6 +330,24 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
     }
   }
   s.late_records = !exclusive;
+  AdvanceEpoch(s);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::AdvanceEpoch(Shard& s) {
+  const cache_internal::CachePolicy& p = *s.policy;
+  using cache_internal::Tier;
+  // Half the entries' worth of policy updates (replayed hits and writes), so
+  // an entry's recency is kept to within half the cache. With both tiers on,
+  // at most a quarter of L1's: each update moves L1's second-chance hand at
+  // most two steps (one demotion, one bit cleared), so the hand cannot pass
+  // an entry twice within an epoch, and a hot entry whose bit it cleared is
+  // recorded again, its bit set, before the hand comes back to it.
+  uint64_t l1 = p.stats(Tier::kL1).entries;
+  uint64_t len = s.l1_cap > 0 && s.l2_cap > 0 ? l1 / 4 : (l1 + p.stats(Tier::kL2).entries) / 2;
+  if (p.touches() - s.epoch_start < std::max<uint64_t>(len, 1)) return;
+  s.epoch_start = p.touches();
+  s.epoch.store(s.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -384,11 +402,11 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   constexpr uint64_t kEnter = (uint64_t{1} << 32) | 1;
   Stripe& st = StripeOf(s);
   int64_t now = ttl_used() ? Now() : 0;
-  uint32_t slot;
+  uint32_t claim;  // the buffer slot claimed for this lookup's record
   for (int spins = 0;; spins++) {
     uint64_t old = st.word.fetch_add(kEnter, std::memory_order_acq_rel);
     if ((old & kWriterBit) == 0) {
-      slot = static_cast<uint32_t>(old >> 32);
+      claim = static_cast<uint32_t>(old >> 32);
       break;
     }
     // A writer is in or entering: leave (the claimed slot stays empty) and
@@ -397,8 +415,9 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
     while (st.word.load(std::memory_order_acquire) & kWriterBit) cache_internal::CpuRelax(spins++);
   }
   uintptr_t rec;
-  bool hit = false;
-  Node* n = s.index.Find(h, key, eq_);
+  bool hit = false, record = true;
+  typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
+  Node* n = slot ? slot->node : nullptr;
   if (n == nullptr) {
     rec = count_miss ? kMissTag : 0;
   } else if (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns) {
@@ -407,6 +426,17 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
     out->emplace(DecodedValue(n));
     rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
     hit = true;
+    // Repeated hits within an epoch are one correlated reference: the first
+    // is recorded, the others are counted but not replayed. This keeps hot
+    // entries' hits off the policy (most of its cost) and keeps bursts from
+    // inflating an entry's frequency. Two threads may both record one.
+    std::atomic_ref<uint32_t> seen(slot->seen);
+    uint32_t epoch = s.epoch.load(std::memory_order_relaxed);
+    if (seen.load(std::memory_order_relaxed) == epoch) {
+      record = false;
+    } else {
+      seen.store(epoch, std::memory_order_relaxed);
+    }
   } else {
     Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
     if (decoded.ok()) {
@@ -420,7 +450,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   // With the buffer full the access is not replayed into the policy (lossy,
   // as in Caffeine). Statistics do not depend on the buffer: every lookup
   // counts its outcome here, on the stripe's own cache line.
-  if (slot < kReadBuffer) st.buf[slot].store(rec, std::memory_order_relaxed);
+  if (claim < kReadBuffer && record) st.buf[claim].store(rec, std::memory_order_relaxed);
   if (hit) {
     ((rec & 3) == kHitL1 ? st.lost_l1_hits : st.lost_l2_hits)
         .fetch_add(1, std::memory_order_relaxed);
@@ -430,7 +460,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   st.word.fetch_sub(1, std::memory_order_release);
   // The reader that fills the buffer drains it; expired or undecodable
   // entries are dropped by that drain or the next write.
-  if (slot + 1 >= kReadBuffer) TryDrain(s);
+  if (claim + 1 >= kReadBuffer) TryDrain(s);
   return hit;
 }
 

@@ -280,6 +280,8 @@ class EVSTORE_EXPORT CachePolicy {
   // the neighbours' cache lines). REQUIRES: L1 is not empty.
   PolicyNode* L1Victim();
 
+  // Policy updates so far (Insert, Rewrite, Touch); never reset.
+  uint64_t touches() const { return touches_; }
   uint64_t capacity() const { return capacity_; }
   uint64_t total_charge() const { return window_charge_ + probation_charge_ + protected_charge_; }
   uint64_t l1_charge() const { return tier_[0].bytes; }
@@ -313,6 +315,7 @@ class EVSTORE_EXPORT CachePolicy {
   uint64_t entries_ = 0;
 
   FrequencySketch sketch_;
+  uint64_t touches_ = 0;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
 
   double window_target_ = 0;  // adapted window size, weigher units

@@ -152,6 +152,7 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   entries_++;
   EnsureSketch();
   sketch_.Increment(n->hash);
+  touches_++;
   Schedule(n);
   Adapt(n);
 }
@@ -204,6 +205,7 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
   if (tier == Tier::kL1) PushL1(n);
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
   sketch_.Increment(n->hash);
+  touches_++;
   Schedule(n);
 }
 
@@ -265,6 +267,7 @@ void CachePolicy::RecordHit(PolicyNode* n) {
 void CachePolicy::Touch(PolicyNode* n) {
   if (n->tier == Tier::kL1) n->referenced = true;
   sketch_.Increment(n->hash);
+  touches_++;
   switch (n->queue) {
     case Queue::kWindow:
       window_.move_to_front(n);
