@@ -624,8 +624,13 @@ TEST_SUITE("cache") {
     for (auto& th : threads) th.join();
     CHECK_FALSE(bad.load());
     CacheStats s = c.stats();
-    CHECK(s.l1.bytes <= 500);
-    CHECK(s.l2.bytes <= 3500);
+    // Encoded values weigh what decoded ones do, so the adaptive split gave
+    // L1 most of the capacity; the total holds.
+    CHECK(s.l1.capacity + s.l2.capacity >= 4000);
+    CHECK(s.l1.capacity > 500);
+    CHECK(s.l1.bytes <= s.l1.capacity);
+    CHECK(s.l2.bytes <= s.l2.capacity);
+    CHECK(s.l1.bytes + s.l2.bytes <= 4000);
     c.clear();
     s = c.stats();
     CHECK(s.l1.entries + s.l2.entries == 0);
@@ -695,8 +700,9 @@ TEST_SUITE("cache") {
       for (auto& th : threads) th.join();
       CHECK(bad.load() == 0);
       CacheStats s = c.stats();
-      CHECK(s.l1.bytes <= o.l1.capacity);
-      CHECK(s.l2.bytes <= o.l2.capacity);
+      CHECK(s.l1.bytes <= s.l1.capacity);
+      CHECK(s.l2.bytes <= s.l2.capacity);
+      CHECK(s.l1.bytes + s.l2.bytes <= 400);
       CHECK(s.l1.entries + s.l2.entries > 0);
     }
   }
@@ -937,6 +943,61 @@ TEST_SUITE("cache") {
     CHECK(s.l1.promotions > 1000);  // the cold keys did churn L1
     CAPTURE(hot_l2_hits);
     CHECK(hot_l2_hits * 100 <= hot_gets);
+  }
+
+  TEST_CASE("the adaptive split gives L1 the capacity while L2 is no denser, and gives it back") {
+    // Decoded weight: the length, times 4 while `dense` (as if decoding
+    // inflated the value); encoded weight: the length.
+    auto dense = std::make_shared<std::atomic<bool>>(false);
+    CacheWeighers<uint64_t, std::string> w;
+    w.decoded = [dense](const uint64_t&, const std::string& v) { return v.size() * (dense->load() ? 4 : 1); };
+    w.encoded = [](const uint64_t&, std::string_view b) { return b.size(); };
+    CacheOptions o = CacheOptions::WithTotalCapacity(16000);
+    o.shards = 1;
+    CHECK(o.adaptive_split);
+    StrCache c(o, StringCodec(), w);
+    std::mt19937_64 rng(3);
+    auto churn = [&](int n) {
+      for (int i = 0; i < n; i++) {
+        uint64_t k = (rng() % 400) * (rng() % 400) / 40;  // skewed over 4000 keys
+        if (!c.get(k)) CHECK(c.put(k, std::string(8, static_cast<char>('a' + k % 26))).ok());
+      }
+    };
+    CacheStats s = c.stats();
+    CHECK(s.l1.capacity == 2000);
+    CHECK(s.l2.capacity == 14000);
+    churn(40000);
+    s = c.stats();
+    CHECK(s.l1.capacity == 15000);
+    CHECK(s.l2.capacity >= 1000);
+    CHECK(s.l1.bytes <= s.l1.capacity);
+    CHECK(s.l2.bytes <= s.l2.capacity);
+    CHECK(s.l1.bytes + s.l2.bytes <= 16000);
+    CHECK(s.l1.bytes + s.l2.bytes >= 15000);  // still full
+    churn(40000);
+    s = c.stats();
+    CHECK(s.l2.capacity == 1000);  // L2 gave its capacity up as it emptied
+    CHECK(s.l2.bytes <= 1000);
+    *dense = true;  // now L2 holds four times the entries per unit
+    churn(40000);
+    s = c.stats();
+    CHECK(s.l1.capacity == 2000);
+    CHECK(s.l2.capacity == 14000);
+    CHECK(s.l1.bytes <= 2000);
+    CHECK(s.l1.bytes + s.l2.bytes <= 16000);
+  }
+
+  TEST_CASE("without the adaptive split each tier keeps its configured capacity") {
+    IntCache c(Tiers(100, 1500), evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t i = 0; i < 20000; i++) {
+      uint64_t k = (i * 7919) % 3000;
+      if (!c.get(k)) CHECK(c.put(k, k).ok());
+    }
+    CacheStats s = c.stats();
+    CHECK(s.l1.capacity == 100);
+    CHECK(s.l2.capacity == 1500);
+    CHECK(s.l1.bytes == 100);
+    CHECK(s.l1.demotions > 0);
   }
 
   TEST_CASE("an L2 hit returns the value at once and is promoted by the next write or drain") {

@@ -80,13 +80,25 @@ struct CacheOptions {
   // tier's capacity; an entry heavier than its shard's share of a tier is not
   // kept in that tier.
   uint32_t shards = 0;
+  // Default false: each tier keeps its capacity. If true (and both tiers are
+  // on), the cache moves capacity between the tiers, their sum fixed, by how
+  // much lighter entries are in L2 than in L1, measured on the entries it
+  // moves between them. While encoded entries weigh more than 7/8 of their
+  // decoded weight, L2 would hold barely more entries than L1 in the same
+  // budget and only add a decode to each of its hits, so L1 takes 15/16 of
+  // the capacity (unit weights always do this); once they weigh less than
+  // 3/4, the tiers go back to the capacities above. Decided per shard every
+  // 64 moves; stats() reports each tier's current capacity.
+  bool adaptive_split = false;
 
-  // Preset: `total` weigher units split between the tiers by the cache, an
-  // eighth for L1 (at least 1 unit) and the rest for L2, no TTL.
+  // Preset: `total` weigher units split between the tiers by the cache: an
+  // eighth for L1 (at least 1 unit) and the rest for L2, adaptive_split on,
+  // no TTL.
   static CacheOptions WithTotalCapacity(uint64_t total) {
     CacheOptions o;
     o.l1.capacity = total >= 2 ? std::max<uint64_t>(1, total / 8) : total;
     o.l2.capacity = total - o.l1.capacity;
+    o.adaptive_split = true;
     return o;
   }
 };
@@ -558,7 +570,7 @@ class TieredCache {
   struct alignas(64) Shard {
     // Read by every lookup, changed only while the shard is held exclusively.
     Index index;  // indexes the nodes, which live in `nodes`
-    uint64_t l1_cap = 0, l2_cap = 0;
+    uint64_t l1_cap = 0, l2_cap = 0;  // current capacities (see SplitAfterMove)
     std::unique_ptr<Stripe[]> stripes;
     // Advanced by drains (AdvanceEpoch); an L1 hit on a node already
     // recorded in the current epoch is not recorded again.
@@ -573,6 +585,12 @@ class TieredCache {
     // slots past the claims may hold records written late.
     bool late_records = false;
     uint64_t epoch_start = 0;  // policy->touches() when the epoch began
+    // Adaptive split: the configured capacities, L2's capacity to shrink to
+    // (as promotions empty it), and the weights of recent tier moves.
+    uint64_t l1_base = 0, l2_base = 0, l2_goal = 0;
+    bool l1_heavy = false;
+    uint64_t moved_l1 = 0, moved_l2 = 0;
+    uint32_t moves = 0;
     uint64_t misses = 0, loads = 0, load_errors = 0, rejections = 0;
   };
 
@@ -663,6 +681,10 @@ class TieredCache {
   // Starts a new epoch of s (see ReadLookup) once enough policy updates
   // happened in this one. REQUIRES: s.mu held.
   void AdvanceEpoch(Shard& s);
+  // Records that an entry weighing w1 in L1 and w2 in L2 moved between the
+  // tiers and, with adaptive_split, picks the shard's split from the recent
+  // moves. REQUIRES: s held exclusively.
+  void SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
   void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and

@@ -31,6 +31,8 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
     // Spread the remainder so the shards' capacities sum to the total.
     s.l1_cap = options_.l1.capacity / nshards_ + (i < options_.l1.capacity % nshards_ ? 1 : 0);
     s.l2_cap = l2 / nshards_ + (i < l2 % nshards_ ? 1 : 0);
+    s.l1_base = s.l1_cap;
+    s.l2_base = s.l2_goal = s.l2_cap;
     s.policy = std::make_unique<cache_internal::CachePolicy>(
         s.l1_cap, s.l2_cap, options_.l1.ttl.count(), l2_enabled_ ? options_.l2.ttl.count() : 0,
         now);
@@ -102,7 +104,35 @@ void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
   cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
   g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
+  uint64_t w1 = n->charge;
   s.policy->MoveToTier(n, cache_internal::Tier::kL2, w2);
+  SplitAfterMove(s, w1, w2);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2) {
+  if (!options_.adaptive_split || s.l1_base == 0 || s.l2_base == 0) return;
+  s.moved_l1 += w1;
+  s.moved_l2 += w2;
+  if (++s.moves < 64) return;
+  // Hysteresis between the two splits; halving keeps a decaying history.
+  bool heavy = s.l1_heavy ? s.moved_l2 * 4 >= s.moved_l1 * 3 : s.moved_l2 * 8 >= s.moved_l1 * 7;
+  s.moves = 0;
+  s.moved_l1 /= 2;
+  s.moved_l2 /= 2;
+  if (heavy == s.l1_heavy) return;
+  s.l1_heavy = heavy;
+  uint64_t total = s.l1_base + s.l2_base;
+  if (heavy) {
+    // L2 gives its capacity up as promotions and evictions empty it
+    // (Maintain), rather than evicting at once what it holds.
+    s.l2_goal = std::max<uint64_t>(1, total / 16);
+    s.l1_cap = total - s.l2_goal;
+  } else {
+    // Maintain demotes L1's overflow into L2's regained capacity.
+    s.l1_cap = s.l1_base;
+    s.l2_cap = s.l2_goal = s.l2_base;
+  }
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -122,6 +152,7 @@ void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) {
   if (l2_enabled_) {
     while (p.l1_charge() > s.l1_cap) Demote(s, static_cast<Node*>(p.L1Victim()), g);
   }
+  if (s.l2_cap > s.l2_goal) s.l2_cap = std::max(s.l2_goal, std::min(s.l2_cap, p.l2_charge()));
   while (p.l2_charge() > s.l2_cap) {
     cache_internal::PolicyNode* v = p.SelectVictim();
     if (!v) break;
@@ -163,7 +194,9 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
     uint64_t w1 = WeighDecoded(key, decoded.value());
     if (w1 <= s.l1_cap) {
       n->value.template emplace<1>(std::move(decoded).value());
+      uint64_t w2 = n->charge;
       p.MoveToTier(n, cache_internal::Tier::kL1, w1);
+      SplitAfterMove(s, w1, w2);
       Maintain(s, now, g);
     }
   }
@@ -376,7 +409,9 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
     uint64_t w1 = WeighDecoded(n->key, decoded.value());
     if (w1 > s.l1_cap) continue;
     n->value.template emplace<1>(std::move(decoded).value());
+    uint64_t w2 = n->charge;
     p.MoveToTier(n, Tier::kL1, w1);
+    SplitAfterMove(s, w1, w2);
     moved = true;
   }
   s.pending.clear();
@@ -655,6 +690,8 @@ CacheStats TieredCache<K, V, H, E>::stats() const {
     out.loads += s.loads;
     out.load_errors += s.load_errors;
     out.rejections += s.rejections;
+    out.l1.capacity += s.l1_cap;
+    out.l2.capacity += s.l2_cap;
   });
   return out;
 }

@@ -25,7 +25,8 @@
 namespace evstore {
 
 // Counters of one tier. Counters (hits .. demotions) count events since the
-// last reset_stats(); entries and bytes are the current contents.
+// last reset_stats(); entries and bytes are the current contents, capacity
+// the current budget.
 struct CacheTierStats {
   uint64_t hits = 0;         // lookups answered by this tier
   uint64_t misses = 0;       // lookups that reached this tier and did not find the key
@@ -35,6 +36,7 @@ struct CacheTierStats {
   uint64_t demotions = 0;    // L1 -> L2 moves (same figure on both tiers)
   uint64_t entries = 0;      // entries now in this tier
   uint64_t bytes = 0;        // weight now in this tier (weigher units)
+  uint64_t capacity = 0;     // weight this tier may now hold (moves with adaptive_split)
 };
 
 // Statistics of a whole cache: one CacheTierStats per tier.
