@@ -678,7 +678,20 @@ class TieredCache {
   // policy's fields, which lookups do not read. Holds the shard exclusively
   // only once kPendingBatch promotions or removals are queued.
   void TryDrain(Shard& s);
-  // Starts a new epoch of s (see ReadLookup) once enough policy updates
+  // Repeated accesses to an L1 entry within one epoch of its shard are one
+  // correlated reference: the first is replayed into the policy, the others
+  // are counted but not replayed. This keeps a hot entry's accesses off the
+  // policy (most of its cost) and keeps a burst from inflating the entry's
+  // frequency. True for the first access in the current epoch, which marks
+  // the slot; two threads may both see true.
+  static bool FirstInEpoch(Shard& s, typename Index::Slot* slot) {
+    std::atomic_ref<uint32_t> seen(slot->seen);
+    uint32_t epoch = s.epoch.load(std::memory_order_relaxed);
+    if (seen.load(std::memory_order_relaxed) == epoch) return false;
+    seen.store(epoch, std::memory_order_relaxed);
+    return true;
+  }
+  // Starts a new epoch of s (see FirstInEpoch) once enough policy updates
   // happened in this one. REQUIRES: s.mu held.
   void AdvanceEpoch(Shard& s);
   // Records that an entry weighing w1 in L1 and w2 in L2 moved between the

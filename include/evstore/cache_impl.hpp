@@ -461,17 +461,7 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
     out->emplace(DecodedValue(n));
     rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
     hit = true;
-    // Repeated hits within an epoch are one correlated reference: the first
-    // is recorded, the others are counted but not replayed. This keeps hot
-    // entries' hits off the policy (most of its cost) and keeps bursts from
-    // inflating an entry's frequency. Two threads may both record one.
-    std::atomic_ref<uint32_t> seen(slot->seen);
-    uint32_t epoch = s.epoch.load(std::memory_order_relaxed);
-    if (seen.load(std::memory_order_relaxed) == epoch) {
-      record = false;
-    } else {
-      seen.store(epoch, std::memory_order_relaxed);
-    }
+    record = FirstInEpoch(s, slot);
   } else {
     Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
     if (decoded.ok()) {
@@ -532,13 +522,17 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   std::lock_guard<std::mutex> lock(s.mu, std::adopt_lock);
   // The index and the node's tier and weight change only under an
   // exclusive hold, which takes this mutex too.
-  Node* n = s.index.Find(h, key, eq_);
+  typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
+  Node* n = slot ? slot->node : nullptr;
   if (n == nullptr || n->value.index() != 1 || n->charge != w1) return false;
   Invalidate(s, key);
   std::get<1>(n->value).Write(value);
-  // Like a drain's replay of a hit: only policy fields change, which
-  // lookups do not read.
-  s.policy->Touch(n);
+  // Like a drain's replay of a hit (and filtered like one): only policy
+  // fields change, which lookups do not read.
+  if (FirstInEpoch(s, slot)) {
+    s.policy->Touch(n);
+    AdvanceEpoch(s);
+  }
   return true;
 }
 
