@@ -5,7 +5,8 @@
 // replaced or expired one; a value dropped once never comes back without a
 // write; tier weights stay within capacity; stats add up.
 //
-// Input: a configuration (tier capacities, TTLs, shards, codec failures)
+// Input: a configuration (tier capacities, TTLs, shards, adaptive split,
+// codec failures)
 // then operations: put (with a TTL), get, erase, clear, get_or_load (with a
 // loader that succeeds, fails, or re-enters the cache), advance the clock,
 // cleanup. A second cache of u64 digests of the same values, with unit
@@ -42,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.l1.ttl = std::chrono::nanoseconds(l1_ttl);
   o.l2.ttl = std::chrono::nanoseconds(l2_ttl);
   o.shards = (cfg >> 3) % 4;
+  o.adaptive_split = cfg & 0x80;
   o.clock = [&now] { return now; };
   bool codec_breaks = cfg & 0x40;  // decode refuses values starting with '!'
   CacheCodec<std::string> codec;
@@ -188,8 +190,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 6: now += 1 + in.Byte() * 250; break;
       case 7: {
         for (CacheStats st : {cache.stats(), mirror.stats()}) {
-          if (o.l1.capacity) FUZZ_CHECK(st.l1.bytes <= o.l1.capacity);
-          if (o.l2.capacity) FUZZ_CHECK(st.l2.bytes <= o.l2.capacity);
+          // The adaptive split moves capacity between the tiers, never
+          // beyond their sum.
+          FUZZ_CHECK(st.l1.bytes <= st.l1.capacity && st.l2.bytes <= st.l2.capacity);
+          FUZZ_CHECK(st.l1.bytes + st.l2.bytes <= o.l1.capacity + o.l2.capacity);
+          if (!o.adaptive_split) {
+            FUZZ_CHECK(st.l1.capacity == o.l1.capacity);
+            FUZZ_CHECK(st.l2.capacity == o.l2.capacity);
+          }
           FUZZ_CHECK(st.l1.entries + st.l2.entries <= 16);
           // Every entry weighs at least 1.
           FUZZ_CHECK(st.l1.entries <= st.l1.bytes && st.l2.entries <= st.l2.bytes);
