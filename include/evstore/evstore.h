@@ -390,6 +390,12 @@ EVS_EXPORT int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int ti
 /* Shards: 0 = automatic; otherwise rounded down to a power of two, at most
  * 256. */
 EVS_EXPORT int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards);
+/* Adaptive split: 0 (default) keeps each tier's capacity; non-zero lets the
+ * cache move capacity between the tiers, their sum fixed: L1 takes 15/16 of
+ * it while L2's entries weigh about what L1's do (as with this API's
+ * key + value weights), so L2 would hold no more entries and only add a copy
+ * to its hits. evs_cache_capacity reports the current split. */
+EVS_EXPORT int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled);
 
 /* A new cache in *cache. options: NULL for the defaults (nothing is cached:
  * puts succeed and keep nothing). options is copied. */
@@ -465,6 +471,10 @@ typedef struct evs_cache_stats_t {
 EVS_EXPORT int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** errmsg);
 /* Zeroes the counters; entries and bytes keep describing the contents. */
 EVS_EXPORT int evs_cache_reset_stats(evs_cache_t* cache);
+/* The tiers' current capacities in bytes (the configured ones unless the
+ * adaptive split moved them); either output pointer may be NULL. */
+EVS_EXPORT int evs_cache_capacity(const evs_cache_t* cache, uint64_t* l1_bytes, uint64_t* l2_bytes,
+                                  char** errmsg);
 
 /* The statistics of a store's own caches: event records (*events) and stream
  * heads (*heads); either pointer may be NULL when not wanted. EVS_CLOSED after

@@ -9,6 +9,7 @@
 
 using evstore::CacheCodec;
 using evstore::CacheOptions;
+using evstore::CacheStats;
 using evstore::CacheWeighers;
 using evstore::Result;
 using evstore::Status;
@@ -90,6 +91,12 @@ int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int tier, uint64_
 int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards) {
   if (!options) return EVS_INVALID_ARGUMENT;
   options->options.shards = shards;
+  return EVS_OK;
+}
+
+int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled) {
+  if (!options) return EVS_INVALID_ARGUMENT;
+  options->options.adaptive_split = enabled != 0;
   return EVS_OK;
 }
 
@@ -204,6 +211,17 @@ int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** e
     EVS_CHECK_ARG(cache, "cache");
     EVS_CHECK_ARG(stats, "stats");
     evstore::capi::ToC(cache->cache.stats(), stats);
+    return EVS_OK;
+  });
+}
+
+int evs_cache_capacity(const evs_cache_t* cache, uint64_t* l1_bytes, uint64_t* l2_bytes,
+                       char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(cache, "cache");
+    CacheStats st = cache->cache.stats();
+    if (l1_bytes) *l1_bytes = st.l1.capacity;
+    if (l2_bytes) *l2_bytes = st.l2.capacity;
     return EVS_OK;
   });
 }

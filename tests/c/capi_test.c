@@ -684,6 +684,7 @@ static void TestCacheOptions(void) {
   EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, -1, 1));
   EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, 1, UINT64_MAX));
   EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_shards(NULL, 1));
+  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_adaptive_split(NULL, 1));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_create(o, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_cache_create(o, &c, &msg));
   CHECK(c != NULL);
@@ -713,6 +714,54 @@ static evs_cache_t* MakeCache(uint64_t l1, uint64_t l2) {
   if (evs_cache_create(o, &c, NULL) != EVS_OK) exit(2);
   evs_cache_options_destroy(o);
   return c;
+}
+
+/* With the adaptive split on, byte-weighted entries (the same weight in both
+ * tiers) move the capacity to L1; without it the tiers keep theirs. */
+static void TestCacheAdaptiveSplit(void) {
+  int adaptive;
+  for (adaptive = 0; adaptive <= 1; adaptive++) {
+    evs_cache_options_t* o = evs_cache_options_create();
+    evs_cache_t* c = NULL;
+    uint64_t l1 = 0, l2 = 0, i;
+    evs_cache_stats_t st;
+    char key[16], value[24];
+    CHECK(o != NULL);
+    EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 1, 2000));
+    EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 2, 14000));
+    EXPECT_RC(EVS_OK, evs_cache_options_set_shards(o, 1));
+    EXPECT_RC(EVS_OK, evs_cache_options_set_adaptive_split(o, adaptive));
+    EXPECT_MSG(EVS_OK, evs_cache_create(o, &c, &msg));
+    evs_cache_options_destroy(o);
+    EXPECT_MSG(EVS_OK, evs_cache_capacity(c, &l1, &l2, &msg));
+    CHECK(l1 == 2000 && l2 == 14000);
+    for (i = 0; i < 20000; i++) {
+      uint64_t k = (i * 7919) % 3000;
+      void* v = NULL;
+      size_t n = 0;
+      snprintf(key, sizeof key, "k%llu", (unsigned long long)k);
+      snprintf(value, sizeof value, "value-%llu", (unsigned long long)k);
+      if (evs_cache_get(c, key, strlen(key), &v, &n, NULL) == EVS_OK) {
+        CHECK(BytesEq(v, n, value));
+        evs_free(v);
+      } else {
+        EXPECT_MSG(EVS_OK, evs_cache_put(c, key, strlen(key), value, strlen(value), 0, &msg));
+      }
+    }
+    EXPECT_MSG(EVS_OK, evs_cache_capacity(c, &l1, NULL, &msg));
+    EXPECT_MSG(EVS_OK, evs_cache_capacity(c, NULL, &l2, &msg));
+    EXPECT_MSG(EVS_OK, evs_cache_stats(c, &st, &msg));
+    if (adaptive) {
+      CHECK(l1 == 15000);
+      CHECK(l2 >= 1000 && l2 <= 14000);
+    } else {
+      CHECK(l1 == 2000 && l2 == 14000);
+    }
+    CHECK(st.l1.bytes <= l1 && st.l2.bytes <= l2);
+    CHECK(st.l1.bytes + st.l2.bytes <= 16000);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_capacity(NULL, &l1, &l2, &msg));
+    evs_cache_destroy(c);
+  }
 }
 
 static void TestCacheBasics(void) {
@@ -1159,6 +1208,7 @@ int main(void) {
   TestClose(Sub("main"));
 
   TestCacheOptions();
+  TestCacheAdaptiveSplit();
   TestCacheBasics();
   TestCacheTtl();
   TestCacheLoadValue();
