@@ -473,15 +473,12 @@ class TieredCache {
       Node* node = nullptr;
     };
     Node* Find(uint64_t h, const K& key, const KeyEq& eq) const {
-      const Slot* s = const_cast<Index*>(this)->FindSlot(h, key, eq);
-      return s ? s->node : nullptr;
+      size_t i = Probe(h, key, eq);
+      return i == kAbsent ? nullptr : slots_[i].node;
     }
     Slot* FindSlot(uint64_t h, const K& key, const KeyEq& eq) {
-      uint32_t tag = static_cast<uint32_t>(h);
-      for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
-        if (slots_[i].hash == tag && eq(slots_[i].node->key, key)) return &slots_[i];
-      }
-      return nullptr;
+      size_t i = Probe(h, key, eq);
+      return i == kAbsent ? nullptr : &slots_[i];
     }
     // REQUIRES: no node with an equal key is indexed.
     void Insert(Node* n) {
@@ -507,6 +504,15 @@ class TieredCache {
     }
 
    private:
+    static constexpr size_t kAbsent = ~size_t{0};
+    // The slot holding key, or kAbsent.
+    size_t Probe(uint64_t h, const K& key, const KeyEq& eq) const {
+      uint32_t tag = static_cast<uint32_t>(h);
+      for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
+        if (slots_[i].hash == tag && eq(slots_[i].node->key, key)) return i;
+      }
+      return kAbsent;
+    }
     size_t mask() const { return slots_.size() - 1; }
     void Place(uint64_t h, Node* n) {
       size_t i = h & mask();
@@ -694,6 +700,10 @@ class TieredCache {
   // Starts a new epoch of s (see FirstInEpoch) once enough policy updates
   // happened in this one. REQUIRES: s.mu held.
   void AdvanceEpoch(Shard& s);
+  // Moves n (its value already converted) to `tier` with its new weight,
+  // and records the move for the adaptive split. REQUIRES: s held
+  // exclusively.
+  void MoveToTier(Shard& s, Node* n, cache_internal::Tier tier, uint64_t charge);
   // Records that an entry weighing w1 in L1 and w2 in L2 moved between the
   // tiers and, with adaptive_split, picks the shard's split from the recent
   // moves. REQUIRES: s held exclusively.

@@ -104,9 +104,19 @@ void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
   cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
   g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
-  uint64_t w1 = n->charge;
-  s.policy->MoveToTier(n, cache_internal::Tier::kL2, w2);
-  SplitAfterMove(s, w1, w2);
+  MoveToTier(s, n, cache_internal::Tier::kL2, w2);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::MoveToTier(Shard& s, Node* n, cache_internal::Tier tier,
+                                         uint64_t charge) {
+  uint64_t old = n->charge;
+  s.policy->MoveToTier(n, tier, charge);
+  if (tier == cache_internal::Tier::kL1) {
+    SplitAfterMove(s, charge, old);
+  } else {
+    SplitAfterMove(s, old, charge);
+  }
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -194,9 +204,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
     uint64_t w1 = WeighDecoded(key, decoded.value());
     if (w1 <= s.l1_cap) {
       n->value.template emplace<1>(std::move(decoded).value());
-      uint64_t w2 = n->charge;
-      p.MoveToTier(n, cache_internal::Tier::kL1, w1);
-      SplitAfterMove(s, w1, w2);
+      MoveToTier(s, n, cache_internal::Tier::kL1, w1);
       Maintain(s, now, g);
     }
   }
@@ -409,9 +417,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
     uint64_t w1 = WeighDecoded(n->key, decoded.value());
     if (w1 > s.l1_cap) continue;
     n->value.template emplace<1>(std::move(decoded).value());
-    uint64_t w2 = n->charge;
-    p.MoveToTier(n, Tier::kL1, w1);
-    SplitAfterMove(s, w1, w2);
+    MoveToTier(s, n, Tier::kL1, w1);
     moved = true;
   }
   s.pending.clear();

@@ -296,6 +296,7 @@ class EVSTORE_EXPORT CachePolicy {
  private:
   void Enqueue(PolicyNode* n, Queue q);
   void PushL1(PolicyNode* n);  // newest in L1's order, not yet hit there
+  void CountAccess(const PolicyNode* n);  // the sketch's increment and touches_
   void Dequeue(PolicyNode* n);
   QueueList& QueueOf(Queue q);
   uint64_t& ChargeOf(Queue q);

@@ -151,8 +151,7 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   Enqueue(n, Queue::kWindow);
   entries_++;
   EnsureSketch();
-  sketch_.Increment(n->hash);
-  touches_++;
+  CountAccess(n);
   Schedule(n);
   Adapt(n);
 }
@@ -204,8 +203,7 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
   s.bytes += charge;
   if (tier == Tier::kL1) PushL1(n);
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
-  sketch_.Increment(n->hash);
-  touches_++;
+  CountAccess(n);
   Schedule(n);
 }
 
@@ -266,8 +264,7 @@ void CachePolicy::RecordHit(PolicyNode* n) {
 
 void CachePolicy::Touch(PolicyNode* n) {
   if (n->tier == Tier::kL1) n->referenced = true;
-  sketch_.Increment(n->hash);
-  touches_++;
+  CountAccess(n);
   switch (n->queue) {
     case Queue::kWindow:
       window_.move_to_front(n);
@@ -287,6 +284,11 @@ void CachePolicy::Touch(PolicyNode* n) {
     case Queue::kNone:
       break;
   }
+}
+
+void CachePolicy::CountAccess(const PolicyNode* n) {
+  sketch_.Increment(n->hash);
+  touches_++;
 }
 
 void CachePolicy::PrefetchTouch(const PolicyNode* n) const {
