@@ -591,6 +591,7 @@ class TieredCache {
     // slots past the claims may hold records written late.
     bool late_records = false;
     uint64_t epoch_start = 0;  // policy->touches() when the epoch began
+    uint64_t epoch_hand = 0;   // policy->hand_steps() when the epoch began
     // Adaptive split: the configured capacities, L2's capacity to shrink to
     // (as promotions empty it), and the weights of recent tier moves.
     uint64_t l1_base = 0, l2_base = 0, l2_goal = 0;

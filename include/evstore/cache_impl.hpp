@@ -380,14 +380,18 @@ void TieredCache<K, V, H, E>::AdvanceEpoch(Shard& s) {
   using cache_internal::Tier;
   // Half the entries' worth of policy updates (replayed hits and writes), so
   // an entry's recency is kept to within half the cache. With both tiers on,
-  // at most a quarter of L1's: each update moves L1's second-chance hand at
-  // most two steps (one demotion, one bit cleared), so the hand cannot pass
-  // an entry twice within an epoch, and a hot entry whose bit it cleared is
-  // recorded again, its bit set, before the hand comes back to it.
+  // also at most half of L1's entries passed by its second-chance hand: an
+  // entry whose bit the hand cleared comes round again only after about all
+  // of L1 has been passed, so a hot entry is recorded again, its bit set,
+  // in the next epoch before the hand is back.
   uint64_t l1 = p.stats(Tier::kL1).entries;
-  uint64_t len = s.l1_cap > 0 && s.l2_cap > 0 ? l1 / 4 : (l1 + p.stats(Tier::kL2).entries) / 2;
-  if (p.touches() - s.epoch_start < std::max<uint64_t>(len, 1)) return;
+  uint64_t len = std::max<uint64_t>((l1 + p.stats(Tier::kL2).entries) / 2, 1);
+  uint64_t hand_len = std::max<uint64_t>(l1 / 2, 1);
+  bool due = p.touches() - s.epoch_start >= len ||
+             (s.l1_cap > 0 && s.l2_cap > 0 && p.hand_steps() - s.epoch_hand >= hand_len);
+  if (!due) return;
   s.epoch_start = p.touches();
+  s.epoch_hand = p.hand_steps();
   s.epoch.store(s.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 

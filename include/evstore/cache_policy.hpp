@@ -276,7 +276,6 @@ class EVSTORE_EXPORT CachePolicy {
   PolicyNode* SelectVictim();
   // Records that `n`, chosen by SelectVictim, is being evicted.
   void OnEvict(PolicyNode* n);
-  // Least recently used entry of L1, or nullptr.
   // The next L1 entry to demote: second chance over L1's insertion order (a
   // hit sets `referenced` instead of moving the entry, which keeps hits off
   // the neighbours' cache lines). REQUIRES: L1 is not empty.
@@ -284,6 +283,10 @@ class EVSTORE_EXPORT CachePolicy {
 
   // Policy updates so far (Insert, Rewrite, Touch); never reset.
   uint64_t touches() const { return touches_; }
+  // Entries L1Victim has passed (bits cleared and victims chosen); never
+  // reset. An entry passed at one count comes round again only after about
+  // L1's entries more.
+  uint64_t hand_steps() const { return hand_steps_; }
   uint64_t capacity() const { return capacity_; }
   uint64_t total_charge() const { return window_charge_ + probation_charge_ + protected_charge_; }
   uint64_t l1_charge() const { return tier_[0].bytes; }
@@ -319,6 +322,7 @@ class EVSTORE_EXPORT CachePolicy {
 
   FrequencySketch sketch_;
   uint64_t touches_ = 0;
+  uint64_t hand_steps_ = 0;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
 
   double window_target_ = 0;  // adapted window size, weigher units

@@ -308,6 +308,7 @@ PolicyNode* CachePolicy::L1Victim() {
   // amortised over the hits that set the bits.
   for (;;) {
     PolicyNode* n = l1_list_.tail;
+    hand_steps_++;
     if (!n->referenced) return n;
     n->referenced = false;
     l1_list_.move_to_front(n);
