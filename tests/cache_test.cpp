@@ -336,6 +336,44 @@ TEST_SUITE("cache") {
     }
   }
 
+  TEST_CASE("window-ghost hits grow the window, by more while the main ghost is not hit") {
+    using evstore::cache_internal::CachePolicy;
+    using evstore::cache_internal::PolicyNode;
+    using evstore::cache_internal::Queue;
+    using evstore::cache_internal::Tier;
+    CachePolicy p(0, 1000, 0, 0, 0);
+    std::vector<std::unique_ptr<PolicyNode>> nodes;
+    std::vector<uint64_t> evicted_from_window;
+    auto insert = [&](uint64_t h) {
+      nodes.push_back(std::make_unique<PolicyNode>());
+      nodes.back()->hash = h;
+      p.Insert(nodes.back().get(), Tier::kL2, 1, 0);
+      // As the cache's maintenance does: evict down to the capacity.
+      while (p.total_charge() > p.capacity()) {
+        PolicyNode* v = p.SelectVictim();
+        REQUIRE(v != nullptr);
+        if (v->queue == Queue::kWindow) evicted_from_window.push_back(v->hash);
+        p.OnEvict(v);
+        p.Remove(v);
+      }
+    };
+    auto hash = [](uint64_t i) { return (i + 1) * 0x9E3779B97F4A7C15ull; };
+    for (uint64_t i = 0; i < 1100; i++) insert(hash(i));
+    // Newcomers without history lose the admission contest against the main
+    // space, so the last ones left from the window and sit in its ghost.
+    REQUIRE(evicted_from_window.size() >= 8);
+    std::vector<uint64_t> ghosts(evicted_from_window.end() - 8, evicted_from_window.end());
+    std::vector<uint64_t> steps;
+    for (uint64_t h : ghosts) {
+      uint64_t before = p.window_max();
+      insert(h);
+      steps.push_back(p.window_max() - before);
+    }
+    // Unit weights: 1, 2, 3, then at most 4 per hit, as the window ghost's
+    // hits outnumber the main ghost's.
+    CHECK(steps == std::vector<uint64_t>{1, 2, 3, 4, 4, 4, 4, 4});
+  }
+
   TEST_CASE("weights bound the bytes held by each tier") {
     SUBCASE("each tier stays within its byte budget") {
       StrCache c(Tiers(100, 1000), StringCodec(), LengthWeighers());

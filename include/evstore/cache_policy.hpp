@@ -326,6 +326,8 @@ class EVSTORE_EXPORT CachePolicy {
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
 
   double window_target_ = 0;  // adapted window size, weigher units
+  // Recent ghost hits of each side, halved as they add up (see Adapt).
+  double window_evidence_ = 0, main_evidence_ = 0;
 
   TimerWheel wheel_;
   TimerList due_;
