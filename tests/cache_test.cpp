@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -334,6 +335,67 @@ TEST_SUITE("cache") {
       CAPTURE(theirs);
       CHECK(ours >= theirs - 0.01);
     }
+  }
+
+  TEST_CASE("L1's clock examines a new entry last and passes a hit entry once") {
+    using evstore::cache_internal::L1Clock;
+    using evstore::cache_internal::PolicyNode;
+    std::vector<PolicyNode> nodes(400);
+    std::mt19937_64 rng(11);
+    L1Clock c;
+    std::vector<PolicyNode*> live;
+    std::unordered_map<PolicyNode*, bool> hit;  // hit since last passed
+    auto remove_at = [&](size_t i) {
+      c.Remove(live[i]);
+      hit.erase(live[i]);
+      live[i] = live.back();
+      live.pop_back();
+    };
+    size_t next = 0;
+    for (int round = 0; round < 40; round++) {
+      // Churn: pushes, removals anywhere (holes; in round 3, most of a large
+      // ring, so that it is compacted), hits.
+      for (int k = 0; k < (round == 3 ? 150 : 30) && next < nodes.size() - 1; k++) {
+        c.Push(&nodes[next]);
+        live.push_back(&nodes[next]);
+        hit[&nodes[next++]] = false;
+      }
+      size_t removals = round == 3 ? live.size() - 20 : rng() % (live.size() + 1);
+      for (size_t k = 0; k < removals && live.size() > 1; k++) remove_at(rng() % live.size());
+      for (PolicyNode* n : live) {
+        if (rng() % 3 == 0) {
+          c.Hit(n);
+          hit[n] = true;
+        }
+      }
+      // A new entry comes out only after every entry not hit at its arrival;
+      // the hit ones are passed over once, their bits cleared.
+      if (next == nodes.size()) break;
+      PolicyNode* m = &nodes[next++];
+      c.Push(m);
+      std::unordered_map<PolicyNode*, bool> before = hit;
+      live.push_back(m);
+      hit[m] = false;
+      const size_t at_push = live.size();
+      uint64_t steps = 0;
+      for (;;) {
+        PolicyNode* v = c.Victim(&steps);
+        auto it = std::find(live.begin(), live.end(), v);
+        REQUIRE(it != live.end());
+        CHECK_FALSE(hit[v]);
+        if (v == m) break;
+        CHECK_FALSE(before[v]);
+        remove_at(static_cast<size_t>(it - live.begin()));
+      }
+      for (PolicyNode* n : live) {
+        if (n != m) CHECK(before[n]);  // what is left was hit: passed once
+        hit[n] = false;  // the hand has passed every entry now
+      }
+      CHECK(steps == at_push);  // each entry examined once
+      remove_at(static_cast<size_t>(std::find(live.begin(), live.end(), m) - live.begin()));
+      if (next + 31 >= nodes.size()) break;
+    }
+    CHECK(next > 250);
   }
 
   TEST_CASE("window-ghost hits grow the window, by more while the main ghost is not hit") {

@@ -79,12 +79,10 @@ struct PolicyNode {
   Tier tier = Tier::kNone;
   Queue queue = Queue::kNone;
   bool pending = false;            // queued for promotion or removal by a buffer drain
-  bool referenced = false;         // in L1: hit since it was last passed over for demotion
   int16_t bucket = -1;             // timer wheel bucket, -1 = not scheduled
   PolicyNode* qprev = nullptr;  // window / probation / protected queue
   PolicyNode* qnext = nullptr;
-  PolicyNode* lprev = nullptr;  // L1 insertion order (second chance)
-  PolicyNode* lnext = nullptr;
+  uint32_t l1_pos = 0;             // in L1: position in the shard's L1Clock
   PolicyNode* tprev = nullptr;  // timer wheel bucket
   PolicyNode* tnext = nullptr;
   int64_t ttl_ns = 0;              // per-entry TTL; 0 = none
@@ -117,7 +115,6 @@ struct NodeList {
 };
 
 using QueueList = NodeList<&PolicyNode::qprev, &PolicyNode::qnext>;
-using TierList = NodeList<&PolicyNode::lprev, &PolicyNode::lnext>;
 using TimerList = NodeList<&PolicyNode::tprev, &PolicyNode::tnext>;
 
 // Removes slots[i] from an open-addressing table with linear probing, whose
@@ -222,6 +219,43 @@ class EVSTORE_EXPORT GhostList {
 };
 
 // Tuning constants of the default policy; fixed (no per-workload tuning).
+// L1's demotion order: second chance (CLOCK) over a ring of L1's entries,
+// with the "hit since last passed" bits in a bitset beside it. A hit sets a
+// bit; the hand clears set bits as it passes and stops at the first entry
+// whose bit is clear. New entries go just behind the hand, so they are
+// examined last. The ring and bits are dense (8 entries and 64 bits per
+// cache line), so the hand reads no entry it passes, only the one it stops
+// at; this is the order of a list with moves to the front, without the moves.
+class L1Clock {
+ public:
+  bool empty() const { return live_ == 0; }
+  void Push(PolicyNode* n);
+  void Remove(PolicyNode* n);
+  void Hit(const PolicyNode* n) { bits_[n->l1_pos / 64] |= uint64_t{1} << (n->l1_pos % 64); }
+  // The entry to demote; adds the entries passed (including it) to *steps.
+  // REQUIRES: !empty(). The entry stays in the clock until Remove.
+  PolicyNode* Victim(uint64_t* steps);
+
+ private:
+  bool Bit(uint32_t i) const { return (bits_[i / 64] >> (i % 64)) & 1; }
+  void SetBit(uint32_t i, bool v) {
+    uint64_t m = uint64_t{1} << (i % 64);
+    bits_[i / 64] = v ? bits_[i / 64] | m : bits_[i / 64] & ~m;
+  }
+  void Place(PolicyNode* n, uint32_t i, bool bit) {
+    ring_[i] = n;
+    n->l1_pos = i;
+    SetBit(i, bit);
+  }
+  uint32_t TakeHole();  // a free slot, the ring grown by one if none
+  void Compact();
+  std::vector<PolicyNode*> ring_;  // nullptr: a hole, listed in free_
+  std::vector<uint64_t> bits_;
+  std::vector<uint32_t> free_;
+  uint32_t hand_ = 0;  // the next position to examine
+  uint64_t live_ = 0;
+};
+
 struct PolicyParams {
   double initial_window = 0.01;  // window share of the capacity at start
   double protected_share = 0.80; // protected share of the main space
@@ -276,10 +310,9 @@ class EVSTORE_EXPORT CachePolicy {
   PolicyNode* SelectVictim();
   // Records that `n`, chosen by SelectVictim, is being evicted.
   void OnEvict(PolicyNode* n);
-  // The next L1 entry to demote: second chance over L1's insertion order (a
-  // hit sets `referenced` instead of moving the entry, which keeps hits off
-  // the neighbours' cache lines). REQUIRES: L1 is not empty.
-  PolicyNode* L1Victim();
+  // The next L1 entry to demote: second chance over L1's insertion order
+  // (see L1Clock). REQUIRES: L1 is not empty.
+  PolicyNode* L1Victim() { return l1_clock_.Victim(&hand_steps_); }
 
   // Policy updates so far (Insert, Rewrite, Touch); never reset.
   uint64_t touches() const { return touches_; }
@@ -298,7 +331,6 @@ class EVSTORE_EXPORT CachePolicy {
 
  private:
   void Enqueue(PolicyNode* n, Queue q);
-  void PushL1(PolicyNode* n);  // newest in L1's order, not yet hit there
   void CountAccess(const PolicyNode* n);  // the sketch's increment and touches_
   void Dequeue(PolicyNode* n);
   QueueList& QueueOf(Queue q);
@@ -317,7 +349,7 @@ class EVSTORE_EXPORT CachePolicy {
   QueueList window_, probation_, protected_;
   uint64_t window_charge_ = 0, probation_charge_ = 0, protected_charge_ = 0;
   uint64_t window_max_ = 0, protected_max_ = 0;
-  TierList l1_list_;
+  L1Clock l1_clock_;
   uint64_t entries_ = 0;
 
   FrequencySketch sketch_;

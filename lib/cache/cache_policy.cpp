@@ -147,7 +147,7 @@ void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now)
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) PushL1(n);
+  if (tier == Tier::kL1) l1_clock_.Push(n);
   Enqueue(n, Queue::kWindow);
   entries_++;
   EnsureSketch();
@@ -212,14 +212,14 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
   CacheTierStats& old_s = stats(n->tier);
   old_s.entries--;
   old_s.bytes -= n->charge;
-  if (n->tier == Tier::kL1) l1_list_.remove(n);
+  if (n->tier == Tier::kL1) l1_clock_.Remove(n);
   n->charge = charge;
   n->tier = tier;
   n->write_ns = now;
   CacheTierStats& s = stats(tier);
   s.entries++;
   s.bytes += charge;
-  if (tier == Tier::kL1) PushL1(n);
+  if (tier == Tier::kL1) l1_clock_.Push(n);
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
   CountAccess(n);
   Schedule(n);
@@ -229,7 +229,7 @@ void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   CacheTierStats& from = stats(n->tier);
   from.entries--;
   from.bytes -= n->charge;
-  if (n->tier == Tier::kL1) l1_list_.remove(n);
+  if (n->tier == Tier::kL1) l1_clock_.Remove(n);
   if (tier == Tier::kL1) {
     tier_[0].promotions++;
     tier_[1].promotions++;
@@ -245,7 +245,7 @@ void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   CacheTierStats& to = stats(tier);
   to.entries++;
   to.bytes += charge;
-  if (tier == Tier::kL1) PushL1(n);
+  if (tier == Tier::kL1) l1_clock_.Push(n);
   Schedule(n);
 }
 
@@ -255,7 +255,7 @@ void CachePolicy::Remove(PolicyNode* n) {
     CacheTierStats& s = stats(n->tier);
     s.entries--;
     s.bytes -= n->charge;
-    if (n->tier == Tier::kL1) l1_list_.remove(n);
+    if (n->tier == Tier::kL1) l1_clock_.Remove(n);
     n->tier = Tier::kNone;
   }
   if (n->bucket == -2) {
@@ -281,7 +281,7 @@ void CachePolicy::RecordHit(PolicyNode* n) {
 }
 
 void CachePolicy::Touch(PolicyNode* n) {
-  if (n->tier == Tier::kL1) n->referenced = true;
+  if (n->tier == Tier::kL1) l1_clock_.Hit(n);
   CountAccess(n);
   switch (n->queue) {
     case Queue::kWindow:
@@ -316,20 +316,79 @@ void CachePolicy::PrefetchTouch(const PolicyNode* n) const {
   if (n->qnext) __builtin_prefetch(&n->qnext->qprev, 1);
 }
 
-void CachePolicy::PushL1(PolicyNode* n) {
-  n->referenced = false;
-  l1_list_.push_front(n);
+void L1Clock::Push(PolicyNode* n) {
+  live_++;
+  // Just behind the hand, so that it is examined last. Demotions leave
+  // their hole there; otherwise the entry there (the one the hand passed
+  // last) moves to another hole, or to a new slot.
+  auto behind = [this] {
+    return hand_ == 0 ? static_cast<uint32_t>(ring_.size() - 1) : hand_ - 1;
+  };
+  if (!ring_.empty() && ring_[behind()] == nullptr) {
+    Place(n, behind(), false);  // its entry in free_ goes stale (see TakeHole)
+    return;
+  }
+  uint32_t hole = TakeHole();
+  uint32_t b = behind();  // a new slot at the end may itself be behind the hand
+  if (hole != b) Place(ring_[b], hole, Bit(b));
+  Place(n, b, false);
 }
 
-PolicyNode* CachePolicy::L1Victim() {
-  // Each pass over a referenced entry clears its bit, so this is O(1)
-  // amortised over the hits that set the bits.
+uint32_t L1Clock::TakeHole() {
+  // free_ may list holes filled since (by Push, behind the hand): skip them.
+  while (!free_.empty()) {
+    uint32_t i = free_.back();
+    free_.pop_back();
+    if (ring_[i] == nullptr) return i;
+  }
+  ring_.push_back(nullptr);
+  if (bits_.size() * 64 < ring_.size()) bits_.push_back(0);
+  return static_cast<uint32_t>(ring_.size() - 1);
+}
+
+void L1Clock::Remove(PolicyNode* n) {
+  ring_[n->l1_pos] = nullptr;
+  SetBit(n->l1_pos, false);
+  free_.push_back(n->l1_pos);
+  live_--;
+  // Holes cost the hand a step each: once they are the majority, close them.
+  uint64_t holes = ring_.size() - live_;
+  if (holes > 64 && holes > live_) Compact();
+}
+
+void L1Clock::Compact() {
+  // Keeps the order as the hand will see it, starting from the hand.
+  std::vector<PolicyNode*> ring;
+  std::vector<uint64_t> bits((live_ + 63) / 64 + 1, 0);
+  ring.reserve(live_);
+  uint32_t size = static_cast<uint32_t>(ring_.size());
+  for (uint32_t k = 0; k < size; k++) {
+    uint32_t i = (hand_ + k) % size;
+    PolicyNode* n = ring_[i];
+    if (n == nullptr) continue;
+    uint32_t j = static_cast<uint32_t>(ring.size());
+    ring.push_back(n);
+    n->l1_pos = j;
+    if (Bit(i)) bits[j / 64] |= uint64_t{1} << (j % 64);
+  }
+  ring_.swap(ring);
+  bits_.swap(bits);
+  free_.clear();
+  hand_ = 0;
+}
+
+PolicyNode* L1Clock::Victim(uint64_t* steps) {
+  // Each pass over a set bit clears it, so this is O(1) amortised over the
+  // hits that set the bits.
+  uint32_t size = static_cast<uint32_t>(ring_.size());
   for (;;) {
-    PolicyNode* n = l1_list_.tail;
-    hand_steps_++;
-    if (!n->referenced) return n;
-    n->referenced = false;
-    l1_list_.move_to_front(n);
+    uint32_t i = hand_;
+    hand_ = hand_ + 1 == size ? 0 : hand_ + 1;
+    PolicyNode* n = ring_[i];
+    if (n == nullptr) continue;
+    ++*steps;
+    if (!Bit(i)) return n;
+    SetBit(i, false);
   }
 }
 
