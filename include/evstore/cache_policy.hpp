@@ -218,7 +218,6 @@ class EVSTORE_EXPORT GhostList {
   std::vector<Slot> slots_;
 };
 
-// Tuning constants of the default policy; fixed (no per-workload tuning).
 // L1's demotion order: second chance (CLOCK) over a ring of L1's entries,
 // with the "hit since last passed" bits in a bitset beside it. A hit sets a
 // bit; the hand clears set bits as it passes and stops at the first entry
@@ -226,7 +225,7 @@ class EVSTORE_EXPORT GhostList {
 // examined last. The ring and bits are dense (8 entries and 64 bits per
 // cache line), so the hand reads no entry it passes, only the one it stops
 // at; this is the order of a list with moves to the front, without the moves.
-class L1Clock {
+class EVSTORE_EXPORT L1Clock {
  public:
   bool empty() const { return live_ == 0; }
   void Push(PolicyNode* n);
@@ -256,6 +255,7 @@ class L1Clock {
   uint64_t live_ = 0;
 };
 
+// Tuning constants of the default policy; fixed (no per-workload tuning).
 struct PolicyParams {
   double initial_window = 0.01;  // window share of the capacity at start
   double protected_share = 0.80; // protected share of the main space
