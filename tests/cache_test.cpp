@@ -398,6 +398,48 @@ TEST_SUITE("cache") {
     CHECK(next > 250);
   }
 
+  TEST_CASE("L1's clock holds a bounded number of slots through long churn") {
+    using evstore::cache_internal::L1Clock;
+    using evstore::cache_internal::PolicyNode;
+    std::vector<PolicyNode> nodes(1100);
+    L1Clock c;
+    uint64_t steps = 0;
+    for (size_t i = 0; i < 1000; i++) c.Push(&nodes[i]);
+    // Demote, then promote another entry: the hole the demotion leaves
+    // behind the hand is the one the promotion fills.
+    std::vector<PolicyNode*> out;  // not in the clock
+    for (size_t i = 1000; i < nodes.size(); i++) out.push_back(&nodes[i]);
+    for (int r = 0; r < 100000; r++) {
+      PolicyNode* v = c.Victim(&steps);
+      c.Remove(v);
+      c.Push(out[static_cast<size_t>(r) % 100]);
+      out[static_cast<size_t>(r) % 100] = v;
+    }
+    CHECK(c.slots_held() == 1000);
+    // With removals elsewhere too (erasures), holes are reused or compacted.
+    std::mt19937_64 rng(5);
+    std::vector<PolicyNode*> in;
+    for (PolicyNode& n : nodes) {
+      if (std::find(out.begin(), out.end(), &n) == out.end()) in.push_back(&n);
+    }
+    for (int r = 0; r < 100000; r++) {
+      if (rng() % 2 == 0) {
+        size_t i = rng() % in.size();
+        c.Remove(in[i]);
+        out.push_back(in[i]);
+        in[i] = in.back();
+        in.pop_back();
+      }
+      if (!out.empty() && (in.size() < 10 || rng() % 2 == 0)) {
+        c.Push(out.back());
+        in.push_back(out.back());
+        out.pop_back();
+      }
+    }
+    CAPTURE(c.slots_held());
+    CHECK(c.slots_held() <= 3 * nodes.size() + 128);
+  }
+
   TEST_CASE("window-ghost hits grow the window, by more while the main ghost is not hit") {
     using evstore::cache_internal::CachePolicy;
     using evstore::cache_internal::PolicyNode;

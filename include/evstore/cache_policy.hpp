@@ -227,13 +227,14 @@ class EVSTORE_EXPORT GhostList {
 // at; this is the order of a list with moves to the front, without the moves.
 class EVSTORE_EXPORT L1Clock {
  public:
-  bool empty() const { return live_ == 0; }
   void Push(PolicyNode* n);
   void Remove(PolicyNode* n);
-  void Hit(const PolicyNode* n) { bits_[n->l1_pos / 64] |= uint64_t{1} << (n->l1_pos % 64); }
+  void Hit(const PolicyNode* n) { SetBit(n->l1_pos, true); }
   // The entry to demote; adds the entries passed (including it) to *steps.
-  // REQUIRES: !empty(). The entry stays in the clock until Remove.
+  // REQUIRES: an entry is in the clock. It stays there until Remove.
   PolicyNode* Victim(uint64_t* steps);
+  // Ring slots plus listed holes: what the clock holds besides its bits.
+  size_t slots_held() const { return ring_.size() + free_.size(); }
 
  private:
   bool Bit(uint32_t i) const { return (bits_[i / 64] >> (i % 64)) & 1; }
@@ -246,9 +247,11 @@ class EVSTORE_EXPORT L1Clock {
     n->l1_pos = i;
     SetBit(i, bit);
   }
+  // The position the hand examined last. REQUIRES: the ring is not empty.
+  uint32_t Behind() const { return hand_ == 0 ? static_cast<uint32_t>(ring_.size() - 1) : hand_ - 1; }
   uint32_t TakeHole();  // a free slot, the ring grown by one if none
   void Compact();
-  std::vector<PolicyNode*> ring_;  // nullptr: a hole, listed in free_
+  std::vector<PolicyNode*> ring_;  // nullptr: a hole, listed once in free_
   std::vector<uint64_t> bits_;
   std::vector<uint32_t> free_;
   uint32_t hand_ = 0;  // the next position to examine

@@ -319,27 +319,31 @@ void CachePolicy::PrefetchTouch(const PolicyNode* n) const {
 void L1Clock::Push(PolicyNode* n) {
   live_++;
   // Just behind the hand, so that it is examined last. Demotions leave
-  // their hole there; otherwise the entry there (the one the hand passed
-  // last) moves to another hole, or to a new slot.
-  auto behind = [this] {
-    return hand_ == 0 ? static_cast<uint32_t>(ring_.size() - 1) : hand_ - 1;
-  };
-  if (!ring_.empty() && ring_[behind()] == nullptr) {
-    Place(n, behind(), false);  // its entry in free_ goes stale (see TakeHole)
-    return;
+  // their hole there (the hole last listed, as a rule); otherwise the entry
+  // there (the one the hand passed last) moves to another hole, or to a new
+  // slot.
+  if (!ring_.empty()) {
+    uint32_t b = Behind();
+    if (ring_[b] == nullptr) {
+      // Unlist the hole, searching from the latest.
+      auto it = std::find(free_.rbegin(), free_.rend(), b);
+      *it = free_.back();
+      free_.pop_back();
+      Place(n, b, false);
+      return;
+    }
   }
   uint32_t hole = TakeHole();
-  uint32_t b = behind();  // a new slot at the end may itself be behind the hand
+  uint32_t b = Behind();  // a new slot at the end may itself be behind the hand
   if (hole != b) Place(ring_[b], hole, Bit(b));
   Place(n, b, false);
 }
 
 uint32_t L1Clock::TakeHole() {
-  // free_ may list holes filled since (by Push, behind the hand): skip them.
-  while (!free_.empty()) {
+  if (!free_.empty()) {
     uint32_t i = free_.back();
     free_.pop_back();
-    if (ring_[i] == nullptr) return i;
+    return i;
   }
   ring_.push_back(nullptr);
   if (bits_.size() * 64 < ring_.size()) bits_.push_back(0);
