@@ -419,10 +419,18 @@ class TieredCache {
         cache_internal::CpuRelax(spins);
       }
     }
-    // REQUIRES: no other Write at the same time (the shard mutex is held).
+    // Safe against concurrent Reads and Writes: a writer makes the counter
+    // odd with a compare-and-swap from even, so writers take turns.
     void Write(const V& v) {
       uint32_t s = seq_.load(std::memory_order_relaxed);
-      seq_.store(s + 1, std::memory_order_relaxed);
+      for (int spins = 0;; spins++) {
+        if ((s & 1) == 0 &&
+            seq_.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+          break;
+        }
+        cache_internal::CpuRelax(spins);
+        s = seq_.load(std::memory_order_relaxed);
+      }
       Store(v);  // release: the odd counter is visible before any new word
       seq_.store(s + 2, std::memory_order_release);
     }
@@ -639,11 +647,15 @@ class TieredCache {
   }
 
   // Holds a shard exclusively (its mutex, then no readers inside) and first
-  // replays the read buffers into the policy. Declare the Graveyard before it.
+  // replays the read buffers into the policy: most records before readers
+  // are stopped (while they go on, as TryDrain does), the rest after, so
+  // readers wait only for the holder's own work. Declare the Graveyard
+  // before it.
   class Exclusive {
    public:
     Exclusive(TieredCache& c, Shard& s, Graveyard* g) : c_(c), s_(s) {
       LockShard(s);
+      c.DrainBuffers(s, false);
       c.Enter(s);
       c.Drain(s, g);
     }
@@ -709,6 +721,10 @@ class TieredCache {
   // tiers and, with adaptive_split, picks the shard's split from the recent
   // moves. REQUIRES: s held exclusively.
   void SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2);
+  // Enters a shard as a reader through the thread's stripe, waiting while a
+  // writer holds it; returns the read-buffer slot claimed. Leave with
+  // st.word.fetch_sub(1).
+  uint32_t EnterShared(Stripe& st);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
   void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and
@@ -729,9 +745,9 @@ class TieredCache {
   void Demote(Shard& s, Node* n, Graveyard* g);
   void Invalidate(Shard& s, const K& key);
   // A put of a key whose value is in L1, with the same weight and no TTL in
-  // use: overwrites the value in place under the shard mutex only (lookups
-  // go on) and records the write as an access. False (nothing changed) when
-  // that does not apply.
+  // use: overwrites the value in place, entered like a lookup (no lock;
+  // lookups and other such puts go on), and records the write as an access
+  // in the read buffer. False (nothing changed) when that does not apply.
   bool PutInPlace(Shard& s, const K& key, uint64_t h, const V& value, uint64_t w1);
   // Calls f(shard, graveyard) for each shard in turn, held exclusively.
   template <typename F>

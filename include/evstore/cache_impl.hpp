@@ -442,23 +442,24 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
-                                         std::optional<V>* out) {
+uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st) {
   constexpr uint64_t kEnter = (uint64_t{1} << 32) | 1;
-  Stripe& st = StripeOf(s);
-  int64_t now = ttl_used() ? Now() : 0;
-  uint32_t claim;  // the buffer slot claimed for this lookup's record
   for (int spins = 0;; spins++) {
     uint64_t old = st.word.fetch_add(kEnter, std::memory_order_acq_rel);
-    if ((old & kWriterBit) == 0) {
-      claim = static_cast<uint32_t>(old >> 32);
-      break;
-    }
+    if ((old & kWriterBit) == 0) return static_cast<uint32_t>(old >> 32);
     // A writer is in or entering: leave (the claimed slot stays empty) and
     // wait for it to finish.
     st.word.fetch_sub(1, std::memory_order_release);
     while (st.word.load(std::memory_order_acquire) & kWriterBit) cache_internal::CpuRelax(spins++);
   }
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
+                                         std::optional<V>* out) {
+  Stripe& st = StripeOf(s);
+  int64_t now = ttl_used() ? Now() : 0;
+  uint32_t claim = EnterShared(st);  // the buffer slot claimed for this lookup's record
   uintptr_t rec;
   bool hit = false, record = true;
   typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
@@ -528,22 +529,28 @@ template <typename K, typename V, typename H, typename E>
 bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, const V& value,
                                          uint64_t w1) {
   // Instantiated only when kInPlace (put calls it under if constexpr).
-  LockShard(s);
-  std::lock_guard<std::mutex> lock(s.mu, std::adopt_lock);
-  // The index and the node's tier and weight change only under an
-  // exclusive hold, which takes this mutex too.
+  // Entered like a lookup: the index, the nodes' tiers and weights and the
+  // flights change only under an exclusive hold, which waits for this
+  // thread to leave, so they hold still here.
+  Stripe& st = StripeOf(s);
+  uint32_t claim = EnterShared(st);
   typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
   Node* n = slot ? slot->node : nullptr;
-  if (n == nullptr || n->value.index() != 1 || n->charge != w1) return false;
-  Invalidate(s, key);
-  std::get<1>(n->value).Write(value);
-  // Like a drain's replay of a hit (and filtered like one): only policy
-  // fields change, which lookups do not read.
-  if (FirstInEpoch(s, slot)) {
-    s.policy->Touch(n);
-    AdvanceEpoch(s);
+  // No load of the key can be in flight: a load is registered only while
+  // the key is not indexed, and whatever indexes it (a put's Store, or the
+  // load's own) first takes that flight out of `flights`.
+  bool done = n != nullptr && n->value.index() == 1 && n->charge == w1;
+  if (done) {
+    std::get<1>(n->value).Write(value);  // atomic against lookups and other writes
+    // Recorded like a hit (and filtered like one): its replay touches only
+    // policy fields, which lookups do not read.
+    if (claim < kReadBuffer && FirstInEpoch(s, slot)) {
+      st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
+    }
   }
-  return true;
+  st.word.fetch_sub(1, std::memory_order_release);
+  if (claim + 1 >= kReadBuffer) TryDrain(s);
+  return done;
 }
 
 template <typename K, typename V, typename H, typename E>
