@@ -484,6 +484,8 @@ class TieredCache {
       size_t i = Probe(h, key, eq);
       return i == kAbsent ? nullptr : slots_[i].node;
     }
+    // Starts loading the slot where a probe for h begins.
+    void PrefetchHome(uint64_t h) const { __builtin_prefetch(&slots_[h & mask()]); }
     Slot* FindSlot(uint64_t h, const K& key, const KeyEq& eq) {
       size_t i = Probe(h, key, eq);
       return i == kAbsent ? nullptr : &slots_[i];
@@ -653,9 +655,16 @@ class TieredCache {
   // before it.
   class Exclusive {
    public:
-    Exclusive(TieredCache& c, Shard& s, Graveyard* g) : c_(c), s_(s) {
+    // A writer about to insert the key with mixed hash `*insert_hash` also
+    // warms what the insertion will read, before readers are stopped.
+    Exclusive(TieredCache& c, Shard& s, Graveyard* g, const uint64_t* insert_hash = nullptr)
+        : c_(c), s_(s) {
       LockShard(s);
       c.DrainBuffers(s, false);
+      if (insert_hash) {
+        s.index.PrefetchHome(*insert_hash);
+        s.policy->WarmForInsert(*insert_hash);
+      }
       c.Enter(s);
       c.Drain(s, g);
     }

@@ -520,7 +520,7 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
   }
   int64_t now = ttl_used() ? Now() : 0;
   Graveyard g;
-  Exclusive lock(*this, s, &g);
+  Exclusive lock(*this, s, &g, &h);
   Invalidate(s, key);
   return Store(s, key, h, std::move(value), w1, ttl, now, &g);
 }

@@ -205,6 +205,10 @@ class EVSTORE_EXPORT GhostList {
   void Add(uint64_t hash);
   // True (and forgets it) if `hash` is in the list.
   bool Take(uint64_t hash);
+  // Starts loading the slot where Add or Take of `hash` begins its probe.
+  void Prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
 
  private:
   struct Slot {
@@ -233,6 +237,8 @@ class EVSTORE_EXPORT L1Clock {
   // The entry to demote; adds the entries passed (including it) to *steps.
   // REQUIRES: an entry is in the clock. It stays there until Remove.
   PolicyNode* Victim(uint64_t* steps);
+  // Loads the next entries the hand will examine (ring, bits and nodes).
+  void Prefetch() const;
   // Ring slots plus listed holes: what the clock holds besides its bits.
   size_t slots_held() const { return ring_.size() + free_.size(); }
 
@@ -298,6 +304,12 @@ class EVSTORE_EXPORT CachePolicy {
   // counters, the queue neighbours), so that a drain replaying many hits
   // waits for their cache misses together rather than one after another.
   void PrefetchTouch(const PolicyNode* n) const;
+  // Loads what inserting an entry with `hash` and making room for it will
+  // read: the key's sketch counters and ghost slots, the queue tails that
+  // compete for eviction with their counters, and L1's next demotion
+  // candidates. For a writer to call before it stops the shard's readers,
+  // so that they do not wait through these cache misses.
+  void WarmForInsert(uint64_t hash) const;
   // Records a lookup that found nothing.
   void RecordMiss();
 

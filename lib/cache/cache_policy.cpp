@@ -316,6 +316,18 @@ void CachePolicy::PrefetchTouch(const PolicyNode* n) const {
   if (n->qnext) __builtin_prefetch(&n->qnext->qprev, 1);
 }
 
+void CachePolicy::WarmForInsert(uint64_t hash) const {
+  sketch_.Prefetch(hash);
+  window_ghost_.Prefetch(hash);
+  main_ghost_.Prefetch(hash);
+  for (const PolicyNode* t : {window_.tail, probation_.tail}) {
+    if (t == nullptr) continue;
+    sketch_.Prefetch(t->hash);  // reads t: the caller lets readers go on
+    if (t->qprev) __builtin_prefetch(&t->qprev->qprev, 1);
+  }
+  l1_clock_.Prefetch();
+}
+
 void L1Clock::Push(PolicyNode* n) {
   live_++;
   // Just behind the hand, so that it is examined last. Demotions leave
@@ -379,6 +391,21 @@ void L1Clock::Compact() {
   bits_.swap(bits);
   free_.clear();
   hand_ = 0;
+}
+
+void L1Clock::Prefetch() const {
+  uint32_t size = static_cast<uint32_t>(ring_.size());
+  if (size == 0) return;
+  // Most entries the hand passes have their bit clear: the victim is among
+  // the first few.
+  for (uint32_t k = 0, i = hand_; k < 4; k++, i = i + 1 == size ? 0 : i + 1) {
+    const PolicyNode* n = ring_[i];
+    if (n == nullptr) continue;
+    // The node's line with the value (before PolicyNode) and its policy line.
+    auto a = reinterpret_cast<uintptr_t>(n) & ~uintptr_t{63};
+    __builtin_prefetch(reinterpret_cast<const void*>(a));
+    __builtin_prefetch(reinterpret_cast<const void*>(a + 64), 1);
+  }
 }
 
 PolicyNode* L1Clock::Victim(uint64_t* steps) {
