@@ -18,7 +18,8 @@
 // the stripe's bounded read buffer; the policy catches up when a buffer fills
 // (without stopping the shard's readers) or the shard is written (writes hold
 // the shard exclusively, except a put that overwrites a small trivially
-// copyable value in L1 in place, under a per-node sequence counter).
+// copyable value in L1 in place: it enters like a lookup and takes turns with
+// other writers of the key on a per-node sequence counter).
 //
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
@@ -357,8 +358,9 @@ class TieredCache {
   // shorter). A value goes to L1 if it fits, else encoded to L2. Afterwards
   // get(key) returns `value` (until evicted or expired), and a get_or_load of
   // `key` that was already running when put was called will not cache its
-  // possibly older result (nor hand it to get_or_load calls made after put). Returns InvalidArgument if the value is heavier than
-  // the shard's share of both tiers; the key is then no longer cached.
+  // possibly older result (nor hand it to get_or_load calls made after put).
+  // Returns InvalidArgument if the value is heavier than the shard's share of
+  // both tiers; the key is then no longer cached.
   Status put(const K& key, V value, std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
 
   // Removes `key`; true if it was cached. A get_or_load of `key` already
