@@ -539,7 +539,11 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   // No load of the key can be in flight: a load is registered only while
   // the key is not indexed, and whatever indexes it (a put's Store, or the
   // load's own) first takes that flight out of `flights`.
-  bool done = n != nullptr && n->value.index() == 1 && n->charge == w1;
+  // An entry given a deadline by another thread's put with a TTL, which this
+  // thread's check of ttl_used() (before entering) may have missed, takes the
+  // exclusive path too: this put must clear that deadline.
+  bool done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
+              n->deadline_ns == cache_internal::kNever;
   if (done) {
     std::get<1>(n->value).Write(value);  // atomic against lookups and other writes
     // Recorded like a hit (and filtered like one): its replay touches only
