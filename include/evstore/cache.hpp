@@ -559,11 +559,15 @@ class TieredCache {
   static constexpr uintptr_t kHitL2 = 1;   // node | kHitL2: found in L2, decoded
   static constexpr uintptr_t kBadMiss = 2; // node | kBadMiss: expired or undecodable, a miss
   static constexpr uintptr_t kMissTag = 3; // alone: a miss; node | 3: as kBadMiss, not counted
-  static constexpr uint32_t kReadBuffer = 32;
+  static constexpr uint32_t kReadBuffer = 64;
   // Promotions and removals found by drains that do not exclude readers wait
   // in Shard::pending until this many are queued or the shard is next held
   // exclusively, so a read-mostly shard rarely stops its readers.
   static constexpr size_t kPendingBatch = 32;
+  // An exclusive holder replays, before stopping readers, the stripes with at
+  // least this many claims; fewer records replay quickly enough while
+  // readers wait, and a second pass would cost more than it saves.
+  static constexpr uint64_t kPreDrainClaims = 16;
 
   // One reader stripe of a shard, used by the threads whose slot maps to it.
   // `word` counts the readers inside the shard (bits 0-30), holds the writer
@@ -579,6 +583,11 @@ class TieredCache {
     // counted misses), added to the statistics by the drain.
     std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
     uint64_t drain_claims = 0;     // claims seen on entry, given back by Leave; exclusive holder only
+    // Slots below this may hold records written late, after a drain that let
+    // readers on had read them: the most claims such a drain took since the
+    // last exclusive one (whose claimants may still be writing). Mutex
+    // holders only.
+    uint64_t dirty = 0;
     // Written by claimants, read and cleared by drainers. A drain that does
     // not exclude readers may miss a record written late; that record is
     // replayed by a later drain or overwritten (lossy, like a full buffer).
@@ -599,9 +608,6 @@ class TieredCache {
     std::unique_ptr<cache_internal::CachePolicy> policy;
     cache_internal::Slab<Node> nodes;  // every node of the shard
     std::vector<Node*> pending;  // nodes to promote or drop (see kPendingBatch)
-    // A drain that let readers on ran since the last exclusive one, so buffer
-    // slots past the claims may hold records written late.
-    bool late_records = false;
     uint64_t epoch_start = 0;  // policy->touches() when the epoch began
     uint64_t epoch_hand = 0;   // policy->hand_steps() when the epoch began
     // Adaptive split: the configured capacities, L2's capacity to shrink to
@@ -662,8 +668,10 @@ class TieredCache {
     Exclusive(TieredCache& c, Shard& s, Graveyard* g, const uint64_t* insert_hash = nullptr)
         : c_(c), s_(s) {
       LockShard(s);
-      c.DrainBuffers(s, false);
-      if (insert_hash) {
+      // Lookups have been busy in this shard: replay their records now, and
+      // load what an insertion reads, while they go on. (Alone in the
+      // shard, either is a second pass for nothing.)
+      if (c.DrainBuffers(s, false, kPreDrainClaims) && insert_hash) {
         s.index.PrefetchHome(*insert_hash);
         s.policy->WarmForInsert(*insert_hash);
       }
@@ -741,7 +749,9 @@ class TieredCache {
   // Replays the read buffers into the policy and queues promotions and
   // removals in s.pending. REQUIRES: s.mu held; `exclusive`: also entered
   // (no reader inside), so every record is seen and the buffers are cleared.
-  void DrainBuffers(Shard& s, bool exclusive);
+  // Without `exclusive`, takes only stripes with at least `min_claims`
+  // claims; returns whether it took any.
+  bool DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims = 1);
 
   // All below REQUIRE the shard held exclusively.
   void Drain(Shard& s, Graveyard* g);  // DrainBuffers, then the pending queue

@@ -297,9 +297,10 @@ void TieredCache<K, V, H, E>::Leave(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
+bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims) {
   cache_internal::CachePolicy& p = *s.policy;
   using cache_internal::Tier;
+  bool took = false;
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
     uint64_t claims;
@@ -311,15 +312,24 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
       // exclusively): a plain load spares its line a read-modify-write,
       // which on a many-core host with few threads using the cache is most
       // of the stripes.
-      if ((st.word.load(std::memory_order_relaxed) >> 32) == 0) continue;
+      if ((st.word.load(std::memory_order_relaxed) >> 32) < min_claims) continue;
+      took = true;
       // Take the claims and restart the buffer at once: readers claiming from
       // now on write slots from 0 again, perhaps while this loop reads them.
       claims = st.word.fetch_and(kWriterBit | kReaderMask, std::memory_order_acquire) >> 32;
     }
-    // Entered after a drain that let readers on, every slot is read and
-    // cleared, also past the claims: a record written late, after that drain
-    // had passed its slot, must not outlive this hold, which may free nodes.
-    uint64_t n = exclusive && s.late_records ? kReadBuffer : std::min<uint64_t>(claims, kReadBuffer);
+    // Held exclusively, every slot that may hold a record is read and
+    // cleared, also past the claims: a record written late, after a drain
+    // that let readers on had passed its slot, must not outlive this hold,
+    // which may free nodes. Such slots are all below st.dirty; slots above
+    // it and the claims were not claimed since the last exclusive drain.
+    uint64_t n = std::min<uint64_t>(claims, kReadBuffer);
+    if (exclusive) {
+      n = std::max(n, st.dirty);
+      st.dirty = 0;
+    } else {
+      st.dirty = std::max(st.dirty, n);
+    }
     // Three passes over the records, so that their cache misses overlap:
     // take them and start loading their nodes' policy fields; start loading
     // what each hit's Touch needs; replay them.
@@ -376,8 +386,11 @@ void TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive) {
       s.misses += l;
     }
   }
-  s.late_records = !exclusive;
+  // Epochs are counted at replays only: a drain that took nothing leaves the
+  // epoch to the replay that follows it.
+  if (!exclusive && !took) return false;
   AdvanceEpoch(s);
+  return took;
 }
 
 template <typename K, typename V, typename H, typename E>
