@@ -741,9 +741,11 @@ class TieredCache {
   // moves. REQUIRES: s held exclusively.
   void SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2);
   // Enters a shard as a reader through the thread's stripe, waiting while a
-  // writer holds it; returns the read-buffer slot claimed. Leave with
-  // st.word.fetch_sub(1).
+  // writer holds it; returns the read-buffer slot claimed.
   uint32_t EnterShared(Stripe& st);
+  // Leaves a shard entered with EnterShared, which returned `claim`, and
+  // drains its buffers if that claim filled the stripe's.
+  void LeaveShared(Shard& s, Stripe& st, uint32_t claim);
   void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
   void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and

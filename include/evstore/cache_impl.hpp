@@ -474,6 +474,13 @@ uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st) {
 }
 
 template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) {
+  st.word.fetch_sub(1, std::memory_order_release);
+  // The reader that fills the buffer drains it.
+  if (claim + 1 >= kReadBuffer) TryDrain(s);
+}
+
+template <typename K, typename V, typename H, typename E>
 bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
                                          std::optional<V>* out) {
   Stripe& st = StripeOf(s);
@@ -512,10 +519,8 @@ bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, boo
   } else if (rec == kMissTag || (rec & 3) == kBadMiss) {
     st.lost_misses.fetch_add(1, std::memory_order_relaxed);
   }
-  st.word.fetch_sub(1, std::memory_order_release);
-  // The reader that fills the buffer drains it; expired or undecodable
-  // entries are dropped by that drain or the next write.
-  if (claim + 1 >= kReadBuffer) TryDrain(s);
+  // Expired or undecodable entries are dropped by the drain or the next write.
+  LeaveShared(s, st, claim);
   return hit;
 }
 
@@ -571,8 +576,7 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
       st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
     }
   }
-  st.word.fetch_sub(1, std::memory_order_release);
-  if (claim + 1 >= kReadBuffer) TryDrain(s);
+  LeaveShared(s, st, claim);
   return done;
 }
 
