@@ -63,6 +63,29 @@ CacheWeighers<uint64_t, std::string> LengthWeighers() {
   return w;
 }
 
+// A 64-byte value, the largest a put overwrites in place: every word is
+// derived from (key, version), so a torn copy shows.
+struct Wide {
+  uint64_t key, ver, check[6];
+};
+
+uint64_t WideCheck(uint64_t k, uint64_t ver, uint64_t i) {
+  return (k * 1000003 + ver) ^ (i * 0x9E3779B97F4A7C15ull);
+}
+
+Wide MakeWide(uint64_t k, uint64_t ver) {
+  Wide w{k, ver, {}};
+  for (uint64_t i = 0; i < 6; i++) w.check[i] = WideCheck(k, ver, i);
+  return w;
+}
+
+bool Intact(const Wide& w) {
+  for (uint64_t i = 0; i < 6; i++) {
+    if (w.check[i] != WideCheck(w.key, w.ver, i)) return false;
+  }
+  return true;
+}
+
 // Two writers each overwrite their own half of `keys` keys `writes` times
 // (a new version per put, recorded in `truth` first, then read back by the
 // writer) while three readers look up random keys until the writers finish.
@@ -953,22 +976,6 @@ TEST_SUITE("cache") {
   }
 
   TEST_CASE("in-place overwrites of small trivially copyable values are never torn") {
-    // 64 bytes, the largest value a put overwrites in place: every word is
-    // derived from (key, version), so a torn copy shows.
-    struct Wide {
-      uint64_t key, ver, check[6];
-    };
-    auto make = [](uint64_t k, uint64_t ver) {
-      Wide w{k, ver, {}};
-      for (uint64_t i = 0; i < 6; i++) w.check[i] = (k * 1000003 + ver) ^ (i * 0x9E3779B97F4A7C15ull);
-      return w;
-    };
-    auto intact = [](const Wide& w) {
-      for (uint64_t i = 0; i < 6; i++) {
-        if (w.check[i] != ((w.key * 1000003 + w.ver) ^ (i * 0x9E3779B97F4A7C15ull))) return false;
-      }
-      return true;
-    };
     CacheOptions o;
     o.l1.capacity = 512;
     o.l2.capacity = 512;
@@ -976,17 +983,17 @@ TEST_SUITE("cache") {
     TieredCache<uint64_t, Wide> c(o, evstore::TrivialCacheCodec<Wide>());
     constexpr uint64_t kKeys = 100;
     std::vector<std::atomic<uint64_t>> truth(kKeys);
-    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, make(k, 0)).ok());
+    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, MakeWide(k, 0)).ok());
     CHECK(OverwriteRace(
         kKeys, 30000, truth,
         [&](uint64_t k, uint64_t ver) {
-          if (!c.put(k, make(k, ver)).ok()) return false;
+          if (!c.put(k, MakeWide(k, ver)).ok()) return false;
           std::optional<Wide> v = c.get(k);  // the owner sees its own write
-          return v && v->key == k && v->ver == ver && intact(*v);
+          return v && v->key == k && v->ver == ver && Intact(*v);
         },
         [&](uint64_t k, uint64_t* ver) {
           std::optional<Wide> v = c.get(k);
-          if (!v || v->key != k || !intact(*v)) return false;
+          if (!v || v->key != k || !Intact(*v)) return false;
           *ver = v->ver;
           return true;
         }));
@@ -997,7 +1004,7 @@ TEST_SUITE("cache") {
       std::optional<Wide> v = c.get(k);
       REQUIRE(v.has_value());
       CHECK(v->ver == truth[k].load());
-      CHECK(intact(*v));
+      CHECK(Intact(*v));
     }
   }
 
@@ -1005,26 +1012,12 @@ TEST_SUITE("cache") {
     // Several threads overwrite the same few keys at once (the in-place path
     // admits writers without a lock): every copy a lookup returns, and every
     // final value, must be one whole write.
-    struct Wide {
-      uint64_t key, ver, check[6];
-    };
-    auto make = [](uint64_t k, uint64_t ver) {
-      Wide w{k, ver, {}};
-      for (uint64_t i = 0; i < 6; i++) w.check[i] = (k * 1000003 + ver) ^ (i * 0x9E3779B97F4A7C15ull);
-      return w;
-    };
-    auto intact = [](const Wide& w) {
-      for (uint64_t i = 0; i < 6; i++) {
-        if (w.check[i] != ((w.key * 1000003 + w.ver) ^ (i * 0x9E3779B97F4A7C15ull))) return false;
-      }
-      return true;
-    };
     CacheOptions o;
     o.l1.capacity = 64;
     TieredCache<uint64_t, Wide> c(o, evstore::TrivialCacheCodec<Wide>());
     constexpr uint64_t kKeys = 3;
     constexpr int kWriters = 4, kWrites = 40000;
-    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, make(k, 0)).ok());
+    for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, MakeWide(k, 0)).ok());
     // last[w][k]: the last version writer w wrote to key k (0: none).
     std::vector<std::vector<uint64_t>> last(kWriters, std::vector<uint64_t>(kKeys, 0));
     std::atomic<bool> bad{false}, stop{false};
@@ -1034,7 +1027,7 @@ TEST_SUITE("cache") {
         while (!stop.load()) {
           for (uint64_t k = 0; k < kKeys; k++) {
             std::optional<Wide> v = c.get(k);
-            if (!v || v->key != k || !intact(*v)) bad = true;
+            if (!v || v->key != k || !Intact(*v)) bad = true;
           }
         }
       });
@@ -1044,7 +1037,7 @@ TEST_SUITE("cache") {
         for (int i = 1; i <= kWrites; i++) {
           uint64_t k = static_cast<uint64_t>(i) % kKeys;
           uint64_t ver = (static_cast<uint64_t>(w + 1) << 32) | static_cast<uint64_t>(i);
-          if (!c.put(k, make(k, ver)).ok()) bad = true;
+          if (!c.put(k, MakeWide(k, ver)).ok()) bad = true;
           last[static_cast<size_t>(w)][k] = ver;
         }
       });
@@ -1056,7 +1049,7 @@ TEST_SUITE("cache") {
     for (uint64_t k = 0; k < kKeys; k++) {
       std::optional<Wide> v = c.get(k);
       REQUIRE(v.has_value());
-      CHECK(intact(*v));
+      CHECK(Intact(*v));
       bool some_last = false;
       for (int w = 0; w < kWriters; w++) some_last |= v->ver == last[static_cast<size_t>(w)][k];
       CHECK(some_last);
