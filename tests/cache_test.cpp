@@ -900,6 +900,74 @@ TEST_SUITE("cache") {
     CHECK(s.l1.entries + s.l2.entries == 40);
   }
 
+  TEST_CASE("statistics stay exact beside in-place puts, exclusive writers, loads and stats calls") {
+    // L1 hits are counted by their buffer claims alone; everything else that
+    // claims (misses, in-place puts, lookups that back off from a writer,
+    // get_or_load's first look) must not pass for one, at the end or in any
+    // snapshot taken meanwhile.
+    CacheOptions o = Tiers(64, 64);
+    o.shards = 2;
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+    for (uint64_t k = 0; k < 40; k++) REQUIRE(c.put(k, k).ok());
+    c.reset_stats();
+    constexpr int kReaders = 3, kLookups = 20000, kLoads = 2000;
+    std::atomic<uint64_t> hits{0}, misses{0};
+    std::atomic<bool> done{false}, bad{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kReaders; t++) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kLookups; i++) {
+          uint64_t k = static_cast<uint64_t>(i * 7 + t) % 50;  // 40 cached, 10 never
+          if (c.get(k).has_value() != (k < 40)) bad = true;
+        }
+        hits += kLookups / 50 * 40;
+        misses += kLookups / 50 * 10;
+      });
+    }
+    threads.emplace_back([&] {  // in-place puts of cached keys
+      for (uint64_t i = 0; !done.load(); i++) {
+        if (!c.put(i % 40, i % 40).ok()) bad = true;
+      }
+    });
+    threads.emplace_back([&] {  // exclusive holds: inserts and erases of other keys
+      for (uint64_t i = 0; !done.load(); i++) {
+        if (!c.put(1000 + i % 8, i).ok()) bad = true;
+        c.erase(1000 + i % 8);
+      }
+    });
+    threads.emplace_back([&] {  // loads: a hit, then a miss that loads
+      for (uint64_t i = 0; i < kLoads; i++) {
+        auto v = c.get_or_load(i % 40, [] { return Result<uint64_t>(uint64_t{7}); });
+        if (!v.ok() || *v != i % 40) bad = true;
+        auto w = c.get_or_load(2000 + i, [i] { return Result<uint64_t>(i); });
+        if (!w.ok() || *w != i) bad = true;
+        c.erase(2000 + i);
+      }
+      hits += kLoads;
+      misses += kLoads;
+    });
+    threads.emplace_back([&] {  // snapshots: never above what was looked up so far
+      uint64_t last = 0;
+      while (!done.load()) {
+        CacheStats s = c.stats();
+        uint64_t h = s.l1.hits + s.l2.hits;
+        if (h < last || h > uint64_t{kReaders} * kLookups + kLoads) bad = true;
+        last = h;
+      }
+    });
+    for (int t = 0; t < kReaders; t++) threads[t].join();
+    threads[kReaders + 2].join();  // the loads
+    done = true;
+    for (auto& th : threads) {
+      if (th.joinable()) th.join();
+    }
+    CHECK_FALSE(bad.load());
+    CacheStats s = c.stats();
+    CHECK(s.l1.hits + s.l2.hits == hits.load());
+    CHECK(s.misses == misses.load());
+    CHECK(s.loads == kLoads);
+  }
+
   TEST_CASE("read-only traffic promotes L2 hits while lookups go on") {
     // No writes during the reads: promotions come only from drains run by the
     // readers themselves (in batches, holding the shard), beside other

@@ -579,10 +579,16 @@ class TieredCache {
   static constexpr uint64_t kReaderMask = kWriterBit - 1;
   struct alignas(64) Stripe {
     std::atomic<uint64_t> word{0};
-    // Outcomes of the stripe's lookups since the last drain (hits per tier,
-    // counted misses), added to the statistics by the drain.
-    std::atomic<uint64_t> lost_l1_hits{0}, lost_l2_hits{0}, lost_misses{0};
-    uint64_t drain_claims = 0;     // claims seen on entry, given back by Leave; exclusive holder only
+    // Outcomes of the claims since the last drain other than L1 hits: L2
+    // hits, counted misses, and claims that are not counted lookups (misses
+    // a caller counts itself, in-place puts). A drain adds them to the
+    // statistics and counts the rest of the claims it took as L1 hits, so
+    // the commonest outcome costs no atomic of its own. Exact whenever the
+    // shard is held exclusively (every claim taken then belongs to a lookup
+    // that has finished and counted); a drain that lets readers on may see
+    // a claim before its count, which the next drain makes up.
+    std::atomic<uint64_t> lost_l2_hits{0}, lost_misses{0}, lost_other{0};
+    uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
     // Slots below this may hold records written late, after a drain that let
     // readers on had read them: the most claims such a drain took since the
     // last exclusive one (whose claimants may still be writing). Mutex
@@ -711,6 +717,10 @@ class TieredCache {
   // stripe's read buffer. With count_miss false a miss is left uncounted
   // (the caller goes on to an exclusive lookup that counts it).
   bool ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss, std::optional<V>* out);
+  // ReadLookup's rare outcomes (n expired, or in L2), out of line so that
+  // the common ones (L1 hit, miss) stay small.
+  bool ReadLookupRare(Shard& s, Stripe& st, Node* n, int64_t now, uint32_t claim, bool count_miss,
+                      std::optional<V>* out);
   // Drains the shard's read buffers if no other thread holds its mutex; else
   // leaves them. Readers go on meanwhile: the replay only touches the
   // policy's fields, which lookups do not read. Holds the shard exclusively
@@ -741,8 +751,14 @@ class TieredCache {
   // moves. REQUIRES: s held exclusively.
   void SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2);
   // Enters a shard as a reader through the thread's stripe, waiting while a
-  // writer holds it; returns the read-buffer slot claimed.
-  uint32_t EnterShared(Stripe& st);
+  // writer holds it. `inc` is kEnterClaim (also claims a read-buffer slot,
+  // returned; the claim is counted as an L1 hit unless the caller counts
+  // another outcome) or kEnterOnly (returns 0).
+  static constexpr uint64_t kClaim = uint64_t{1} << 32;
+  static constexpr uint64_t kEnterClaim = kClaim | 1;
+  static constexpr uint64_t kEnterOnly = 1;
+  uint32_t EnterShared(Stripe& st, uint64_t inc);
+  uint32_t EnterSharedSlow(Stripe& st, uint64_t inc);  // a writer was in: back off and retry
   // Leaves a shard entered with EnterShared, which returned `claim`, and
   // drains its buffers if that claim filled the stripe's.
   void LeaveShared(Shard& s, Stripe& st, uint32_t claim);

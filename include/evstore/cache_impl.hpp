@@ -273,25 +273,26 @@ void TieredCache<K, V, H, E>::Enter(Shard& s) {
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
     uint64_t w = st.word.fetch_or(kWriterBit, std::memory_order_acq_rel);
+    // The slots claimed before the bit was set are those to drain, written
+    // by readers inside now or earlier; a claim made from now on sees the
+    // bit and is void (no record, no count; see EnterShared and PutInPlace).
+    st.drain_claims = w >> 32;
     for (int spins = 0; (w & kReaderMask) != 0; spins++) {
       cache_internal::CpuRelax(spins);
       w = st.word.load(std::memory_order_acquire);
     }
-    // Slots claimed before this point were written by readers now gone (or
-    // left empty by readers that backed off).
-    st.drain_claims = w >> 32;
   }
 }
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Leave(Shard& s) {
-  // One subtraction clears the writer bit (known to be set) and gives back
-  // the buffer slots this hold drained, so the next claims start at 0 again
-  // (or past claims made by readers that backed off meanwhile, whose slots
-  // stay empty).
+  // One AND clears the writer bit and the claims, so the next claims start
+  // at 0 again: those this hold drained and the void ones made meanwhile
+  // (readers still backing off keep their count in the low bits and take
+  // it out themselves).
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
-    st.word.fetch_sub((st.drain_claims << 32) | kWriterBit, std::memory_order_release);
+    st.word.fetch_and(kReaderMask, std::memory_order_release);
     st.drain_claims = 0;
   }
 }
@@ -305,7 +306,7 @@ bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t mi
     Stripe& st = s.stripes[i];
     uint64_t claims;
     if (exclusive) {
-      claims = st.drain_claims;  // given back by Leave
+      claims = st.drain_claims;  // cleared by Leave
     } else {
       // A stripe nobody claimed from since the last drain has no records (a
       // counter bumped late waits for a later drain; stats() drains
@@ -375,16 +376,22 @@ bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t mi
       c.store(0, std::memory_order_relaxed);
       return v;
     };
-    if (uint64_t l = take(st.lost_l1_hits)) p.stats(Tier::kL1).hits += l;
+    // Every claim not counted as another outcome was an L1 hit. Unsigned
+    // arithmetic wraps, so a count that arrived before its claim (taken by
+    // a later drain) nets out; see Stripe.
+    uint64_t l1_hits = claims - take(st.lost_other);
     if (uint64_t l = take(st.lost_l2_hits)) {
+      l1_hits -= l;
       p.stats(Tier::kL2).hits += l;
       if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
     }
     if (uint64_t l = take(st.lost_misses)) {
+      l1_hits -= l;
       if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
       if (s.l2_cap > 0) p.stats(Tier::kL2).misses += l;
       s.misses += l;
     }
+    p.stats(Tier::kL1).hits += l1_hits;
   }
   // Epochs are counted at replays only: a drain that took nothing leaves the
   // epoch to the replay that follows it.
@@ -461,65 +468,82 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st) {
-  constexpr uint64_t kEnter = (uint64_t{1} << 32) | 1;
-  for (int spins = 0;; spins++) {
-    uint64_t old = st.word.fetch_add(kEnter, std::memory_order_acq_rel);
-    if ((old & kWriterBit) == 0) return static_cast<uint32_t>(old >> 32);
-    // A writer is in or entering: leave (the claimed slot stays empty) and
-    // wait for it to finish.
+inline uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st, uint64_t inc) {
+  uint64_t old = st.word.fetch_add(inc, std::memory_order_acq_rel);
+  if ((old & kWriterBit) == 0) [[likely]] return static_cast<uint32_t>(old >> 32);
+  return EnterSharedSlow(st, inc);
+}
+
+template <typename K, typename V, typename H, typename E>
+uint32_t TieredCache<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) {
+  for (int spins = 0;;) {
+    // A writer is in or entering: leave and wait for it to finish. The
+    // claim made is void: it came after the writer took the claims to
+    // drain, and its Leave clears it (no drain takes claims meanwhile).
     st.word.fetch_sub(1, std::memory_order_release);
     while (st.word.load(std::memory_order_acquire) & kWriterBit) cache_internal::CpuRelax(spins++);
+    uint64_t old = st.word.fetch_add(inc, std::memory_order_acq_rel);
+    if ((old & kWriterBit) == 0) return static_cast<uint32_t>(old >> 32);
   }
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) {
+inline void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) {
   st.word.fetch_sub(1, std::memory_order_release);
   // The reader that fills the buffer drains it.
-  if (claim + 1 >= kReadBuffer) TryDrain(s);
+  if (claim + 1 >= kReadBuffer) [[unlikely]] TryDrain(s);
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
-                                         std::optional<V>* out) {
+[[gnu::always_inline]] inline bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
+                                                std::optional<V>* out) {
   Stripe& st = StripeOf(s);
   int64_t now = ttl_used() ? Now() : 0;
-  uint32_t claim = EnterShared(st);  // the buffer slot claimed for this lookup's record
-  uintptr_t rec;
-  bool hit = false, record = true;
+  uint32_t claim = EnterShared(st, kEnterClaim);  // the buffer slot claimed for this lookup's record
   typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
-  Node* n = slot ? slot->node : nullptr;
-  if (n == nullptr) {
-    rec = count_miss ? kMissTag : 0;
-  } else if (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns) {
-    rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
-  } else if (n->value.index() == 1) {
-    out->emplace(DecodedValue(n));
-    rec = reinterpret_cast<uintptr_t>(n) | kHitL1;
-    hit = true;
-    record = FirstInEpoch(s, slot);
-  } else {
+  // Statistics do not depend on the buffer: every lookup counts its outcome
+  // on its stripe (an L1 hit by its claim alone, see Stripe). With the
+  // buffer full the access is not replayed into the policy (lossy, as in
+  // Caffeine).
+  if (slot == nullptr) {
+    if (claim < kReadBuffer) {
+      st.buf[claim].store(count_miss ? kMissTag : 0, std::memory_order_relaxed);
+    }
+    (count_miss ? st.lost_misses : st.lost_other).fetch_add(1, std::memory_order_relaxed);
+    LeaveShared(s, st, claim);
+    return false;
+  }
+  Node* n = slot->node;
+  if (n->value.index() != 1 || (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns))
+      [[unlikely]] {
+    return ReadLookupRare(s, st, n, now, claim, count_miss, out);
+  }
+  out->emplace(DecodedValue(n));
+  if (claim < kReadBuffer && FirstInEpoch(s, slot)) {
+    st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
+  }
+  LeaveShared(s, st, claim);
+  return true;
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, int64_t now,
+                                             uint32_t claim, bool count_miss,
+                                             std::optional<V>* out) {
+  uintptr_t rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
+  bool hit = false;
+  if (n->deadline_ns == cache_internal::kNever || now < n->deadline_ns) {
     Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
     if (decoded.ok()) {
       out->emplace(std::move(decoded).value());
       rec = reinterpret_cast<uintptr_t>(n) | kHitL2;
       hit = true;
-    } else {
-      rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
     }
   }
-  // With the buffer full the access is not replayed into the policy (lossy,
-  // as in Caffeine). Statistics do not depend on the buffer: every lookup
-  // counts its outcome here, on the stripe's own cache line.
-  if (claim < kReadBuffer && record) st.buf[claim].store(rec, std::memory_order_relaxed);
-  if (hit) {
-    ((rec & 3) == kHitL1 ? st.lost_l1_hits : st.lost_l2_hits)
-        .fetch_add(1, std::memory_order_relaxed);
-  } else if (rec == kMissTag || (rec & 3) == kBadMiss) {
-    st.lost_misses.fetch_add(1, std::memory_order_relaxed);
-  }
   // Expired or undecodable entries are dropped by the drain or the next write.
+  if (claim < kReadBuffer) st.buf[claim].store(rec, std::memory_order_relaxed);
+  (hit ? st.lost_l2_hits : count_miss ? st.lost_misses : st.lost_other)
+      .fetch_add(1, std::memory_order_relaxed);
   LeaveShared(s, st, claim);
   return hit;
 }
@@ -557,7 +581,8 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   // flights change only under an exclusive hold, which waits for this
   // thread to leave, so they hold still here.
   Stripe& st = StripeOf(s);
-  uint32_t claim = EnterShared(st);
+  EnterShared(st, kEnterOnly);
+  uint32_t claim = 0;  // a buffer slot, claimed only to record the write
   typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
   Node* n = slot ? slot->node : nullptr;
   // No load of the key can be in flight: a load is registered only while
@@ -571,9 +596,19 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   if (done) {
     std::get<1>(n->value).Write(value);  // atomic against lookups and other writes
     // Recorded like a hit (and filtered like one): its replay touches only
-    // policy fields, which lookups do not read.
-    if (claim < kReadBuffer && FirstInEpoch(s, slot)) {
-      st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
+    // policy fields, which lookups do not read. The claim is not a lookup's,
+    // so it is counted as another outcome, before leaving (see Stripe);
+    // unless a writer has set its bit meanwhile (and waits for this thread):
+    // then the claim is void, as in EnterShared, and the record is dropped.
+    if (FirstInEpoch(s, slot)) {
+      uint64_t w = st.word.fetch_add(kClaim, std::memory_order_relaxed);
+      if ((w & kWriterBit) == 0) {
+        claim = static_cast<uint32_t>(w >> 32);
+        st.lost_other.fetch_add(1, std::memory_order_relaxed);
+        if (claim < kReadBuffer) {
+          st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
+        }
+      }
     }
   }
   LeaveShared(s, st, claim);
