@@ -1127,6 +1127,59 @@ TEST_SUITE("cache") {
     CHECK(s.l1.evictions == 0);
   }
 
+  TEST_CASE("the index slot's copy of a small value ends equal to the node's value") {
+    // With 8-byte keys and values an L1 hit reads the value from the index
+    // slot, a copy of the node's. Concurrent in-place writers must leave the
+    // two equal: demoted to L2, the entry's value is encoded from the node.
+    CacheOptions o = Tiers(16, 256);
+    o.adaptive_split = false;
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+    constexpr uint64_t kKeys = 2;
+    constexpr int kWriters = 4, kWrites = 30000, kRounds = 5;
+    for (int round = 0; round < kRounds; round++) {
+      for (uint64_t k = 0; k < kKeys; k++) REQUIRE(c.put(k, k << 32).ok());
+      std::atomic<bool> bad{false}, stop{false};
+      std::vector<std::thread> threads;
+      threads.emplace_back([&] {  // every value read names its key
+        while (!stop.load()) {
+          for (uint64_t k = 0; k < kKeys; k++) {
+            std::optional<uint64_t> v = c.get(k);
+            if (!v || *v >> 32 != k) bad = true;
+          }
+        }
+      });
+      for (int w = 0; w < kWriters; w++) {
+        threads.emplace_back([&, w] {
+          for (int i = 1; i <= kWrites; i++) {
+            uint64_t k = static_cast<uint64_t>(i) % kKeys;
+            uint64_t v = (k << 32) | (static_cast<uint64_t>(w) << 24) | static_cast<uint64_t>(i);
+            if (!c.put(k, v).ok()) bad = true;
+          }
+        });
+      }
+      for (size_t t = 1; t < threads.size(); t++) threads[t].join();
+      stop = true;
+      threads[0].join();
+      CHECK_FALSE(bad.load());
+      std::vector<uint64_t> from_slot(kKeys);
+      for (uint64_t k = 0; k < kKeys; k++) {
+        std::optional<uint64_t> v = c.get(k);
+        REQUIRE(v.has_value());
+        from_slot[k] = *v;
+      }
+      // Push both keys out of L1 (no lookups of them meanwhile).
+      for (uint64_t j = 0; j < 64; j++) REQUIRE(c.put(1000 + j, j).ok());
+      c.reset_stats();
+      for (uint64_t k = 0; k < kKeys; k++) {
+        std::optional<uint64_t> v = c.get(k);  // an L2 hit: decoded from the node's value
+        REQUIRE(v.has_value());
+        CHECK(*v == from_slot[k]);
+      }
+      CHECK(c.stats().l2.hits == kKeys);
+      c.clear();
+    }
+  }
+
   TEST_CASE("an overwrite that changes the weight, or is in L2, is not done in place") {
     CacheOptions o = Tiers(8, 64);
     CacheWeighers<uint64_t, uint64_t> w;

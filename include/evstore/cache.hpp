@@ -422,8 +422,10 @@ class TieredCache {
       }
     }
     // Safe against concurrent Reads and Writes: a writer makes the counter
-    // odd with a compare-and-swap from even, so writers take turns.
-    void Write(const V& v) {
+    // odd with a compare-and-swap from even, so writers take turns. `also`
+    // runs within the turn (writers of a mirror of the value keep its order).
+    template <typename F>
+    void Write(const V& v, F also) {
       uint32_t s = seq_.load(std::memory_order_relaxed);
       for (int spins = 0;; spins++) {
         if ((s & 1) == 0 &&
@@ -434,6 +436,7 @@ class TieredCache {
         s = seq_.load(std::memory_order_relaxed);
       }
       Store(v);  // release: the odd counter is visible before any new word
+      also();
       seq_.store(s + 2, std::memory_order_release);
     }
 
@@ -455,6 +458,21 @@ class TieredCache {
     std::atomic<uint64_t> words_[kWords];
   };
   using Decoded = std::conditional_t<kInPlace, AtomicValue, V>;
+  // Keys and values of up to 8 trivially copyable bytes are also kept in
+  // the index slot (the value while the entry is in L1, as one atomic word
+  // mirroring the node's), so an L1 hit reads one cache line, the slot's,
+  // instead of the slot's and then the node's.
+  static constexpr bool kInlineSlot = kInPlace && sizeof(V) <= 8 &&
+                                      std::is_trivially_copyable_v<K> && sizeof(K) <= 8;
+  template <int>
+  struct Absent {};
+  using SlotKey = std::conditional_t<kInlineSlot, K, Absent<0>>;
+  using SlotWord = std::conditional_t<kInlineSlot, uint64_t, Absent<1>>;
+  static uint64_t ValueWord(const V& v) {
+    uint64_t w = 0;
+    std::memcpy(&w, static_cast<const void*>(&v), sizeof(V));
+    return w;
+  }
 
   // What a lookup reads comes first: key, value, then the policy node's
   // deadline, so a hit usually touches one cache line of the node.
@@ -475,12 +493,21 @@ class TieredCache {
   class Index {
    public:
     Index() : slots_(16) {}
+    // With kInlineSlot, bit 31 of Slot::hash tells that the node is in L1
+    // (and `word` holds its value); the home index uses the bits below, so
+    // an index holds at most 2^31 slots.
+    static constexpr uint32_t kInL1 = uint32_t{1} << 31;
     struct Slot {
       uint32_t hash = 0;  // low half of the node's mixed hash (the home index)
       // Epoch of the node's last recorded L1 hit (see ReadLookup): written by
       // lookups through std::atomic_ref, otherwise only while no lookup runs.
       uint32_t seen = 0;
       Node* node = nullptr;
+      // With kInlineSlot: the node's key, and its value while in L1 (written
+      // by in-place puts through std::atomic_ref, otherwise only while no
+      // lookup runs).
+      [[no_unique_address]] SlotKey key{};
+      [[no_unique_address]] SlotWord word{};
     };
     Node* Find(uint64_t h, const K& key, const KeyEq& eq) const {
       size_t i = Probe(h, key, eq);
@@ -500,10 +527,14 @@ class TieredCache {
     }
     // REQUIRES: n is indexed.
     void Erase(Node* n) {
-      size_t i = n->hash & mask();
-      while (slots_[i].node != n) i = (i + 1) & mask();
-      cache_internal::BackwardShiftErase(slots_, i, [](const Slot& s) { return !s.node; });
+      cache_internal::BackwardShiftErase(slots_, SlotOf(n), [](const Slot& s) { return !s.node; });
       count_--;
+    }
+    // Brings n's slot up to date after n's tier or value changed (with
+    // kInlineSlot; otherwise there is nothing to do). REQUIRES: n is indexed,
+    // no lookup inside.
+    void Sync(Node* n) {
+      if constexpr (kInlineSlot) Fill(slots_[SlotOf(n)], n);
     }
     template <typename F>
     void ForEach(F f) const {
@@ -519,17 +550,39 @@ class TieredCache {
     static constexpr size_t kAbsent = ~size_t{0};
     // The slot holding key, or kAbsent.
     size_t Probe(uint64_t h, const K& key, const KeyEq& eq) const {
-      uint32_t tag = static_cast<uint32_t>(h);
-      for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
-        if (slots_[i].hash == tag && eq(slots_[i].node->key, key)) return i;
+      if constexpr (kInlineSlot) {
+        for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
+          if (eq(slots_[i].key, key)) return i;
+        }
+      } else {
+        uint32_t tag = static_cast<uint32_t>(h);
+        for (size_t i = h & mask(); slots_[i].node; i = (i + 1) & mask()) {
+          if (slots_[i].hash == tag && eq(slots_[i].node->key, key)) return i;
+        }
       }
       return kAbsent;
+    }
+    size_t SlotOf(const Node* n) const {
+      size_t i = n->hash & mask();
+      while (slots_[i].node != n) i = (i + 1) & mask();
+      return i;
     }
     size_t mask() const { return slots_.size() - 1; }
     void Place(uint64_t h, Node* n) {
       size_t i = h & mask();
       while (slots_[i].node) i = (i + 1) & mask();
       slots_[i] = Slot{static_cast<uint32_t>(h), 0, n};
+      if constexpr (kInlineSlot) Fill(slots_[i], n);
+    }
+    // Sets the key, the tier bit and the value of n's slot from n.
+    static void Fill(Slot& slot, const Node* n) {
+      slot.key = n->key;
+      slot.hash = static_cast<uint32_t>(n->hash) & ~kInL1;
+      slot.word = 0;
+      if (n->value.index() == 1) {
+        slot.hash |= kInL1;
+        slot.word = ValueWord(std::get<1>(n->value).Read());
+      }
     }
     void Grow() {
       std::vector<Slot> old(slots_.size() * 2);

@@ -104,6 +104,7 @@ void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
   cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
   g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
+  s.index.Sync(n);
   MoveToTier(s, n, cache_internal::Tier::kL2, w2);
 }
 
@@ -204,6 +205,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
     uint64_t w1 = WeighDecoded(key, decoded.value());
     if (w1 <= s.l1_cap) {
       n->value.template emplace<1>(std::move(decoded).value());
+      s.index.Sync(n);
       MoveToTier(s, n, cache_internal::Tier::kL1, w1);
       Maintain(s, now, g);
     }
@@ -248,6 +250,7 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
     s.index.Insert(&n);
     s.policy->Insert(&n, tier, charge, now);
   } else {
+    s.index.Sync(&n);
     s.policy->Rewrite(&n, tier, charge, now);
   }
   Maintain(s, now, g);
@@ -449,6 +452,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
     uint64_t w1 = WeighDecoded(n->key, decoded.value());
     if (w1 > s.l1_cap) continue;
     n->value.template emplace<1>(std::move(decoded).value());
+    s.index.Sync(n);
     MoveToTier(s, n, Tier::kL1, w1);
     moved = true;
   }
@@ -516,11 +520,24 @@ template <typename K, typename V, typename H, typename E>
     return false;
   }
   Node* n = slot->node;
-  if (n->value.index() != 1 || (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns))
-      [[unlikely]] {
-    return ReadLookupRare(s, st, n, now, claim, count_miss, out);
+  if constexpr (kInlineSlot) {
+    // The slot alone answers an L1 hit; the node is read only with TTLs in
+    // use (now is 0 otherwise, as no entry has a deadline then).
+    if ((slot->hash & Index::kInL1) == 0 ||
+        (now != 0 && n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
+      return ReadLookupRare(s, st, n, now, claim, count_miss, out);
+    }
+    uint64_t w = std::atomic_ref<uint64_t>(slot->word).load(std::memory_order_relaxed);
+    V v;
+    std::memcpy(static_cast<void*>(&v), &w, sizeof(V));
+    out->emplace(v);
+  } else {
+    if (n->value.index() != 1 ||
+        (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
+      return ReadLookupRare(s, st, n, now, claim, count_miss, out);
+    }
+    out->emplace(DecodedValue(n));
   }
-  out->emplace(DecodedValue(n));
   if (claim < kReadBuffer && FirstInEpoch(s, slot)) {
     st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
   }
@@ -596,7 +613,13 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   bool done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
               n->deadline_ns == cache_internal::kNever;
   if (done) {
-    std::get<1>(n->value).Write(value);  // atomic against lookups and other writes
+    // Atomic against lookups and other writes; the slot's mirror is written
+    // within the same turn, so it ends with the node's value.
+    std::get<1>(n->value).Write(value, [&] {
+      if constexpr (kInlineSlot) {
+        std::atomic_ref<uint64_t>(slot->word).store(ValueWord(value), std::memory_order_relaxed);
+      }
+    });
     // Recorded like a hit (and filtered like one): its replay touches only
     // policy fields, which lookups do not read. The claim is not a lookup's,
     // so it is counted as another outcome, before leaving (see Stripe);
