@@ -1127,10 +1127,11 @@ TEST_SUITE("cache") {
     CHECK(s.l1.evictions == 0);
   }
 
-  TEST_CASE("the index slot's copy of a small value ends equal to the node's value") {
-    // With 8-byte keys and values an L1 hit reads the value from the index
-    // slot, a copy of the node's. Concurrent in-place writers must leave the
-    // two equal: demoted to L2, the entry's value is encoded from the node.
+  TEST_CASE("small values overwritten in place keep their latest value through demotion") {
+    // With 8-byte keys and values an L1 entry's value lives in its index
+    // slot, which in-place puts write (the node keeps the value it was
+    // inserted with). Demoted to L2 after concurrent overwrites, each entry
+    // must be encoded from the value lookups saw last, not the node's.
     CacheOptions o = Tiers(16, 256);
     o.adaptive_split = false;
     IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
@@ -1171,7 +1172,7 @@ TEST_SUITE("cache") {
       for (uint64_t j = 0; j < 64; j++) REQUIRE(c.put(1000 + j, j).ok());
       c.reset_stats();
       for (uint64_t k = 0; k < kKeys; k++) {
-        std::optional<uint64_t> v = c.get(k);  // an L2 hit: decoded from the node's value
+        std::optional<uint64_t> v = c.get(k);  // an L2 hit: decoded from the demoted value
         REQUIRE(v.has_value());
         CHECK(*v == from_slot[k]);
       }

@@ -422,10 +422,8 @@ class TieredCache {
       }
     }
     // Safe against concurrent Reads and Writes: a writer makes the counter
-    // odd with a compare-and-swap from even, so writers take turns. `also`
-    // runs within the turn (writers of a mirror of the value keep its order).
-    template <typename F>
-    void Write(const V& v, F also) {
+    // odd with a compare-and-swap from even, so writers take turns.
+    void Write(const V& v) {
       uint32_t s = seq_.load(std::memory_order_relaxed);
       for (int spins = 0;; spins++) {
         if ((s & 1) == 0 &&
@@ -436,7 +434,6 @@ class TieredCache {
         s = seq_.load(std::memory_order_relaxed);
       }
       Store(v);  // release: the odd counter is visible before any new word
-      also();
       seq_.store(s + 2, std::memory_order_release);
     }
 
@@ -530,11 +527,20 @@ class TieredCache {
       cache_internal::BackwardShiftErase(slots_, SlotOf(n), [](const Slot& s) { return !s.node; });
       count_--;
     }
-    // Brings n's slot up to date after n's tier or value changed (with
-    // kInlineSlot; otherwise there is nothing to do). REQUIRES: n is indexed,
-    // no lookup inside.
+    // Brings n's slot up to date after n's tier or value was set from the
+    // node (with kInlineSlot; otherwise there is nothing to do). REQUIRES: n
+    // is indexed, no lookup inside.
     void Sync(Node* n) {
       if constexpr (kInlineSlot) Fill(slots_[SlotOf(n)], n);
+    }
+    // With kInlineSlot, the value of n, in L1: its slot's word, which
+    // in-place puts write (the node's copy is the value it was given under
+    // an exclusive hold). REQUIRES: n in L1, no in-place put inside.
+    V SlotValue(const Node* n) const {
+      uint64_t w = slots_[SlotOf(n)].word;
+      V v;
+      std::memcpy(static_cast<void*>(&v), &w, sizeof(V));
+      return v;
     }
     template <typename F>
     void ForEach(F f) const {
@@ -568,11 +574,22 @@ class TieredCache {
       return i;
     }
     size_t mask() const { return slots_.size() - 1; }
+    // Places a new node's slot (filled from the node), or an old slot as it
+    // is (its word may be newer than the node's value).
     void Place(uint64_t h, Node* n) {
+      Slot& slot = slots_[FreeFor(h)];
+      slot = Slot{static_cast<uint32_t>(h), 0, n};
+      if constexpr (kInlineSlot) Fill(slot, n);
+    }
+    void Place(const Slot& old) {
+      Slot& slot = slots_[FreeFor(old.hash)];
+      slot = old;
+      slot.seen = 0;  // as for a new slot: the next hit is recorded
+    }
+    size_t FreeFor(uint64_t h) const {
       size_t i = h & mask();
       while (slots_[i].node) i = (i + 1) & mask();
-      slots_[i] = Slot{static_cast<uint32_t>(h), 0, n};
-      if constexpr (kInlineSlot) Fill(slots_[i], n);
+      return i;
     }
     // Sets the key, the tier bit and the value of n's slot from n.
     static void Fill(Slot& slot, const Node* n) {
@@ -588,7 +605,7 @@ class TieredCache {
       std::vector<Slot> old(slots_.size() * 2);
       old.swap(slots_);
       for (const Slot& s : old)
-        if (s.node) Place(s.hash, s.node);
+        if (s.node) Place(s);
     }
     std::vector<Slot> slots_;
     size_t count_ = 0;
@@ -692,6 +709,15 @@ class TieredCache {
     }
   };
 
+  // n's value, n in L1: from its index slot with kInlineSlot, else as
+  // DecodedValue. REQUIRES: s held exclusively.
+  decltype(auto) L1Value(Shard& s, const Node* n) const {
+    if constexpr (kInlineSlot) {
+      return s.index.SlotValue(n);
+    } else {
+      return DecodedValue(n);
+    }
+  }
   // n's decoded value: a consistent copy when kept in place, else a
   // reference to it. REQUIRES: n is in L1.
   static decltype(auto) DecodedValue(const Node* n) {

@@ -95,7 +95,7 @@ void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Gr
 
 template <typename K, typename V, typename H, typename E>
 void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
-  std::string bytes = codec_.encode(DecodedValue(n));
+  std::string bytes = codec_.encode(L1Value(s, n));
   uint64_t w2 = WeighEncoded(n->key, bytes);
   if (w2 > s.l2_cap) {
     Evict(s, n, g);
@@ -189,7 +189,7 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
   }
   if (n->value.index() == 1) {
     p.RecordHit(n);
-    out->emplace(DecodedValue(n));
+    out->emplace(L1Value(s, n));
     return true;
   }
   Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
@@ -613,13 +613,13 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   bool done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
               n->deadline_ns == cache_internal::kNever;
   if (done) {
-    // Atomic against lookups and other writes; the slot's mirror is written
-    // within the same turn, so it ends with the node's value.
-    std::get<1>(n->value).Write(value, [&] {
-      if constexpr (kInlineSlot) {
-        std::atomic_ref<uint64_t>(slot->word).store(ValueWord(value), std::memory_order_relaxed);
-      }
-    });
+    // Atomic against lookups and other writes. With kInlineSlot the value
+    // lives in the slot's word (one atomic store, the node is not written).
+    if constexpr (kInlineSlot) {
+      std::atomic_ref<uint64_t>(slot->word).store(ValueWord(value), std::memory_order_relaxed);
+    } else {
+      std::get<1>(n->value).Write(value);
+    }
     // Recorded like a hit (and filtered like one): its replay touches only
     // policy fields, which lookups do not read. The claim is not a lookup's,
     // so it is counted as another outcome, before leaving (see Stripe);
