@@ -1181,6 +1181,24 @@ TEST_SUITE("cache") {
     }
   }
 
+  TEST_CASE("a put without a TTL clears the deadline a put with one gave, also in L1 in place") {
+    FakeClock clock;
+    CacheOptions o = Tiers(8, 64);
+    o.clock = clock.fn();
+    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
+    REQUIRE(c.put(1, 10).ok());
+    REQUIRE(c.put(2, 20).ok());
+    REQUIRE(c.put(1, 11, seconds(1)).ok());  // the first TTL in the cache
+    REQUIRE(c.put(1, 12).ok());              // same weight, in L1: must clear the deadline
+    REQUIRE(c.put(2, 21).ok());
+    clock.advance(seconds(2));
+    CHECK(c.get(1) == std::optional<uint64_t>(12));
+    CHECK(c.get(2) == std::optional<uint64_t>(21));
+    REQUIRE(c.put(2, 22, seconds(1)).ok());
+    clock.advance(seconds(2));
+    CHECK_FALSE(c.get(2).has_value());
+  }
+
   TEST_CASE("an overwrite that changes the weight, or is in L2, is not done in place") {
     CacheOptions o = Tiers(8, 64);
     CacheWeighers<uint64_t, uint64_t> w;
@@ -1196,6 +1214,10 @@ TEST_SUITE("cache") {
     CacheStats s = c.stats();
     CHECK(s.l1.bytes == 3);
     CHECK(s.l1.entries == 1);
+    REQUIRE(c.put(1, 8).ok());  // weight 1 over weight 3: not in place either
+    CHECK(*c.get(1) == 8);
+    CHECK(c.stats().l1.bytes == 1);
+    REQUIRE(c.put(1, 2).ok());
     // Fill L1 so that key 1 is demoted to L2; a put there re-enters L1.
     for (uint64_t k = 10; k < 20; k++) REQUIRE(c.put(k, 0).ok());
     REQUIRE(c.stats().l2.entries >= 1);

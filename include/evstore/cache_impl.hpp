@@ -610,8 +610,20 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   // An entry given a deadline by another thread's put with a TTL, which this
   // thread's check of ttl_used() (before entering) may have missed, takes the
   // exclusive path too: this put must clear that deadline.
-  bool done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
-              n->deadline_ns == cache_internal::kNever;
+  bool done;
+  if constexpr (kInlineSlot) {
+    // The slot tells the tier. Without a weigher every L1 entry weighs 1, as
+    // does this value; and with no TTL used yet no entry has a deadline.
+    // ttl_used() is read again inside: a put that set a deadline set the
+    // flag before its exclusive hold, which this thread's entry follows.
+    done = slot != nullptr && (slot->hash & Index::kInL1) != 0 &&
+           (!weighers_.decoded && w1 == 1 && !ttl_used()
+                ? true
+                : n->charge == w1 && n->deadline_ns == cache_internal::kNever);
+  } else {
+    done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
+           n->deadline_ns == cache_internal::kNever;
+  }
   if (done) {
     // Atomic against lookups and other writes. With kInlineSlot the value
     // lives in the slot's word (one atomic store, the node is not written).
