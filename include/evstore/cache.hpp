@@ -506,6 +506,7 @@ class TieredCache {
       [[no_unique_address]] SlotKey key{};
       [[no_unique_address]] SlotWord word{};
     };
+    static_assert(sizeof(Slot) == (kInlineSlot ? 32 : 16), "index slots are 16 or 32 bytes");
     Node* Find(uint64_t h, const K& key, const KeyEq& eq) const {
       size_t i = Probe(h, key, eq);
       return i == kAbsent ? nullptr : slots_[i].node;
