@@ -900,7 +900,7 @@ TEST_SUITE("cache") {
     CHECK(s.l1.entries + s.l2.entries == 40);
   }
 
-  TEST_CASE("statistics stay exact beside in-place puts, exclusive writers, loads and stats calls") {
+  TEST_CASE("statistics stay exact beside in-place puts, exclusive writers, loads and stats()") {
     // L1 hits are counted by their buffer claims alone; everything else that
     // claims (misses, in-place puts, lookups that back off from a writer,
     // get_or_load's first look) must not pass for one, at the end or in any

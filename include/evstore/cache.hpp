@@ -456,9 +456,10 @@ class TieredCache {
   };
   using Decoded = std::conditional_t<kInPlace, AtomicValue, V>;
   // Keys and values of up to 8 trivially copyable bytes are also kept in
-  // the index slot (the value while the entry is in L1, as one atomic word
-  // mirroring the node's), so an L1 hit reads one cache line, the slot's,
-  // instead of the slot's and then the node's.
+  // the index slot: the key, and while the entry is in L1 its value, as one
+  // atomic word that in-place puts write (the node keeps the value it was
+  // given under an exclusive hold; see Index::SlotValue). An L1 hit then
+  // reads one cache line, the slot's, instead of the slot's and the node's.
   static constexpr bool kInlineSlot = kInPlace && sizeof(V) <= 8 &&
                                       std::is_trivially_copyable_v<K> && sizeof(K) <= 8;
   template <int>

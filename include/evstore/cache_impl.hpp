@@ -501,11 +501,12 @@ inline void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t 
 }
 
 template <typename K, typename V, typename H, typename E>
-[[gnu::always_inline]] inline bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key, uint64_t h, bool count_miss,
-                                                std::optional<V>* out) {
+[[gnu::always_inline]] inline bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key,
+                                                                       uint64_t h, bool count_miss,
+                                                                       std::optional<V>* out) {
   Stripe& st = StripeOf(s);
   int64_t now = ttl_used() ? Now() : 0;
-  uint32_t claim = EnterShared(st, kEnterClaim);  // the buffer slot claimed for this lookup's record
+  uint32_t claim = EnterShared(st, kEnterClaim);  // the slot claimed for this lookup's record
   typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
   // Statistics do not depend on the buffer: every lookup counts its outcome
   // on its stripe (an L1 hit by its claim alone, see Stripe). With the
@@ -523,8 +524,8 @@ template <typename K, typename V, typename H, typename E>
   if constexpr (kInlineSlot) {
     // The slot alone answers an L1 hit; the node is read only with TTLs in
     // use (now is 0 otherwise, as no entry has a deadline then).
-    if ((slot->hash & Index::kInL1) == 0 ||
-        (now != 0 && n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
+    bool expired = now != 0 && n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns;
+    if ((slot->hash & Index::kInL1) == 0 || expired) [[unlikely]] {
       return ReadLookupRare(s, st, n, now, claim, count_miss, out);
     }
     uint64_t w = std::atomic_ref<uint64_t>(slot->word).load(std::memory_order_relaxed);
