@@ -471,6 +471,11 @@ class TieredCache {
     std::memcpy(&w, static_cast<const void*>(&v), sizeof(V));
     return w;
   }
+  static V WordValue(uint64_t w) {
+    V v;
+    std::memcpy(static_cast<void*>(&v), &w, sizeof(V));
+    return v;
+  }
 
   // What a lookup reads comes first: key, value, then the policy node's
   // deadline, so a hit usually touches one cache line of the node.
@@ -538,12 +543,7 @@ class TieredCache {
     // With kInlineSlot, the value of n, in L1: its slot's word, which
     // in-place puts write (the node's copy is the value it was given under
     // an exclusive hold). REQUIRES: n in L1, no in-place put inside.
-    V SlotValue(const Node* n) const {
-      uint64_t w = slots_[SlotOf(n)].word;
-      V v;
-      std::memcpy(static_cast<void*>(&v), &w, sizeof(V));
-      return v;
-    }
+    V SlotValue(const Node* n) const { return WordValue(slots_[SlotOf(n)].word); }
     template <typename F>
     void ForEach(F f) const {
       for (const Slot& s : slots_)

@@ -528,10 +528,7 @@ template <typename K, typename V, typename H, typename E>
     if ((slot->hash & Index::kInL1) == 0 || expired) [[unlikely]] {
       return ReadLookupRare(s, st, n, now, claim, count_miss, out);
     }
-    uint64_t w = std::atomic_ref<uint64_t>(slot->word).load(std::memory_order_relaxed);
-    V v;
-    std::memcpy(static_cast<void*>(&v), &w, sizeof(V));
-    out->emplace(v);
+    out->emplace(WordValue(std::atomic_ref<uint64_t>(slot->word).load(std::memory_order_relaxed)));
   } else {
     if (n->value.index() != 1 ||
         (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
@@ -618,9 +615,8 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
     // ttl_used() is read again inside: a put that set a deadline set the
     // flag before its exclusive hold, which this thread's entry follows.
     done = slot != nullptr && (slot->hash & Index::kInL1) != 0 &&
-           (!weighers_.decoded && w1 == 1 && !ttl_used()
-                ? true
-                : n->charge == w1 && n->deadline_ns == cache_internal::kNever);
+           ((!weighers_.decoded && w1 == 1 && !ttl_used()) ||
+            (n->charge == w1 && n->deadline_ns == cache_internal::kNever));
   } else {
     done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
            n->deadline_ns == cache_internal::kNever;
