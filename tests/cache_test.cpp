@@ -122,6 +122,30 @@ bool OverwriteRace(uint64_t keys, int writes, std::vector<std::atomic<uint64_t>>
   return !bad.load();
 }
 
+// The statistics tests' cache: two shards, keys 0-39 cached with themselves
+// as values, counters zeroed.
+constexpr uint64_t kStatsCached = 40, kStatsKeys = 50;
+std::unique_ptr<IntCache> StatsCache() {
+  CacheOptions o = Tiers(64, 64);
+  o.shards = 2;
+  auto c = std::make_unique<IntCache>(o, evstore::TrivialCacheCodec<uint64_t>());
+  for (uint64_t k = 0; k < kStatsCached; k++) REQUIRE(c->put(k, k).ok());
+  c->reset_stats();
+  return c;
+}
+
+// Thread t's n lookups of keys 0-49 in a StatsCache: 40 of every 50 hit
+// (each must return its key), 10 miss. Returns how many answers were wrong.
+int LookUpStatsKeys(IntCache& c, int t, int n) {
+  int wrong = 0;
+  for (int i = 0; i < n; i++) {
+    uint64_t k = static_cast<uint64_t>(i * 7 + t) % kStatsKeys;
+    std::optional<uint64_t> v = c.get(k);
+    if (k < kStatsCached ? !v || *v != k : v.has_value()) wrong++;
+  }
+  return wrong;
+}
+
 }  // namespace
 
 TEST_SUITE("cache") {
@@ -875,22 +899,13 @@ TEST_SUITE("cache") {
   TEST_CASE("statistics count every concurrent lookup exactly") {
     // Far more lookups than the read buffers hold, so some accesses are not
     // replayed into the policy; the counts must still be exact.
-    CacheOptions o = Tiers(64, 64);
-    o.shards = 2;
-    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
-    for (uint64_t k = 0; k < 40; k++) CHECK(c.put(k, k).ok());
-    c.reset_stats();
+    std::unique_ptr<IntCache> cache = StatsCache();
+    IntCache& c = *cache;
     constexpr int kThreads = 4, kLookups = 20000;
     std::atomic<int> wrong{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; t++) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < kLookups; i++) {
-          uint64_t k = static_cast<uint64_t>(i * 7 + t) % 50;  // 40 cached, 10 never
-          std::optional<uint64_t> v = c.get(k);
-          if (k < 40 ? !v || *v != k : v.has_value()) wrong++;
-        }
-      });
+      threads.emplace_back([&, t] { wrong += LookUpStatsKeys(c, t, kLookups); });
     }
     for (auto& th : threads) th.join();
     CHECK(wrong.load() == 0);
@@ -905,21 +920,15 @@ TEST_SUITE("cache") {
     // claims (misses, in-place puts, lookups that back off from a writer,
     // get_or_load's first look) must not pass for one, at the end or in any
     // snapshot taken meanwhile.
-    CacheOptions o = Tiers(64, 64);
-    o.shards = 2;
-    IntCache c(o, evstore::TrivialCacheCodec<uint64_t>());
-    for (uint64_t k = 0; k < 40; k++) REQUIRE(c.put(k, k).ok());
-    c.reset_stats();
+    std::unique_ptr<IntCache> cache = StatsCache();
+    IntCache& c = *cache;
     constexpr int kReaders = 3, kLookups = 20000, kLoads = 2000;
     std::atomic<uint64_t> hits{0}, misses{0};
     std::atomic<bool> done{false}, bad{false};
     std::vector<std::thread> threads;
     for (int t = 0; t < kReaders; t++) {
       threads.emplace_back([&, t] {
-        for (int i = 0; i < kLookups; i++) {
-          uint64_t k = static_cast<uint64_t>(i * 7 + t) % 50;  // 40 cached, 10 never
-          if (c.get(k).has_value() != (k < 40)) bad = true;
-        }
+        if (LookUpStatsKeys(c, t, kLookups) != 0) bad = true;  // in-place puts keep k -> k
         hits += kLookups / 50 * 40;
         misses += kLookups / 50 * 10;
       });
