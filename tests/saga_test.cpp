@@ -505,6 +505,51 @@ TEST_SUITE("saga") {
     CHECK(env.store.stream_head("acct-1").status().IsNotFound());
   }
 
+  TEST_CASE("a last step whose events the handler already appended itself completes on disk") {
+    // The pattern docs/sagas.md recommends: the handler appends with
+    // ctx.event_id(n) and also returns the events, so the commit of the
+    // step's completion is an idempotent replay of them. The saga record
+    // must still be written.
+    Env env;
+    std::atomic<int> runs{0};
+    SagaDefinition d;
+    d.name = "self-append";
+    for (int i = 0; i < 2; i++) {
+      StepDefinition s;
+      s.name = "s" + std::to_string(i + 1);
+      s.action = [&env, &runs](const StepContext& c) {
+        runs++;
+        EventData e = evtest::Ev("Shipped", "{}", c.event_id(0));
+        std::string stream = "ship-" + std::string(c.step);
+        auto r = env.store.append(stream, ExpectedVersion::Any(), e);
+        if (!r.ok()) return StepResult::Retry(r.status().ToString());
+        return StepResult::Success("", {StreamAppend{stream, ExpectedVersion::Any(), {e}}});
+      };
+      s.retry = Quick(2);
+      d.steps.push_back(std::move(s));
+    }
+    {
+      auto eng = env.Engine({d});
+      REQUIRE(eng->start("self-append", "sa-1", "").ok());
+      SagaInfo i = WaitFor(*eng, "sa-1");
+      CHECK(i.state == SagaState::kCompleted);
+      REQUIRE(eng->shutdown().ok());
+    }
+    CHECK(runs == 2);
+    // What is on disk: a new engine finds the saga completed and reruns
+    // nothing.
+    auto eng = env.Engine({d});
+    auto i = eng->get("sa-1");
+    REQUIRE(i.ok());
+    CHECK(i->state == SagaState::kCompleted);
+    REQUIRE(eng->wait_idle(kWait).ok());
+    CHECK(runs == 2);
+    CHECK(eng->stats().resumed == 0);
+    auto h = env.store.stream_head("ship-s2");
+    REQUIRE(h.ok());
+    CHECK(h->last_version == 0);
+  }
+
   TEST_CASE("the saga guarantee holds for random failure points") {
     Env env;
     Effects fx;

@@ -38,6 +38,7 @@ namespace evstore {
 namespace internal {
 class StoreImpl;
 class IteratorImpl;
+struct StoreAccess;
 }  // namespace internal
 
 enum class Direction : uint8_t { kForward, kBackward };
@@ -187,6 +188,7 @@ class EVSTORE_EXPORT Store {
   internal::StoreImpl* impl() const { return impl_.get(); }
 
  private:
+  friend struct internal::StoreAccess;
   explicit Store(std::shared_ptr<internal::StoreImpl> impl);
   std::shared_ptr<internal::StoreImpl> impl_;
 };

@@ -8,6 +8,7 @@
 #include "format/keys.hpp"
 #include "format/record.hpp"
 #include "log/store_impl.hpp"
+#include "log/validate.hpp"
 
 namespace evstore::internal {
 
@@ -28,77 +29,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Checks input against the store's limits before it enters the pipeline.
-Status ValidateParts(std::span<const PartRef> parts, const Options& o, size_t* bytes) {
-  if (parts.empty()) return Status::InvalidArgument("append: no streams given");
-  if (parts.size() > o.max_streams_per_transaction)
-    return Status::InvalidArgument("append: " + std::to_string(parts.size()) +
-                                   " streams exceed max_streams_per_transaction (" +
-                                   std::to_string(o.max_streams_per_transaction) + ")");
-  size_t total_events = 0, total_bytes = 0;
-  for (size_t i = 0; i < parts.size(); i++) {
-    const PartRef& p = parts[i];
-    if (p.stream.empty()) return Status::InvalidArgument("append: stream name is empty");
-    if (p.stream.size() > o.max_stream_name_bytes)
-      return Status::InvalidArgument("append: stream name is " + std::to_string(p.stream.size()) +
-                                     " bytes, over max_stream_name_bytes (" +
-                                     std::to_string(o.max_stream_name_bytes) + ")");
-    if (!IsValidName(p.stream))
-      return Status::InvalidArgument("append: stream name is not valid UTF-8 or contains NUL");
-    if (p.events.empty())
-      return Status::InvalidArgument("append: no events for stream '" + std::string(p.stream) + "'");
-    for (size_t j = 0; j < i; j++)
-      if (parts[j].stream == p.stream)
-        return Status::InvalidArgument("append: stream '" + std::string(p.stream) +
-                                       "' appears twice in one transaction");
-    total_events += p.events.size();
-    total_bytes += p.stream.size();
-    for (const EventData& e : p.events) {
-      if (e.type.empty()) return Status::InvalidArgument("append: event type is empty");
-      if (e.type.size() > o.max_type_name_bytes)
-        return Status::InvalidArgument("append: event type is " + std::to_string(e.type.size()) +
-                                       " bytes, over max_type_name_bytes (" +
-                                       std::to_string(o.max_type_name_bytes) + ")");
-      if (!IsValidName(e.type))
-        return Status::InvalidArgument("append: event type is not valid UTF-8 or contains NUL");
-      if (e.content_type.size() > o.max_content_type_bytes)
-        return Status::InvalidArgument("append: content type over max_content_type_bytes (" +
-                                       std::to_string(o.max_content_type_bytes) + ")");
-      if (!e.content_type.empty() && !IsValidName(e.content_type))
-        return Status::InvalidArgument("append: content type is not valid UTF-8 or contains NUL");
-      size_t ev = e.data.size() + e.metadata.size();
-      if (ev > o.max_event_bytes)
-        return Status::InvalidArgument("append: event of " + std::to_string(ev) +
-                                       " bytes is over max_event_bytes (" +
-                                       std::to_string(o.max_event_bytes) + ")");
-      total_bytes += ev + e.type.size() + e.content_type.size();
-    }
-  }
-  // An id names one event: the same supplied id twice in one commit (in one
-  // stream or across the streams of a transaction) is a caller error.
-  std::vector<Uuid> ids;
-  for (const PartRef& p : parts)
-    for (const EventData& e : p.events)
-      if (!e.id.is_nil()) ids.push_back(e.id);
-  if (ids.size() > 1) {
-    std::sort(ids.begin(), ids.end());
-    auto dup = std::adjacent_find(ids.begin(), ids.end());
-    if (dup != ids.end())
-      return Status::InvalidArgument("append: event id " + dup->ToString() +
-                                     " appears twice in one commit");
-  }
-  if (total_events > o.max_events_per_append)
-    return Status::InvalidArgument("append: " + std::to_string(total_events) +
-                                   " events exceed max_events_per_append (" +
-                                   std::to_string(o.max_events_per_append) + ")");
-  if (total_bytes > o.max_append_bytes)
-    return Status::InvalidArgument("append: " + std::to_string(total_bytes) +
-                                   " bytes exceed max_append_bytes (" +
-                                   std::to_string(o.max_append_bytes) + ")");
-  *bytes = total_bytes;
-  return Status::OK();
 }
 
 bool ExpectationHolds(const ExpectedVersion& ev, const StreamHead& h) {
@@ -145,40 +75,57 @@ struct StoreImpl::GroupState {
   std::string value;  // encoding scratch
   std::string key;
   std::vector<StreamHead> tentative;
-  std::vector<char> ok;
   rocksdb::WriteBatch batch;
 };
 
 Status StoreImpl::Append(std::span<const PartRef> parts, std::vector<AppendResult>* results) {
-  size_t bytes = 0;
-  Status s = ValidateParts(parts, options_, &bytes);
-  if (!s.ok()) return s;
+  if (parts.empty()) return Status::InvalidArgument("append: no streams given");
   CommitRequest req;
   req.parts = parts;
-  req.approx_bytes = bytes;
-  s = Commit(&req);
+  Status s = Commit(&req);
   if (s.ok()) *results = std::move(req.results);
   return s;
 }
 
 Status StoreImpl::Commit(CommitRequest* req) {
+  // Every path that commits events (appends, transactions, saga steps)
+  // passes this one validation.
+  size_t bytes = 0;
+  if (!req->parts.empty()) {
+    Status s = ValidateParts(req->parts, options_, &bytes);
+    if (!s.ok()) return s;
+  }
+  for (const ExtraWrite& w : req->extra) bytes += w.key.size() + w.value.size();
+  req->approx_bytes = bytes;
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (options_.read_only) return Status::NotSupported("the store is open read-only");
   std::unique_lock<std::mutex> l(mu_);
   if (!write_error_.ok()) return write_error_;
-  queue_.push_back(req);
+  queue_.push_back(req);  // may throw: then nothing was queued
   if (leader_waiting_ && queue_.size() >= want_group_) queue_.front()->cv.notify_one();
   while (!req->done && req != queue_.front()) req->cv.wait(l);
-  if (req->done) return req->status;
+  if (!req->done) LeadGroup(req, l);
+  return req->status;
+}
 
-  // Leader. With synced commits, appenders that the previous group released
-  // are usually about to append again; wait a fraction of a sync for the
-  // group to fill back to its previous size, so that they share the next
-  // sync instead of paying for one each. The wait adapts: it is only as long
-  // as half the last sync, and the target drops as soon as fewer appenders
-  // show up (a lone appender never waits).
-  if (options_.sync && last_group_size_ > 1 && queue_.size() < last_group_size_) {
+void StoreImpl::FailGroup(std::vector<CommitRequest*>& group, const Status& why) {
+  for (CommitRequest* r : group) {
+    if (!r->status.ok()) continue;  // failed on its own, before the write
+    r->status = why;
+    r->results.clear();
+  }
+}
+
+void StoreImpl::LeadGroup(CommitRequest* req, std::unique_lock<std::mutex>& l) {
+  // With synced commits, appenders that the previous group released are
+  // usually about to append again; wait a fraction of a sync for the group
+  // to fill back to its previous size, so that they share the next sync
+  // instead of paying for one each. The wait adapts: it is only as long as
+  // half the last sync, and the target drops as soon as fewer appenders show
+  // up (a lone appender never waits).
+  if (options_.sync && last_group_size_ > 1 && queue_.size() < last_group_size_ &&
+      write_error_.ok()) {
     want_group_ = last_group_size_;
     leader_waiting_ = true;
     auto deadline = std::chrono::steady_clock::now() + last_sync_ / 2;
@@ -188,35 +135,63 @@ Status StoreImpl::Commit(CommitRequest* req) {
     leader_waiting_ = false;
   }
 
-  // Take a group from the front of the queue.
-  std::vector<CommitRequest*> group;
-  size_t bytes = 0;
+  // The group: the first n requests of the queue. Counted without
+  // allocating, so that whatever throws below, exactly these are finished.
+  size_t n = 0, bytes = 0;
   for (CommitRequest* r : queue_) {
-    if (!group.empty() &&
-        (group.size() >= options_.max_group_requests || bytes + r->approx_bytes > options_.max_group_bytes))
+    if (n > 0 && (n >= options_.max_group_requests ||
+                  bytes + r->approx_bytes > options_.max_group_bytes))
       break;
-    group.push_back(r);
+    n++;
     bytes += r->approx_bytes;
   }
-  l.unlock();
-  if (options_.sync) {
-    auto t0 = std::chrono::steady_clock::now();
-    RunGroup(group);
-    auto took = std::chrono::steady_clock::now() - t0;
-    l.lock();
-    last_group_size_ = group.size();
-    last_sync_ = std::min<std::chrono::steady_clock::duration>(took, std::chrono::milliseconds(2));
-  } else {
-    RunGroup(group);
+  thread_local std::vector<CommitRequest*> group;
+  Status stopped = write_error_;
+  try {
+    group.assign(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+  } catch (...) {
+    // Out of memory before anything happened: fail the group in place.
+    for (size_t i = 0; i < n; i++) {
+      queue_[i]->status = Status::Aborted("commit failed: out of memory; nothing was written");
+      queue_[i]->results.clear();
+    }
+    stopped = Status::Aborted("out of memory");
+    group.clear();
+  }
+  if (!group.empty()) {
+    l.unlock();
+    if (!stopped.ok()) {
+      // Fail-stop: once a write has failed, nothing more reaches RocksDB.
+      FailGroup(group, stopped);
+    } else {
+      auto t0 = std::chrono::steady_clock::now();
+      try {
+        RunGroup(group);
+      } catch (const std::exception& e) {
+        FailGroup(group, Status::Aborted(std::string("commit failed before writing: ") + e.what() +
+                                         "; nothing was written"));
+      } catch (...) {
+        FailGroup(group, Status::Aborted("commit failed before writing (an exception); nothing "
+                                         "was written"));
+      }
+      if (options_.sync) {
+        auto took = std::chrono::steady_clock::now() - t0;
+        l.lock();
+        last_group_size_ = n;
+        last_sync_ = std::min<std::chrono::steady_clock::duration>(took, std::chrono::milliseconds(2));
+        l.unlock();
+      }
+    }
     l.lock();
   }
-  for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
-  for (CommitRequest* r : group) {
+  for (size_t i = 0; i < n; i++) {
+    CommitRequest* r = queue_.front();
+    queue_.pop_front();
     r->done = true;
     if (r != req) r->cv.notify_one();
   }
+  group.clear();
   if (!queue_.empty()) queue_.front()->cv.notify_one();
-  return req->status;
 }
 
 Status StoreImpl::LoadHead(std::string_view stream, StreamHead* head, bool bounded) {
@@ -376,13 +351,21 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
     if (!s.ok()) return s;
     replays += replay;
   }
-  if (replays == req->parts.size() && !req->parts.empty()) {
+  const bool replay = replays == req->parts.size() && !req->parts.empty();
+  if (replays > 0 && !replay)
+    return Status::DuplicateEvent(
+        "transaction: some streams' events are already stored and others are not");
+  if (replay) {
+    // The events are stored; the request's other writes (a saga's record,
+    // say) are not, and must still be written, or fail the request.
+    if (!req->extra.empty()) {
+      Status s = RunPrecheck(req);
+      if (!s.ok()) return s;
+      AddExtraWrites(req, batch);
+    }
     stat_replays_.fetch_add(1, std::memory_order_relaxed);
     return Status::OK();
   }
-  if (replays > 0)
-    return Status::DuplicateEvent(
-        "transaction: some streams' events are already stored and others are not");
 
   // Expectations against the tentative heads.
   std::vector<StreamHead>& heads = gs->tentative;
@@ -410,8 +393,8 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
           actual);
     }
   }
-  if (req->precheck) {
-    Status s = req->precheck();
+  {
+    Status s = RunPrecheck(req);
     if (!s.ok()) return s;
   }
 
@@ -461,13 +444,29 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
     r.last_position = t.last_position;
     gs->heads[p.stream] = t;
   }
+  AddExtraWrites(req, batch);
+  return Status::OK();
+}
+
+Status StoreImpl::RunPrecheck(CommitRequest* req) {
+  if (!req->precheck) return Status::OK();
+  // A throwing check fails its own request, not the group.
+  try {
+    return req->precheck();
+  } catch (const std::exception& e) {
+    return Status::Aborted(std::string("commit precheck threw: ") + e.what());
+  } catch (...) {
+    return Status::Aborted("commit precheck threw an exception");
+  }
+}
+
+void StoreImpl::AddExtraWrites(const CommitRequest* req, rocksdb::WriteBatch* batch) {
   for (const ExtraWrite& w : req->extra) {
     if (w.erase)
       batch->Delete(cfs_[w.cf], w.key);
     else
       batch->Put(cfs_[w.cf], w.key, w.value);
   }
-  return Status::OK();
 }
 
 void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
@@ -489,21 +488,18 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
 
   rocksdb::WriteBatch& batch = gs.batch;
   batch.Clear();
-  std::vector<char>& ok = gs.ok;
-  ok.assign(group.size(), 0);
-  size_t writers = 0;
-  for (size_t i = 0; i < group.size(); i++) {
-    CommitRequest* r = group[i];
+  bool sync = false;
+  for (CommitRequest* r : group) {
     // PrepareRequest fails only before it touches the batch or the group
-    // state, so a failed request leaves nothing to roll back.
+    // state, so a failed request leaves nothing to roll back. An exception
+    // leaves both half done: it propagates, and LeadGroup fails the group.
     Status s = PrepareRequest(r, &gs, &batch);
     if (!s.ok()) {
       r->status = s;
       r->results.clear();
       continue;
     }
-    ok[i] = 1;
-    writers++;
+    sync |= r->sync;
   }
 
   if (batch.Count() > 0) {
@@ -511,44 +507,75 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
       batch.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),
                 rocksdb::Slice(format::Be64(gs.next_stream_id).buf, 8));
     rocksdb::WriteOptions wo;
-    wo.sync = options_.sync;
-    rocksdb::Status ws = db_->Write(wo, &batch);
+    wo.sync = options_.sync && sync;
+    // From here on nothing propagates: the write's outcome decides.
+    rocksdb::Status ws;
+    try {
+      ws = db_->Write(wo, &batch);
+    } catch (const std::exception& e) {
+      ws = rocksdb::Status::Aborted(std::string("exception in the storage engine: ") + e.what());
+    } catch (...) {
+      ws = rocksdb::Status::Aborted("exception in the storage engine");
+    }
     stat_groups_.fetch_add(1, std::memory_order_relaxed);
     if (!ws.ok()) {
-      // The outcome is unknown (it may be present after a reopen) and the
-      // engine refuses further writes: fail the group and the store's
-      // write path. Callers resolve the outcome by retrying with ids.
-      Status err = Status::IOError("write failed, the store accepts no more writes until it is "
-                                   "reopened (the outcome of this append is unknown): " +
+      // The outcome is unknown (a failed synced write may be present after
+      // a reopen) and RocksDB refuses further writes: fail the group and
+      // stop the store's write path. Callers resolve the outcome by
+      // retrying with the same event ids after reopening.
+      Status err = Status::IOError("write failed; the outcome of this commit is unknown and the "
+                                   "store accepts no more writes until it is reopened: " +
                                    ws.ToString());
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        write_error_ = err;
-      }
-      for (size_t i = 0; i < group.size(); i++) {
-        if (!ok[i]) continue;
-        group[i]->status = err;
-        group[i]->results.clear();
-      }
+      FailStop(err);
+      FailGroup(group, err);
       return;
     }
-    next_position_ = gs.next_position;
-    next_stream_id_ = gs.next_stream_id;
-    visible_.store(next_position_, std::memory_order_release);
-    if (heads_) {
-      for (auto& [name, t] : gs.heads) {
-        // Unit weights: a put cannot be refused for weight.
-        (void)heads_->put(std::string(name), t);
-      }
-    }
+    Publish(&gs);
   }
-  for (size_t i = 0; i < group.size(); i++) {
-    if (!ok[i]) continue;
+  for (CommitRequest* r : group) {
+    if (!r->status.ok()) continue;
     stat_appends_.fetch_add(1, std::memory_order_relaxed);
-    for (const PartRef& p : group[i]->parts)
-      if (!group[i]->results.empty() && !group[i]->results[0].idempotent_replay)
+    if (!r->results.empty() && !r->results[0].idempotent_replay)
+      for (const PartRef& p : r->parts)
         stat_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
   }
+}
+
+void StoreImpl::Publish(GroupState* gs) {
+  if (seams_.after_write) {
+    try {
+      seams_.after_write(next_position_, gs->next_position);
+    } catch (...) {
+    }
+  }
+  next_position_ = gs->next_position;
+  next_stream_id_ = gs->next_stream_id;
+  visible_.store(next_position_, std::memory_order_release);
+  if (!heads_) return;
+  try {
+    // Unit weights: a put cannot be refused for weight.
+    for (auto& [name, t] : gs->heads) (void)heads_->put(std::string(name), t);
+  } catch (...) {
+    // A head left older than the log would let a later append reuse a
+    // version: drop the group's heads (a miss reloads them from the log)
+    // and, if even that fails, stop writing.
+    try {
+      for (auto& [name, t] : gs->heads) (void)heads_->erase(std::string(name));
+    } catch (...) {
+      FailStop(Status::Aborted("out of memory while publishing a commit; the store accepts no "
+                               "more writes until it is reopened"));
+    }
+  }
+}
+
+void StoreImpl::FailStop(const Status& why) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (write_error_.ok()) write_error_ = why;
+}
+
+Status StoreImpl::WriteError() {
+  std::lock_guard<std::mutex> l(mu_);
+  return write_error_;
 }
 
 }  // namespace evstore::internal

@@ -1,17 +1,14 @@
 // Opening and closing the RocksDB instance behind a store.
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
-#include <system_error>
 
 #include "format/keys.hpp"
 #include "format/record.hpp"
@@ -94,12 +91,114 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
   return o;
 }
 
+
+// ---- Directory operations through the store's file system ----
+
+Status Exists(rocksdb::FileSystem* fs, const std::string& path, bool* exists) {
+  rocksdb::IOStatus s = fs->FileExists(path, rocksdb::IOOptions(), nullptr);
+  *exists = s.ok();
+  if (s.ok() || s.IsNotFound()) return Status::OK();
+  return FromRocks(s, "cannot access '" + path + "'");
+}
+
+// The entries of directory `path`, without "." and "..".
+Status ListDir(rocksdb::FileSystem* fs, const std::string& path, std::vector<std::string>* out) {
+  std::vector<std::string> all;
+  rocksdb::IOStatus s = fs->GetChildren(path, rocksdb::IOOptions(), &all, nullptr);
+  if (!s.ok()) return FromRocks(s, "cannot read '" + path + "'");
+  out->clear();
+  for (std::string& n : all)
+    if (n != "." && n != "..") out->push_back(std::move(n));
+  return Status::OK();
+}
+
+// Removes `path` and everything under it; OK when it does not exist.
+Status RemoveTree(rocksdb::FileSystem* fs, const std::string& path) {
+  bool exists = false;
+  Status s = Exists(fs, path, &exists);
+  if (!s.ok() || !exists) return s;
+  bool is_dir = false;
+  rocksdb::IOStatus ds = fs->IsDirectory(path, rocksdb::IOOptions(), &is_dir, nullptr);
+  if (!ds.ok()) return FromRocks(ds, "cannot access '" + path + "'");
+  if (!is_dir) {
+    rocksdb::IOStatus fs_status = fs->DeleteFile(path, rocksdb::IOOptions(), nullptr);
+    return fs_status.ok() ? Status::OK() : FromRocks(fs_status, "cannot remove '" + path + "'");
+  }
+  std::vector<std::string> children;
+  s = ListDir(fs, path, &children);
+  if (!s.ok()) return s;
+  for (const std::string& c : children) {
+    s = RemoveTree(fs, (fs::path(path) / c).string());
+    if (!s.ok()) return s;
+  }
+  rocksdb::IOStatus rs = fs->DeleteDir(path, rocksdb::IOOptions(), nullptr);
+  if (!rs.ok()) return FromRocks(rs, "cannot remove '" + path + "'");
+  return Status::OK();
+}
+
+// Creates `dir` and its missing ancestors.
+Status CreateDirs(rocksdb::FileSystem* fs, const fs::path& dir) {
+  fs::path so_far;
+  for (const fs::path& part : dir) {
+    so_far /= part;
+    if (part == "/" || part == "." || part.empty()) continue;
+    rocksdb::IOStatus s = fs->CreateDirIfMissing(so_far.string(), rocksdb::IOOptions(), nullptr);
+    if (!s.ok()) return FromRocks(s, "cannot create directory '" + so_far.string() + "'");
+  }
+  return Status::OK();
+}
+
+Status SyncDir(rocksdb::FileSystem* fs, const std::string& dir) {
+  std::unique_ptr<rocksdb::FSDirectory> d;
+  rocksdb::IOStatus s = fs->NewDirectory(dir, rocksdb::IOOptions(), &d, nullptr);
+  if (s.ok()) s = d->Fsync(rocksdb::IOOptions(), nullptr);
+  if (s.ok()) s = d->Close(rocksdb::IOOptions(), nullptr);
+  if (!s.ok()) return FromRocks(s, "cannot sync directory '" + dir + "'");
+  return Status::OK();
+}
+
 }  // namespace
+
+// Turns RocksDB's background errors into the store's fail-stop state and
+// keeps RocksDB from recovering on its own.
+class StoreImpl::ErrorListener : public rocksdb::EventListener {
+ public:
+  explicit ErrorListener(StoreImpl* store) : store_(store) {}
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    const char* what = "a background write";
+    switch (reason) {
+      case rocksdb::BackgroundErrorReason::kFlush:
+      case rocksdb::BackgroundErrorReason::kFlushNoWAL: what = "a memtable flush"; break;
+      case rocksdb::BackgroundErrorReason::kCompaction: what = "a compaction"; break;
+      case rocksdb::BackgroundErrorReason::kWriteCallback:
+      case rocksdb::BackgroundErrorReason::kMemTable: what = "a log write"; break;
+      case rocksdb::BackgroundErrorReason::kManifestWrite:
+      case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: what = "a MANIFEST write"; break;
+    }
+    store_->FailStop(Status::IOError(std::string(what) + " failed (" + error->ToString() +
+                                     "); the store accepts no more writes until it is reopened"));
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status error,
+                            bool* auto_recovery) override {
+    error.PermitUncheckedError();
+    if (auto_recovery != nullptr) *auto_recovery = false;
+  }
+
+ private:
+  StoreImpl* store_;
+};
 
 Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) { return FromRocks(s, what); }
 
-StoreImpl::StoreImpl(std::string path, const Options& options)
-    : path_(std::move(path)), options_(options) {
+StoreImpl::StoreImpl(std::string path, const Options& options, Seams seams)
+    : path_(std::move(path)), options_(options), seams_(std::move(seams)) {
+  if (seams_.file_system) {
+    fs_ = seams_.file_system;
+    env_ = rocksdb::NewCompositeEnv(fs_);
+  } else {
+    fs_ = rocksdb::FileSystem::Default();
+  }
   MakeCaches();
 }
 
@@ -142,22 +241,24 @@ void StoreImpl::MakeCaches() {
   }
 }
 
-StoreImpl::~StoreImpl() { CloseDb(); }
+StoreImpl::~StoreImpl() { (void)CloseDb(); }
 
-Result<std::shared_ptr<StoreImpl>> StoreImpl::Open(std::string_view path, const Options& options) {
+Result<std::shared_ptr<StoreImpl>> StoreImpl::Open(std::string_view path, const Options& options,
+                                                   Seams seams) {
   if (path.empty()) return Status::InvalidArgument("store path is empty");
   if (path.find('\0') != std::string_view::npos)
     return Status::InvalidArgument("store path contains a NUL byte");
   if (options.max_group_requests == 0 || options.max_events_per_append == 0)
     return Status::InvalidArgument("options: group and append limits must be at least 1");
-  std::shared_ptr<StoreImpl> impl(new StoreImpl(std::string(path), options));
+  std::shared_ptr<StoreImpl> impl(new StoreImpl(std::string(path), options, std::move(seams)));
   Status s = impl->OpenDb();
   if (!s.ok()) return s;
   return impl;
 }
 
-rocksdb::DBOptions StoreImpl::BaseDbOptions() const {
+rocksdb::DBOptions StoreImpl::BaseDbOptions() {
   rocksdb::DBOptions dbo;
+  if (env_) dbo.env = env_.get();
   // Acknowledged data never rolls back: refuse to open on a corruption in
   // the middle of the log rather than silently dropping what follows it.
   dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
@@ -167,20 +268,30 @@ rocksdb::DBOptions StoreImpl::BaseDbOptions() const {
   dbo.allow_concurrent_memtable_write = false;
   dbo.keep_log_file_num = 4;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Fail-stop: after any write, sync, flush or compaction error the store
+  // takes no more writes until it is reopened (RocksDB would otherwise
+  // resume by itself after some errors, e.g. a full disk, while evstore's
+  // state may not match what landed). The listener records why.
+  dbo.max_bgerror_resume_count = 0;
+  dbo.listeners.push_back(std::make_shared<ErrorListener>(this));
   return dbo;
 }
 
 // Creates an empty store next to `path_` and renames it into place, so that
 // a crash during creation never leaves a half-made store at `path_` (only a
-// temporary directory, removed by the next creation).
+// temporary directory, removed by the next creation). Every directory
+// operation goes through fs_, so a test file system sees (and may fail)
+// each of them.
 Status StoreImpl::CreateStore() {
-  std::error_code ec;
   fs::path dir = fs::path(path_).lexically_normal();
   if (!dir.has_filename()) dir = dir.parent_path();
   fs::path tmp = dir;
   tmp += ".evstore-creating";
-  fs::remove_all(tmp, ec);
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  Status s = RemoveTree(fs_.get(), tmp.string());
+  if (!s.ok()) return s;
+  s = CreateDirs(fs_.get(), parent);
+  if (!s.ok()) return s;
   rocksdb::DBOptions dbo = BaseDbOptions();
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
@@ -208,30 +319,28 @@ Status StoreImpl::CreateStore() {
   if (!ws.ok()) return FromRocks(ws, "cannot initialise the store");
   if (!cs.ok()) return FromRocks(cs, "cannot initialise the store");
   // rename(2) replaces an empty directory, so a pre-made empty `path_` is fine.
-  fs::rename(tmp, dir, ec);
-  if (ec) return Status::IOError("cannot move the new store into '" + path_ + "': " + ec.message());
-  int fd = ::open(dir.has_parent_path() ? dir.parent_path().c_str() : ".", O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  return Status::OK();
+  rocksdb::IOStatus rs = fs_->RenameFile(tmp.string(), dir.string(), rocksdb::IOOptions(), nullptr);
+  if (!rs.ok()) return FromRocks(rs, "cannot move the new store into '" + path_ + "'");
+  // The rename is durable once the parent directory is synced.
+  return SyncDir(fs_.get(), parent.string());
 }
 
 Status StoreImpl::OpenDb() {
-  std::error_code ec;
-  fs::path dir(path_);
-  bool exists = fs::exists(dir, ec);
-  if (ec) return Status::IOError("cannot access '" + path_ + "': " + ec.message());
-  bool existing_db = false;
+  bool exists = false, existing_db = false;
+  Status s = Exists(fs_.get(), path_, &exists);
+  if (!s.ok()) return s;
   if (exists) {
-    if (!fs::is_directory(dir, ec))
-      return Status::InvalidArgument("'" + path_ + "' exists and is not a directory");
-    existing_db = fs::exists(dir / "CURRENT", ec);
+    bool is_dir = false;
+    rocksdb::IOStatus ds = fs_->IsDirectory(path_, rocksdb::IOOptions(), &is_dir, nullptr);
+    if (!ds.ok()) return FromRocks(ds, "cannot access '" + path_ + "'");
+    if (!is_dir) return Status::InvalidArgument("'" + path_ + "' exists and is not a directory");
+    s = Exists(fs_.get(), (fs::path(path_) / "CURRENT").string(), &existing_db);
+    if (!s.ok()) return s;
     if (!existing_db) {
-      bool empty = fs::is_empty(dir, ec);
-      if (ec) return Status::IOError("cannot read '" + path_ + "': " + ec.message());
-      if (!empty)
+      std::vector<std::string> children;
+      s = ListDir(fs_.get(), path_, &children);
+      if (!s.ok()) return s;
+      if (!children.empty())
         return Status::InvalidArgument("'" + path_ +
                                        "' is not an evstore store (the directory holds other files)");
     }
@@ -287,20 +396,20 @@ Status StoreImpl::OpenDb() {
   {
     rocksdb::Status gs = db_->Get(ro, cfs_[kCfDefault], std::string(format::kFormatKey), &fmt);
     if (gs.IsNotFound()) {
-      CloseDb();
+      (void)CloseDb();
       return Status::InvalidArgument("'" + path_ + "' is not an evstore store (no format record)");
     }
     if (!gs.ok()) {
-      CloseDb();
+      (void)CloseDb();
       return FromRocks(gs, "cannot read the format record");
     }
     auto rec = format::DecodeFormatRecord(fmt);
     if (!rec) {
-      CloseDb();
+      (void)CloseDb();
       return Status::Corruption("'" + path_ + "': the format record is damaged");
     }
     if (rec->version > format::kFormatVersion) {
-      CloseDb();
+      (void)CloseDb();
       return Status::NotSupported("'" + path_ + "' uses on-disk format " +
                                   std::to_string(rec->version) + "; this evstore reads up to " +
                                   std::to_string(format::kFormatVersion));
@@ -309,21 +418,21 @@ Status StoreImpl::OpenDb() {
     for (int c = 0; c < kNumCfs; c++) {
       if (cfs_[c] != nullptr) continue;
       if (options_.read_only) {
-        CloseDb();
+        (void)CloseDb();
         return Status::NotSupported("'" + path_ + "' lacks column family " + kCfNames[c] +
                                     "; open it once read-write to upgrade it");
       }
       rocksdb::Status cs = db_->CreateColumnFamily(CfOptions(static_cast<Cf>(c), block_cache_),
                                                    kCfNames[c], &cfs_[c]);
       if (!cs.ok()) {
-        CloseDb();
+        (void)CloseDb();
         return FromRocks(cs, "cannot create column family");
       }
     }
     std::string tag;
     rocksdb::Status ts = db_->Get(ro, cfs_[kCfDefault], std::string(format::kIdTagKey), &tag);
     if (!ts.ok() || tag.size() != 8) {
-      CloseDb();
+      (void)CloseDb();
       return ts.ok() || ts.IsNotFound()
                  ? Status::Corruption("'" + path_ + "': the id tag record is missing or damaged")
                  : FromRocks(ts, "cannot read the id tag");
@@ -334,12 +443,12 @@ Status StoreImpl::OpenDb() {
     if (ns.ok()) {
       auto v = format::DecodePositionValue(nsid);
       if (!v) {
-        CloseDb();
+        (void)CloseDb();
         return Status::Corruption("'" + path_ + "': the next-stream-id record is damaged");
       }
       next_stream_id_ = *v;
     } else if (!ns.IsNotFound()) {
-      CloseDb();
+      (void)CloseDb();
       return FromRocks(ns, "cannot read the next stream id");
     }
   }
@@ -351,14 +460,14 @@ Status StoreImpl::OpenDb() {
     auto pos = format::DecodeEventKey(std::string_view(it->key().data(), it->key().size()));
     if (!pos) {
       it.reset();
-      CloseDb();
+      (void)CloseDb();
       return Status::Corruption("'" + path_ + "': malformed key in the events column family");
     }
     next_position_ = *pos + 1;
   } else if (!it->status().ok()) {
     Status s = FromRocks(it->status(), "cannot find the end of the log");
     it.reset();
-    CloseDb();
+    (void)CloseDb();
     return s;
   }
   it.reset();
@@ -366,37 +475,55 @@ Status StoreImpl::OpenDb() {
   return Status::OK();
 }
 
-void StoreImpl::CloseDb() {
-  if (db_ == nullptr) return;
+Status StoreImpl::CloseDb() {
+  if (db_ == nullptr) return Status::OK();
+  Status first;
+  auto note = [&first](const rocksdb::Status& s, std::string_view what) {
+    if (!s.ok() && first.ok()) first = FromRocks(s, what);
+  };
   if (!options_.read_only) {
+    Status stopped = WriteError();
+    if (!stopped.ok())
+      first = Status::IOError("close: the store had stopped writing: " + std::string(stopped.message()));
     // A clean close loses nothing even with sync=false: DB::Close does not
-    // sync the WAL by itself. Flushing the memtables makes the next open
-    // quick (no log replay).
-    db_->SyncWAL().PermitUncheckedError();
-    std::vector<rocksdb::ColumnFamilyHandle*> all;
-    for (auto* h : cfs_)
-      if (h != nullptr) all.push_back(h);
-    db_->Flush(rocksdb::FlushOptions(), all).PermitUncheckedError();
+    // sync the WAL by itself.
+    note(db_->SyncWAL(), "close: syncing the write-ahead log failed (appends made with sync=false "
+                         "may not survive a power loss)");
+    // Flushing the memtables makes the next open quick (no log replay). A
+    // failure loses nothing: the synced log still holds their data.
+    if (stopped.ok()) {
+      std::vector<rocksdb::ColumnFamilyHandle*> all;
+      for (auto* h : cfs_)
+        if (h != nullptr) all.push_back(h);
+      note(db_->Flush(rocksdb::FlushOptions(), all),
+           "close: flushing the memtables failed (nothing is lost: the next open replays the log)");
+    }
   }
   for (auto* h : cfs_)
     if (h != nullptr && h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   for (auto* h : other_cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   cfs_.clear();
   other_cfs_.clear();
-  db_->Close().PermitUncheckedError();
+  note(db_->Close(), "close");
   delete db_;
   db_ = nullptr;
+  return first;
 }
 
 Status StoreImpl::Close() {
-  std::unique_lock<std::shared_mutex> g(life_mu_);
-  if (closed_) return Status::OK();
-  int64_t n = live_iterators_.load(std::memory_order_relaxed);
-  if (n > 0)
-    return Status::Busy("cannot close: " + std::to_string(n) + " iterator(s) still open");
-  closed_ = true;
-  CloseDb();
-  return Status::OK();
+  Status result;
+  auto r = gate_.Close([&] {
+    int64_t n = live_iterators_.load(std::memory_order_relaxed);
+    if (n > 0) {
+      result = Status::Busy("cannot close: " + std::to_string(n) + " iterator(s) still open");
+      return false;
+    }
+    result = CloseDb();
+    return true;
+  });
+  if (r == LifeGate::CloseResult::kFromInside)
+    return Status::Busy("cannot close a store from inside one of its own operations (a callback)");
+  return result;
 }
 
 }  // namespace evstore::internal

@@ -35,9 +35,13 @@ Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;  // the impl closes the database when its last user is gone
 
 Result<Store> Store::open(std::string_view path, const Options& options) {
-  auto r = StoreImpl::Open(path, options);
+  return internal::OpenStore(path, options, {});
+}
+
+Result<Store> internal::OpenStore(std::string_view path, const Options& options, Seams seams) {
+  auto r = StoreImpl::Open(path, options, std::move(seams));
   if (!r.ok()) return r.status();
-  return Store(std::move(r).value());
+  return StoreAccess::Wrap(std::move(r).value());
 }
 
 static Status MovedFrom() { return Status::Closed("store handle was moved from"); }

@@ -2,8 +2,9 @@
 // evstore::Store (include/evstore/store.hpp).
 //
 // Concurrency model:
-// - life_mu_ (shared) is held by every public operation; close() takes it
-//   exclusively, so it never runs under an operation in flight.
+// - Every public operation passes gate_ (life_gate.hpp) for its duration;
+//   close() shuts it, so it never runs under an operation in flight, and
+//   never starves behind new ones.
 // - The commit pipeline (commit.cpp) is a leader/follower queue under mu_:
 //   the request at the front of the queue is the leader; it takes a group of
 //   waiting requests, builds one WriteBatch without holding mu_, writes it
@@ -15,6 +16,8 @@
 #define EVSTORE_LIB_LOG_STORE_IMPL_HPP_
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -24,7 +27,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +35,7 @@
 
 #include "evstore/cache.hpp"
 #include "evstore/store.hpp"
+#include "log/life_gate.hpp"
 
 namespace evstore::internal {
 
@@ -51,6 +54,19 @@ enum Cf : int {
   kNumCfs,
 };
 extern const char* const kCfNames[kNumCfs];
+
+// Internal seams (not API): open a store on another RocksDB file system
+// (the fault-injection tests and the fuzzers) and observe the commit
+// pipeline (tests).
+struct Seams {
+  // Every file and directory operation of the store goes through this file
+  // system; null: the local disk.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Called by the commit leader after a group's write returned OK and before
+  // the group is published to readers, with the group's positions
+  // [first, end) (equal when it wrote no event). No lock is held.
+  std::function<void(uint64_t first, uint64_t end)> after_write;
+};
 
 // A write by another component (sagas, checkpoints) that commits in the same
 // batch as a group's events.
@@ -77,6 +93,10 @@ struct CommitRequest {
   // back into the store's write path). A non-OK result fails the request
   // alone.
   std::function<Status()> precheck;
+  // False: this request needs no sync of its own. It is written in the next
+  // group, synced only if another request of the group needs it (with
+  // Options::sync, an acknowledged request is durable only when true).
+  bool sync = true;
 
   // Outputs.
   std::vector<AppendResult> results;
@@ -110,7 +130,8 @@ struct StringHash {
 
 class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
  public:
-  static Result<std::shared_ptr<StoreImpl>> Open(std::string_view path, const Options& options);
+  static Result<std::shared_ptr<StoreImpl>> Open(std::string_view path, const Options& options,
+                                                  Seams seams = {});
   ~StoreImpl();
 
   Status Close();
@@ -132,6 +153,11 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   const Options& options() const { return options_; }
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cfs_[c]; }
+  // At most one saga engine runs on a store: true when this call attached
+  // one, false when another is attached.
+  bool AttachSagaEngine() { return !saga_engine_.exchange(true); }
+  void DetachSagaEngine() { saga_engine_.store(false); }
+
   // First position not yet visible to readers.
   uint64_t visible() const { return visible_.load(std::memory_order_acquire); }
 
@@ -145,29 +171,57 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Result<StoreCacheStats> CacheStatsOf();
   Status ResetCacheStats();
 
-  // The shared guard every public operation holds; Closed once closed.
+  // Held by every public operation for its duration (see LifeGate);
+  // closed() once the store is closed, and then nothing else may be called.
   class OpGuard {
    public:
-    explicit OpGuard(StoreImpl* s) : lock_(s->life_mu_), closed_(s->closed_) {}
-    bool closed() const { return closed_; }
+    explicit OpGuard(StoreImpl* s) : gate_(&s->gate_), entered_(gate_->Enter()) {}
+    ~OpGuard() {
+      if (entered_) gate_->Leave();
+    }
+    OpGuard(const OpGuard&) = delete;
+    OpGuard& operator=(const OpGuard&) = delete;
+    bool closed() const { return !entered_; }
 
    private:
-    std::shared_lock<std::shared_mutex> lock_;
-    bool closed_;
+    LifeGate* gate_;
+    bool entered_;
   };
 
+  // Fail-stop: after `why`, no write reaches RocksDB until the store is
+  // reopened; every later commit returns the first such status. Called by the
+  // commit leader on a failed write and by RocksDB's background-error
+  // callback (flush, compaction, MANIFEST).
+  void FailStop(const Status& why);
+  // OK, or why the store stopped accepting writes.
+  Status WriteError();
+
  private:
-  StoreImpl(std::string path, const Options& options);
+  class ErrorListener;
+  StoreImpl(std::string path, const Options& options, Seams seams);
   void MakeCaches();
   Status OpenDb();
   Status CreateStore();
-  rocksdb::DBOptions BaseDbOptions() const;
-  void CloseDb();
+  rocksdb::DBOptions BaseDbOptions();
+  // Syncs the log, flushes and closes RocksDB; the first error, if any.
+  Status CloseDb();
 
   // Commit pipeline helpers (commit.cpp).
   struct GroupState;
+  // Leads the group at the front of the queue. REQUIRES: `l` holds mu_ and
+  // `req` is at the front. Returns with `l` held, the group's requests done
+  // and off the queue, and the next leader woken, whatever fails.
+  void LeadGroup(CommitRequest* req, std::unique_lock<std::mutex>& l);
   void RunGroup(std::vector<CommitRequest*>& group);
+  // The group failed before or while writing: every request not already
+  // failed on its own gets `why`.
+  static void FailGroup(std::vector<CommitRequest*>& group, const Status& why);
   Status PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::WriteBatch* batch);
+  static Status RunPrecheck(CommitRequest* req);
+  void AddExtraWrites(const CommitRequest* req, rocksdb::WriteBatch* batch);
+  // Makes a written group visible: positions, heads. REQUIRES: the group's
+  // batch was written.
+  void Publish(GroupState* gs);
   Status LoadHead(std::string_view stream, StreamHead* head, bool bounded);
   Status CheckReplay(const PartRef& part, GroupState* gs, bool* replay, AppendResult* result);
   // Where event `id` is stored, if anywhere (NotFound otherwise).
@@ -175,15 +229,20 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
 
   const std::string path_;
   const Options options_;
+  const Seams seams_;
+  // The file system behind every file of the store, and the RocksDB
+  // environment over it (null: RocksDB's default environment).
+  std::shared_ptr<rocksdb::FileSystem> fs_;
+  std::unique_ptr<rocksdb::Env> env_;
 
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;        // kNumCfs entries
   std::vector<rocksdb::ColumnFamilyHandle*> other_cfs_;  // unknown families kept open
   std::shared_ptr<rocksdb::Cache> block_cache_;
 
-  std::shared_mutex life_mu_;
-  bool closed_ = false;
+  LifeGate gate_;
   std::atomic<int64_t> live_iterators_{0};
+  std::atomic<bool> saga_engine_{false};
 
   // Commit pipeline.
   std::mutex mu_;
@@ -216,6 +275,15 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   std::atomic<uint64_t> stat_appends_{0}, stat_events_{0}, stat_groups_{0}, stat_conflicts_{0},
       stat_replays_{0};
 };
+
+// How the library's own components reach a Store's internals.
+struct StoreAccess {
+  static Store Wrap(std::shared_ptr<StoreImpl> impl) { return Store(std::move(impl)); }
+  static StoreImpl* Impl(const Store& s) { return s.impl_.get(); }
+};
+
+// Store::open through the seams.
+Result<Store> OpenStore(std::string_view path, const Options& options, Seams seams);
 
 }  // namespace evstore::internal
 

@@ -129,36 +129,5 @@ Status ValidateSagaId(std::string_view id) {
   return Status::OK();
 }
 
-Status ValidateEvents(std::span<const StreamAppend> parts, const Options& o) {
-  if (parts.size() > o.max_streams_per_transaction)
-    return Status::InvalidArgument("step events: too many streams in one commit");
-  size_t events = 0, bytes = 0;
-  for (size_t i = 0; i < parts.size(); i++) {
-    const StreamAppend& p = parts[i];
-    if (p.stream.empty() || p.stream.size() > o.max_stream_name_bytes || !IsValidName(p.stream))
-      return Status::InvalidArgument("step events: invalid stream name");
-    if (p.events.empty())
-      return Status::InvalidArgument("step events: no events for stream '" + p.stream + "'");
-    for (size_t j = 0; j < i; j++)
-      if (parts[j].stream == p.stream)
-        return Status::InvalidArgument("step events: stream '" + p.stream + "' appears twice");
-    for (const EventData& e : p.events) {
-      if (e.type.empty() || e.type.size() > o.max_type_name_bytes || !IsValidName(e.type))
-        return Status::InvalidArgument("step events: invalid event type");
-      if (e.content_type.size() > o.max_content_type_bytes ||
-          (!e.content_type.empty() && !IsValidName(e.content_type)))
-        return Status::InvalidArgument("step events: invalid content type");
-      if (e.data.size() + e.metadata.size() > o.max_event_bytes)
-        return Status::InvalidArgument("step events: event over max_event_bytes");
-      bytes += e.data.size() + e.metadata.size() + e.type.size() + e.content_type.size();
-    }
-    events += p.events.size();
-    bytes += p.stream.size();
-  }
-  if (events > o.max_events_per_append || bytes > o.max_append_bytes)
-    return Status::InvalidArgument("step events: over the store's append limits");
-  return Status::OK();
-}
-
 }  // namespace saga
 }  // namespace evstore

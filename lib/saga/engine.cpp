@@ -260,17 +260,12 @@ Status SagaEngine::Impl::CommitRecord(Record* next, std::span<const StreamAppend
   w.key = next->id;
   format::EncodeSagaRecord(*next, &w.value);
   std::vector<internal::PartRef> parts;
-  size_t bytes = w.key.size() + w.value.size();
   parts.reserve(events.size());
-  for (const StreamAppend& p : events) {
-    parts.push_back(internal::PartRef{p.stream, p.expected, p.events});
-    for (const EventData& e : p.events) bytes += e.data.size() + e.metadata.size() + 64;
-  }
+  for (const StreamAppend& p : events) parts.push_back(internal::PartRef{p.stream, p.expected, p.events});
   internal::CommitRequest req;
   req.parts = parts;
   req.extra = std::span<const internal::ExtraWrite>(&w, 1);
   req.precheck = std::move(precheck);
-  req.approx_bytes = bytes;
   return store_->Commit(&req);
 }
 

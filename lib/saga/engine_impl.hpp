@@ -45,7 +45,6 @@ inline constexpr size_t kMaxNameBytes = 256;
 
 Status ValidateDefinition(const SagaDefinition& d);
 Status ValidateSagaId(std::string_view id);
-Status ValidateEvents(std::span<const StreamAppend> parts, const Options& o);
 
 struct Def {
   SagaDefinition d;

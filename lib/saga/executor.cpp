@@ -342,21 +342,18 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
 
 bool SagaEngine::Impl::CommitTransition(const InstPtr& inst, Record next,
                                         std::vector<StreamAppend> events, uint32_t attempt) {
-  Status s;
-  if (!events.empty()) s = saga::ValidateEvents(events, store_->options());
-  if (s.ok()) {
-    uint64_t base = inst->rec->revision;
-    // Fencing in commit order: the record this transition was computed from
-    // must still be the current one.
-    auto precheck = [this, inst, base]() -> Status {
-      std::lock_guard<std::mutex> l(mu_);
-      if (inst->rec->revision != base)
-        return Status::Aborted("saga '" + inst->id + "' changed since this attempt began");
-      return Status::OK();
-    };
-    s = CommitRecord(&next, events, precheck);
-    if (s.ok()) return Apply(inst, std::move(next));
-  }
+  uint64_t base = inst->rec->revision;
+  // Fencing in commit order: the record this transition was computed from
+  // must still be the current one.
+  auto precheck = [this, inst, base]() -> Status {
+    std::lock_guard<std::mutex> l(mu_);
+    if (inst->rec->revision != base)
+      return Status::Aborted("saga '" + inst->id + "' changed since this attempt began");
+    return Status::OK();
+  };
+  // The store validates the step's events like any append's.
+  Status s = CommitRecord(&next, events, precheck);
+  if (s.ok()) return Apply(inst, std::move(next));
   if (!events.empty() && RequestSpecific(s)) {
     // The step's events were refused and nothing was written: the attempt
     // failed, retryably (a conflict may clear on the next attempt).
