@@ -63,6 +63,15 @@ inline std::vector<evstore::EventData> Evs(size_t n, const std::string& type = "
   return v;
 }
 
+// Every event a read yields; fails the test if the read fails.
+inline std::vector<evstore::RecordedEvent> Collect(evstore::Result<evstore::EventIterator> r) {
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  std::vector<evstore::RecordedEvent> out;
+  for (; r->Valid(); r->Next()) out.push_back(r->value().ToRecorded());
+  REQUIRE_MESSAGE(r->status().ok(), r->status().ToString());
+  return out;
+}
+
 // Opens a store or fails the test with the status.
 inline evstore::Store OpenOrDie(const std::string& path,
                                 evstore::Options o = evstore::Options::Fast()) {

@@ -502,6 +502,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
     sync |= r->sync;
   }
 
+  if (seams_.before_write) seams_.before_write();
   if (batch.Count() > 0) {
     if (gs.next_stream_id != next_stream_id_)
       batch.Put(cfs_[kCfDefault], std::string(format::kNextStreamIdKey),

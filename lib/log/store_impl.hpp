@@ -66,6 +66,9 @@ struct Seams {
   // the group is published to readers, with the group's positions
   // [first, end) (equal when it wrote no event). No lock is held.
   std::function<void(uint64_t first, uint64_t end)> after_write;
+  // Called by the commit leader after preparing a group, just before its
+  // write; what it throws is handled like any failure while preparing.
+  std::function<void()> before_write;
 };
 
 // A write by another component (sagas, checkpoints) that commits in the same
@@ -157,6 +160,12 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // one, false when another is attached.
   bool AttachSagaEngine() { return !saga_engine_.exchange(true); }
   void DetachSagaEngine() { saga_engine_.store(false); }
+
+  // Commit requests waiting or being written now.
+  size_t QueuedCommits() {
+    std::lock_guard<std::mutex> l(mu_);
+    return queue_.size();
+  }
 
   // First position not yet visible to readers.
   uint64_t visible() const { return visible_.load(std::memory_order_acquire); }
