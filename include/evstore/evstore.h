@@ -334,16 +334,23 @@ EVS_EXPORT int evs_read_event(evs_store_t* store, uint64_t position, evs_iter_t*
                               char** errmsg);
 
 /* 1 while positioned at an event; 0 at the end, after an error (see
- * evs_iter_status) or for NULL. */
+ * evs_iter_status) or for NULL. After a loop over evs_iter_valid, always
+ * check evs_iter_status: only EVS_OK means the read reached its end. */
 EVS_EXPORT int evs_iter_valid(const evs_iter_t* iter);
 /* Moves to the next event in the read's direction. Does nothing when the
- * iterator is NULL or not valid. */
+ * iterator is NULL or not valid. A failure (a storage error, corruption,
+ * out of memory) makes the iterator not valid, with the error in
+ * evs_iter_status. */
 EVS_EXPORT void evs_iter_next(evs_iter_t* iter);
 /* Repositions at `from` (as in the read that created the iterator), with the
- * limit counted afresh. Does nothing for NULL. */
+ * limit counted afresh and a storage error or corruption cleared. Failures
+ * as evs_iter_next. Does nothing for NULL, and nothing after EVS_NO_MEMORY
+ * or EVS_ABORTED: those end the read for good (destroy the iterator and read
+ * again). */
 EVS_EXPORT void evs_iter_seek(evs_iter_t* iter, uint64_t from);
-/* EVS_OK, or the error that ended the read (EVS_CORRUPTION names the
- * position). EVS_INVALID_ARGUMENT for NULL. */
+/* EVS_OK, or the error that ended the read: EVS_CORRUPTION (naming the
+ * position), EVS_IO_ERROR, EVS_NO_MEMORY or EVS_ABORTED (an internal failure
+ * during evs_iter_next or evs_iter_seek). EVS_INVALID_ARGUMENT for NULL. */
 EVS_EXPORT int evs_iter_status(const evs_iter_t* iter, char** errmsg);
 /* Releases the iterator. NULL is fine. */
 EVS_EXPORT void evs_iter_destroy(evs_iter_t* iter);

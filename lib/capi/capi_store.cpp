@@ -1,4 +1,5 @@
 // C API: options, store, appends, transactions, reads and iterators.
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -43,10 +44,19 @@ struct evs_iter_t {
                                   one->content_type, one->data, one->metadata,
                                   one->version,  one->position, one->timestamp_ms};
   }
+  ~evs_iter_t() { std::free(error_msg); }
+  evs_iter_t(const evs_iter_t&) = delete;
+  evs_iter_t& operator=(const evs_iter_t&) = delete;
+
   std::optional<EventIterator> it;
   std::optional<evstore::RecordedEvent> one;
   evstore::EventView one_view;
   bool one_valid = false;
+  // Set when a move threw (out of memory, say): the read is over with this
+  // code and message (malloc'd, may be NULL). The C++ iterator may have been
+  // left half-way through the move, so it is never used again.
+  int error = EVS_OK;
+  char* error_msg = nullptr;
 };
 
 namespace evstore::capi {
@@ -138,9 +148,24 @@ int Read(evs_store_t* store, const void* name, size_t name_len, bool named, int 
 }
 
 const evstore::EventView* ValidIter(const evs_iter_t* iter) {
-  if (!iter) return nullptr;
+  if (!iter || iter->error != EVS_OK) return nullptr;
   if (iter->it) return iter->it->Valid() ? &iter->it->value() : nullptr;
   return iter->one_valid ? &iter->one_view : nullptr;
+}
+
+// Runs `move` (Next or Seek). An exception must not pass for the end of the
+// read, which is what the C++ iterator would show after it (not valid, status
+// OK): it fails the iterator for good, with Guard's code and message.
+template <typename F>
+void MoveIter(evs_iter_t* iter, F&& move) noexcept {
+  char* msg = nullptr;
+  int rc = Guard(&msg, [&] {
+    move();
+    return EVS_OK;
+  });
+  if (rc == EVS_OK) return;
+  iter->error = rc;
+  iter->error_msg = msg;
 }
 
 const char* Bytes(std::string_view v, size_t* len) {
@@ -394,27 +419,23 @@ void evs_iter_next(evs_iter_t* iter) {
     iter->one_valid = false;
     return;
   }
-  try {
-    iter->it->Next();
-  } catch (...) {  // the iterator reports failures through its status
-  }
+  MoveIter(iter, [&] { iter->it->Next(); });
 }
 
 void evs_iter_seek(evs_iter_t* iter, uint64_t from) {
-  if (!iter) return;
+  if (!iter || iter->error != EVS_OK) return;
   if (!iter->it) {
     iter->one_valid = from == iter->one->position;
     return;
   }
-  try {
-    iter->it->Seek(from);
-  } catch (...) {
-  }
+  MoveIter(iter, [&] { iter->it->Seek(from); });
 }
 
 int evs_iter_status(const evs_iter_t* iter, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(iter, "iter");
+    if (iter->error != EVS_OK)
+      return Fail(errmsg, iter->error, iter->error_msg ? iter->error_msg : evs_errstr(iter->error));
     return iter->it ? FromStatus(iter->it->status(), errmsg) : EVS_OK;
   });
 }
