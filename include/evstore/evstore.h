@@ -282,15 +282,23 @@ EVS_EXPORT int evs_tx_add(evs_tx_t* tx, const char* stream, size_t stream_len, i
 EVS_EXPORT size_t evs_tx_size(const evs_tx_t* tx);
 /* Removes every part so that the transaction can be reused. */
 EVS_EXPORT int evs_tx_clear(evs_tx_t* tx);
+/* "No part", in evs_tx_commit's *conflict_part. */
+#define EVS_NO_PART SIZE_MAX
+
 /* Commits the transaction. results may be NULL (not wanted); otherwise it
  * has room for `results_cap` >= evs_tx_size(tx) entries and receives one per
- * part, in order. On EVS_WRONG_EXPECTED_VERSION every entry's actual_version
- * is EVS_NO_STREAM: the message names the stream. The transaction is left as
- * it was and may be committed again (e.g. as an idempotent retry). Errors: as
- * evs_append, plus EVS_INVALID_ARGUMENT for an empty transaction, a stream
- * given twice, too many streams or a results_cap that is too small. */
+ * part, in order. conflict_part may be NULL (not wanted); it is always
+ * written. On EVS_WRONG_EXPECTED_VERSION, *conflict_part is the index of the
+ * (first) part whose expected version failed, results[*conflict_part]
+ * .actual_version that stream's actual version (or EVS_NO_STREAM), and the
+ * other entries are zero with actual_version EVS_NO_STREAM; the message
+ * names the stream. After every other outcome *conflict_part is EVS_NO_PART.
+ * The transaction is left as it was and may be committed again (e.g. as an
+ * idempotent retry). Errors: as evs_append, plus EVS_INVALID_ARGUMENT for an
+ * empty transaction, a stream given twice, too many streams or a
+ * results_cap that is too small. */
 EVS_EXPORT int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* results,
-                             size_t results_cap, char** errmsg);
+                             size_t results_cap, size_t* conflict_part, char** errmsg);
 
 /* ---- Reading ---- */
 

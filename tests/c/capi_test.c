@@ -135,7 +135,7 @@ static void TestOptions(void) {
       snprintf(tx_names[i], sizeof tx_names[i], "tx-%u", (unsigned)i);
       EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR(tx_names[i]), EVS_EXPECT_ANY, &ev, 1, &msg));
     }
-    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
     evs_tx_destroy(tx);
     evs_store_destroy(s);
   }
@@ -336,6 +336,7 @@ static void TestTransactions(evs_store_t* s) {
   evs_append_result_t res[3];
   evs_store_stats_t before, after;
   uint64_t v;
+  size_t conflict;
   b[0] = Ev("StockReduced", "{\"n\":1}");
   b[1] = Ev("StockReduced", "{\"n\":2}");
   EXPECT_RC(EVS_OK, evs_uuid_generate(a.id));
@@ -358,11 +359,13 @@ static void TestTransactions(evs_store_t* s) {
   }
   CHECK(evs_tx_size(tx) == 2);
 
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 3, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, NULL, res, 3, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 3, NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, NULL, res, 3, NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &before, &msg));
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 3, &msg));
+  conflict = 5;
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 3, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
   CHECK(res[0].first_version == 0 && res[0].last_version == 0);
   CHECK(res[1].first_version == 0 && res[1].last_version == 1);
   CHECK(res[0].first_position == before.next_position);
@@ -377,35 +380,77 @@ static void TestTransactions(evs_store_t* s) {
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 1, b, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("cart-7"), EVS_EXPECT_NO_STREAM, b + 1, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &before, &msg));
-  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  /* The caller learns which part failed and the stream's actual version. */
+  CHECK(conflict == 1);
+  CHECK(res[1].actual_version == 0 && res[1].first_position == 0);
   CHECK(res[0].actual_version == EVS_NO_STREAM && res[0].first_position == 0);
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &after, &msg));
   CHECK(after.next_position == before.next_position);
   EXPECT_MSG(EVS_OK, evs_stream_head(s, STR("stock-9"), &v, NULL, &msg));
   CHECK(v == 1);
+  /* Without a message, and without results. */
+  conflict = 7;
+  EXPECT_RC(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, NULL, 0, &conflict, NULL));
+  CHECK(conflict == 1);
+  EXPECT_RC(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, NULL, NULL));
+  CHECK(res[1].actual_version == 0);
+  /* A missing stream: actual_version EVS_NO_STREAM, told apart by the index. */
+  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 1, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-404"), EVS_EXPECT_STREAM_EXISTS, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Both parts stale: the first is reported. */
+  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 0, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("cart-7"), 5, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 0 && res[0].actual_version == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Stream names that extend one another, quotes included: the right one. */
+  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1"), EVS_EXPECT_ANY, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': expected"), 3, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': "), EVS_EXPECT_ANY, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 3, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': expected"), EVS_EXPECT_ANY, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1"), 2, b, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Other failures name no part. */
+  conflict = 0;
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
+  conflict = 0;
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
+  EXPECT_MSG(EVS_OK, evs_store_stats(s, &after, &msg));
+  CHECK(after.next_position == before.next_position);
 
   /* The same stream twice, and an empty transaction. */
   EXPECT_RC(EVS_OK, evs_tx_clear(tx));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("dup-1"), EVS_EXPECT_ANY, b, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("dup-1"), EVS_EXPECT_ANY, b + 1, 1, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   EXPECT_RC(EVS_OK, evs_tx_clear(tx));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   /* A part without events is refused at commit; names are checked at commit too. */
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("none-1"), EVS_EXPECT_ANY, NULL, 0, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   EXPECT_RC(EVS_OK, evs_tx_clear(tx));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, "\xff", 1, EVS_EXPECT_ANY, b, 1, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
 
   /* A committed transaction with ids can be committed again: an idempotent replay. */
   EXPECT_RC(EVS_OK, evs_tx_clear(tx));
   b[0].id[0] = 0x42;
   b[0].id[15] = 0x17;
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("replay-1"), EVS_EXPECT_NO_STREAM, b, 1, &msg));
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   CHECK(res[0].idempotent_replay == 0);
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   CHECK(res[0].idempotent_replay == 1);
   evs_tx_destroy(tx);
   evs_tx_destroy(NULL);
@@ -635,7 +680,7 @@ static void TestClose(const char* dir) {
   /* Everything after close is EVS_CLOSED. */
   EXPECT_MSG(EVS_CLOSED, evs_append(s, STR("close-1"), EVS_EXPECT_ANY, &e, 1, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("close-2"), EVS_EXPECT_ANY, &e, 1, &msg));
-  EXPECT_MSG(EVS_CLOSED, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_CLOSED, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   it = (evs_iter_t*)&g_checks;
   EXPECT_MSG(EVS_CLOSED, evs_read_stream(s, STR("close-1"), 0, EVS_FORWARD, EVS_NO_LIMIT, &it, &msg));
   CHECK(it == NULL);
