@@ -552,8 +552,11 @@ EVS_EXPORT const char* evs_saga_state_name(int state);
 EVS_EXPORT const char* evs_saga_event_name(int event);
 
 /* A step's action or compensation. It reads the step through the evs_saga_step_*
- * accessors and reports through evs_saga_result_*; a result left untouched
- * is a success with empty output. */
+ * accessors and reports through evs_saga_result_success, _retry or _fail. A
+ * handler that returns without a result that took (none called, or each
+ * call failed) has failed retryably and partially (as if it had called
+ * evs_saga_result_retry with partial = 1), with the error "handler returned
+ * without setting a result ..." in the saga's history. */
 typedef void (*evs_saga_handler_fn)(void* user_data, const evs_saga_step_t* step,
                                     evs_saga_result_t* result);
 

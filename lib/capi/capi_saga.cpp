@@ -35,6 +35,7 @@ struct evs_saga_step_t {
 
 struct evs_saga_result_t {
   StepResult result;
+  bool set = false;  // by evs_saga_result_success, _retry or _fail
 };
 
 struct evs_saga_options_t {
@@ -69,12 +70,21 @@ std::chrono::milliseconds Ms(uint64_t ms) {
   return std::chrono::milliseconds(static_cast<int64_t>(ms > kMaxMs ? kMaxMs : ms));
 }
 
+constexpr std::string_view kNoResult =
+    "handler returned without setting a result (call evs_saga_result_success, _retry or _fail)";
+
 evstore::StepHandler Wrap(evs_saga_handler_fn fn, void* user_data) {
   if (!fn) return {};
   return [fn, user_data](const StepContext& ctx) {
     evs_saga_step_t step{&ctx};
     evs_saga_result_t result;
     fn(user_data, &step, &result);
+    // Counting silence as success would let a handler that returned early
+    // (or whose evs_saga_result_success failed) complete its step without
+    // having done it. A retry is safe, as handlers are idempotent; and what
+    // the attempt did is unknown, as after a timeout, so it is partial: if
+    // the saga compensates, this step is compensated too.
+    if (!result.set) return StepResult::Retry(std::string(kNoResult), /*partial=*/true);
     return std::move(result.result);
   };
 }
@@ -103,6 +113,7 @@ int SetResult(evs_saga_result_t* result, StepResult r) {
   if (!result) return EVS_INVALID_ARGUMENT;
   r.events = std::move(result->result.events);
   result->result = std::move(r);
+  result->set = true;
   return EVS_OK;
 }
 

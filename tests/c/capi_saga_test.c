@@ -116,6 +116,7 @@ static void Compensate(void* user, const evs_saga_step_t* step, evs_saga_result_
     return;
   }
   Record(&w->fx, step);
+  evs_saga_result_success(result, NULL, 0);
 }
 
 /* An action that uses the API from inside: its own saga, another saga, the store. */
@@ -134,7 +135,7 @@ static void Reentrant(void* user, const evs_saga_step_t* step, evs_saga_result_t
   ok &= created == 1;
   ok &= evs_append(w->store, STR("notes-1"), EVS_EXPECT_ANY, &e, 1, NULL, NULL) == EVS_OK;
   atomic_store(&w->reentry_ok, ok);
-  (void)result; /* untouched: success with empty output */
+  evs_saga_result_success(result, NULL, 0);
 }
 
 static void OnFinished(void* user, const evs_saga_info_t* saga) {
@@ -521,15 +522,136 @@ static void TestEngine(evs_store_t* store) {
 static void Slow(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
   atomic_int* saw_cancel = (atomic_int*)user;
   int i;
-  (void)result;
   for (i = 0; i < 400 && !evs_saga_step_cancelled(step); i++) SleepMs(5);
   if (evs_saga_step_cancelled(step)) atomic_store(saw_cancel, 1);
+  evs_saga_result_success(result, NULL, 0); /* discarded: the attempt timed out */
 }
 
 static void Nop(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
   (void)user;
   (void)step;
+  evs_saga_result_success(result, NULL, 0);
+}
+
+/* Handlers that return without a result, counting their calls. */
+typedef struct {
+  Effects fx;
+  atomic_int silent_calls;
+} Forgetful;
+
+static void Silent(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Forgetful* f = (Forgetful*)user;
+  (void)step;
   (void)result;
+  atomic_fetch_add(&f->silent_calls, 1);
+}
+
+/* Only events, no result: the events alone do not make a success. */
+static void OnlyEvents(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  evs_event_t e = Ev("Forgotten", "{}");
+  evs_saga_step_event_id(step, 0, e.id);
+  Silent(user, step, result);
+  evs_saga_result_add_events(result, STR("forgotten-1"), EVS_EXPECT_ANY, &e, 1, NULL);
+}
+
+static void Undo(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Record(&((Forgetful*)user)->fx, step);
+  evs_saga_result_success(result, NULL, 0);
+}
+
+static void Done(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Record(&((Forgetful*)user)->fx, step);
+  evs_saga_result_success(result, STR("done"));
+}
+
+static void Refuse(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  (void)user;
+  (void)step;
+  evs_saga_result_fail(result, STR("card declined"), 0);
+}
+
+/* Whether p[0..len-1] contains the text `want`. */
+static int Contains(const char* p, size_t len, const char* want) {
+  size_t n = strlen(want), i;
+  for (i = 0; p != NULL && i + n <= len; i++)
+    if (memcmp(p + i, want, n) == 0) return 1;
+  return 0;
+}
+
+/* A history entry of `event` for step `step` whose text contains `text`. */
+static int HasEntry(const evs_saga_info_t* s, int event, int32_t step, const char* text) {
+  size_t i, len;
+  int ev;
+  int32_t st;
+  const char* t;
+  for (i = 0; i < evs_saga_info_history_count(s); i++) {
+    if (evs_saga_info_history(s, i, &ev, NULL, &st, NULL, NULL, &t, &len) != EVS_OK) continue;
+    if (ev != event || st != step) continue;
+    if (Contains(t, len, text)) return 1;
+  }
+  return 0;
+}
+
+/* A handler that never sets a result has failed (retryably, with its
+ * effects unknown), not succeeded: an action that keeps forgetting runs out
+ * of attempts and the saga compensates, this step included; a compensation
+ * that keeps forgetting makes the saga stuck. */
+static void TestNoResult(evs_store_t* store) {
+  static const char kWhy[] = "handler returned without setting a result";
+  Forgetful f;
+  evs_saga_def_t* defs[2];
+  evs_saga_engine_t* e = NULL;
+  evs_saga_info_t* s;
+  evs_iter_t* it = NULL;
+  size_t len;
+  memset(&f, 0, sizeof f);
+  mtx_init(&f.fx.mu, mtx_plain);
+  atomic_init(&f.silent_calls, 0);
+
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("forgetful"), 1, &defs[0], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n1"), Done, Undo, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n2"), OnlyEvents, Undo, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n3"), Done, NULL, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_set_retry(defs[0], 1, 0, 2, 1, 1.0, 1, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("forgetful-undo"), 1, &defs[1], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("m1"), Done, Silent, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("m2"), Refuse, NULL, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_set_retry(defs[1], 0, 1, 2, 1, 1.0, 1, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, NULL, &e, &msg));
+  evs_saga_def_destroy(defs[0]);
+  evs_saga_def_destroy(defs[1]);
+
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("forgetful"), STR("n"), NULL, 0, NULL, &msg));
+  s = WaitFor(e, "n");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPENSATED);
+  CHECK(atomic_load(&f.silent_calls) == 2); /* both attempts */
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_STEP_FAILED, 1, kWhy));
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_COMPENSATION_STARTED, 1, kWhy));
+  CHECK(evs_saga_info_output_count(s) == 1); /* n1 only */
+  {
+    const char* err = evs_saga_info_error(s, &len);
+    CHECK(Contains(err, len, kWhy));
+  }
+  evs_saga_info_destroy(s);
+  CHECK(LogIs(&f.fx, "a1 c2 c1 ")); /* n2's effects are unknown: it is undone too */
+  it = (evs_iter_t*)&g_checks;
+  EXPECT_MSG(EVS_NOT_FOUND, evs_read_stream(store, STR("forgotten-1"), 0, EVS_FORWARD, EVS_NO_LIMIT, &it, &msg));
+
+  f.fx.log[0] = '\0';
+  atomic_store(&f.silent_calls, 0);
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("forgetful-undo"), STR("m"), NULL, 0, NULL, &msg));
+  s = WaitFor(e, "m");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_STUCK);
+  CHECK(evs_saga_info_stuck_in(s) == EVS_SAGA_COMPENSATING && evs_saga_info_step(s) == 0);
+  CHECK(atomic_load(&f.silent_calls) == 2);
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_COMPENSATION_FAILED, 0, kWhy));
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_STUCK, 0, kWhy));
+  evs_saga_info_destroy(s);
+  CHECK(LogIs(&f.fx, "a1 "));
+  EXPECT_MSG(EVS_OK, evs_saga_resolve(e, STR("m"), STR("checked by hand"), &msg));
+
+  evs_saga_engine_destroy(e);
+  mtx_destroy(&f.fx.mu);
 }
 
 static void TestTimeout(evs_store_t* store) {
@@ -590,6 +712,7 @@ int main(void) {
   }
   TestEngine(store);
   TestTimeout(store);
+  TestNoResult(store);
   TestReadOnly(Sub("sagas"));
   evs_store_destroy(store);
   RemoveRoot();
