@@ -109,10 +109,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Model m;
   evs_options_t* opts = evs_options_create();
   FUZZ_CHECK(opts != nullptr);
-  FUZZ_CHECK(evs_options_set_sync(opts, 0) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_block_cache_bytes(opts, 1u << 20) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_max_event_bytes(opts, 1024) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_max_events_per_append(opts, 8) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_sync(opts, 0, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_block_cache_bytes(opts, 1u << 20, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_max_event_bytes(opts, 1024, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_max_events_per_append(opts, 8, nullptr) == EVS_OK);
   std::string path = dir.db();
   evs_store_t* s = nullptr;
   auto open = [&] {

@@ -121,8 +121,7 @@ int evs_version(void) { return EVSTORE_VERSION_NUMBER; }
 
 const char* evs_version_string(void) { return EVSTORE_VERSION_STRING; }
 
-int evs_uuid_generate(uint8_t* out) {
-  char** errmsg = nullptr;
+int evs_uuid_generate(uint8_t* out, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(out, "out");
     Uuid u = Uuid::Random();
@@ -142,8 +141,7 @@ int evs_uuid_parse(const char* text, size_t len, uint8_t* out, char** errmsg) {
   });
 }
 
-int evs_uuid_format(const uint8_t* id, char* out) {
-  char** errmsg = nullptr;
+int evs_uuid_format(const uint8_t* id, char* out, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(id, "id");
     EVS_CHECK_ARG(out, "out");

@@ -205,11 +205,13 @@ const char* NoBytes(size_t* len) {
 
 }  // namespace
 
-#define EVS_OPTION_SETTER(field, type)                                      \
-  int evs_options_set_##field(evs_options_t* options, type value) {         \
-    if (!options) return EVS_INVALID_ARGUMENT;                              \
-    options->options.field = value;                                         \
-    return EVS_OK;                                                          \
+#define EVS_OPTION_SETTER(field, type, stored)                                       \
+  int evs_options_set_##field(evs_options_t* options, type value, char** errmsg) { \
+    return Guard(errmsg, [&] {                                                      \
+      EVS_CHECK_ARG(options, "options");                                            \
+      options->options.field = (stored);                                            \
+      return EVS_OK;                                                                \
+    });                                                                             \
   }
 
 extern "C" {
@@ -220,35 +222,23 @@ evs_options_t* evs_options_create(void) { return new (std::nothrow) evs_options_
 
 void evs_options_destroy(evs_options_t* options) { delete options; }
 
-int evs_options_set_create_if_missing(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.create_if_missing = value != 0;
-  return EVS_OK;
-}
-int evs_options_set_read_only(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.read_only = value != 0;
-  return EVS_OK;
-}
-int evs_options_set_sync(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.sync = value != 0;
-  return EVS_OK;
-}
-EVS_OPTION_SETTER(max_event_bytes, size_t)
-EVS_OPTION_SETTER(max_stream_name_bytes, size_t)
-EVS_OPTION_SETTER(max_type_name_bytes, size_t)
-EVS_OPTION_SETTER(max_content_type_bytes, size_t)
-EVS_OPTION_SETTER(max_events_per_append, size_t)
-EVS_OPTION_SETTER(max_append_bytes, size_t)
-EVS_OPTION_SETTER(max_streams_per_transaction, size_t)
-EVS_OPTION_SETTER(event_cache_l1_bytes, size_t)
-EVS_OPTION_SETTER(event_cache_l2_bytes, size_t)
-EVS_OPTION_SETTER(event_cache_ttl_ms, uint64_t)
-EVS_OPTION_SETTER(head_cache_entries, size_t)
-EVS_OPTION_SETTER(block_cache_bytes, size_t)
-EVS_OPTION_SETTER(max_group_requests, size_t)
-EVS_OPTION_SETTER(max_group_bytes, size_t)
+EVS_OPTION_SETTER(create_if_missing, uint8_t, value != 0)
+EVS_OPTION_SETTER(read_only, uint8_t, value != 0)
+EVS_OPTION_SETTER(sync, uint8_t, value != 0)
+EVS_OPTION_SETTER(max_event_bytes, size_t, value)
+EVS_OPTION_SETTER(max_stream_name_bytes, size_t, value)
+EVS_OPTION_SETTER(max_type_name_bytes, size_t, value)
+EVS_OPTION_SETTER(max_content_type_bytes, size_t, value)
+EVS_OPTION_SETTER(max_events_per_append, size_t, value)
+EVS_OPTION_SETTER(max_append_bytes, size_t, value)
+EVS_OPTION_SETTER(max_streams_per_transaction, size_t, value)
+EVS_OPTION_SETTER(event_cache_l1_bytes, size_t, value)
+EVS_OPTION_SETTER(event_cache_l2_bytes, size_t, value)
+EVS_OPTION_SETTER(event_cache_ttl_ms, uint64_t, value)
+EVS_OPTION_SETTER(head_cache_entries, size_t, value)
+EVS_OPTION_SETTER(block_cache_bytes, size_t, value)
+EVS_OPTION_SETTER(max_group_requests, size_t, value)
+EVS_OPTION_SETTER(max_group_bytes, size_t, value)
 
 // ---- Store ----
 
@@ -367,10 +357,12 @@ int evs_tx_add(evs_tx_t* tx, const char* stream, size_t stream_len, int64_t expe
 
 size_t evs_tx_size(const evs_tx_t* tx) { return tx ? tx->parts.size() : 0; }
 
-int evs_tx_clear(evs_tx_t* tx) {
-  if (!tx) return EVS_INVALID_ARGUMENT;
-  tx->parts.clear();
-  return EVS_OK;
+int evs_tx_clear(evs_tx_t* tx, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(tx, "tx");
+    tx->parts.clear();
+    return EVS_OK;
+  });
 }
 
 int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* results,

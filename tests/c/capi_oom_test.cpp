@@ -87,7 +87,7 @@ class BigEventStore {
     dir_ = buf.data();
     evs_options_t* o = evs_options_create();
     REQUIRE(o != nullptr);
-    REQUIRE(evs_options_set_sync(o, 0) == EVS_OK);
+    REQUIRE(evs_options_set_sync(o, 0, nullptr) == EVS_OK);
     int rc = evs_store_open((dir_ + "/store").c_str(), o, &store_, nullptr);
     evs_options_destroy(o);
     REQUIRE(rc == EVS_OK);

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   printf("evstore %s\n", evs_version_string());
 
   options = evs_options_create();
-  evs_options_set_sync(options, 0); /* a demo: survive a process crash, not a power loss */
+  evs_options_set_sync(options, 0, NULL); /* a demo: survive a process crash, not a power loss */
   rc = evs_store_open(argv[1], options, &store, &msg);
   evs_options_destroy(options); /* the store keeps its own copy */
   if (rc != EVS_OK) return failed("open", rc, msg);
