@@ -469,8 +469,9 @@ EVS_EXPORT int evs_cache_load_set_value(evs_cache_load_t* load, const void* valu
 
 /* A loader: loads the value of key into `load` and returns EVS_OK, or
  * returns another EVS_* code for a failure (it is not cached and every
- * caller waiting for this key gets it). Codes this API does not define
- * become EVS_ABORTED. */
+ * caller waiting for this key gets it). Every code this API defines,
+ * EVS_NO_MEMORY included, reaches the callers as it is; other codes become
+ * EVS_ABORTED. */
 typedef int (*evs_cache_loader_fn)(void* user_data, const void* key, size_t key_len,
                                    evs_cache_load_t* load);
 

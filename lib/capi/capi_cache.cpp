@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "capi/capi_internal.hpp"
 #include "evstore/cache.hpp"
@@ -211,6 +212,10 @@ int evs_cache_get_or_load(evs_cache_t* cache, const void* key, size_t key_len,
           evs_cache_load_t load;
           int rc = loader(user_data, k.data(), k.size(), &load);
           if (rc == EVS_OK) return std::move(load.value);
+          // A Status has no out-of-memory code. The cache hands a loader's
+          // exception to every caller waiting on the load, and Guard turns
+          // bad_alloc back into EVS_NO_MEMORY for each of them.
+          if (rc == EVS_NO_MEMORY) throw std::bad_alloc();
           return evstore::capi::ToStatus(
               rc, std::string("cache loader failed: ") + evs_errstr(rc) + " (" + std::to_string(rc) + ")");
         },

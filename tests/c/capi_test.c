@@ -1035,6 +1035,29 @@ static void TestCacheLoader(evs_store_t* store) {
   EXPECT_MSG(EVS_IO_ERROR, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   CHECK(v == NULL && n == 0);
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, STR("b"), &v, &n, &msg));
+  /* EVS_NO_MEMORY is the C API's own code, not a C++ status: it survives too,
+   * for the caller that ran the loader and for callers that waited on it. */
+  l.fail = EVS_NO_MEMORY;
+  EXPECT_MSG(EVS_NO_MEMORY, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
+  {
+    enum { kThreads = 4 };
+    thrd_t th[kThreads];
+    LoadThread lt[kThreads];
+    int i, all_no_memory = 1;
+    evs_cache_t* shared = MakeCache(1000, 0); /* keeps c's statistics exact */
+    for (i = 0; i < kThreads; i++) {
+      memset(&lt[i], 0, sizeof lt[i]);
+      lt[i].cache = shared;
+      lt[i].loader = &l;
+      CHECK(thrd_create(&th[i], LoadThreadMain, &lt[i]) == thrd_success);
+    }
+    for (i = 0; i < kThreads; i++) {
+      thrd_join(th[i], NULL);
+      if (lt[i].rc != EVS_NO_MEMORY) all_no_memory = 0;
+    }
+    CHECK(all_no_memory);
+    evs_cache_destroy(shared);
+  }
   l.fail = 999; /* not an evstore code */
   EXPECT_MSG(EVS_ABORTED, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   l.fail = -1;
@@ -1043,7 +1066,7 @@ static void TestCacheLoader(evs_store_t* store) {
   EXPECT_MSG(EVS_OK, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   evs_free(v);
   EXPECT_MSG(EVS_OK, evs_cache_stats(c, &st, &msg));
-  CHECK(st.loads == 5 && st.load_errors == 3);
+  CHECK(st.loads == 6 && st.load_errors == 4);
 
   /* A loaded value with a TTL expires. */
   EXPECT_MSG(EVS_OK, evs_cache_get_or_load(c, STR("short"), CountLoad, &l, 10, &v, &n, &msg));
