@@ -16,10 +16,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+
+#include "capi/capi_internal.hpp"
 #include "evstore/evstore.h"
+#include "evstore/status.hpp"
 
 namespace {
 
@@ -245,6 +249,41 @@ TEST_SUITE("capi") {
       CHECK(evs_iter_position(it) == 1);
       evs_iter_destroy(it);
     }
+  }
+
+  TEST_CASE("the guard reports an exception even when its message cannot be allocated") {
+    // A large message, built before allocations fail; throwing a copy of the
+    // exception allocates nothing more.
+    const std::runtime_error big(std::string(kBigEvent, 'e'));
+    char* msg = nullptr;
+    int rc;
+    {
+      FailLargeAllocations fail;
+      rc = evstore::capi::Guard(&msg, [&]() -> int { throw big; });
+    }
+    CHECK(rc == EVS_ABORTED);
+    REQUIRE(msg != nullptr);
+    std::string text(msg);
+    evs_free(msg);
+    CHECK(text.rfind("internal error: eee", 0) == 0);
+    CHECK(text.size() == std::strlen("internal error: ") + kBigEvent);
+  }
+
+  TEST_CASE("a status keeps its message when operator new fails") {
+    const evstore::Status s = evstore::Status::NotFound(std::string(kBigEvent, 'n'));
+    char* msg = nullptr;
+    int rc;
+    {
+      FailLargeAllocations fail;
+      rc = evstore::capi::FromStatus(s, &msg);
+    }
+    CHECK(rc == EVS_NOT_FOUND);
+    REQUIRE(msg != nullptr);
+    std::string text(msg);
+    evs_free(msg);
+    const bool whole = text == s.ToString();  // not decomposed: 256 KiB each
+    CHECK(text.size() == s.ToString().size());
+    CHECK(whole);
   }
 
   TEST_CASE("an allocation failure in evs_append is EVS_NO_MEMORY and writes nothing") {
