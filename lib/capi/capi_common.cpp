@@ -23,7 +23,9 @@ static_assert(EVS_ABORTED == static_cast<int>(Code::kAborted));
 static_assert(EVS_CLOSED == static_cast<int>(Code::kClosed));
 static_assert(EVS_NO_MEMORY > EVS_CLOSED);
 
-int Fail(char** errmsg, int code, std::string_view msg) noexcept { return Fail(errmsg, code, {msg}); }
+int Fail(char** errmsg, int code, std::string_view msg) noexcept {
+  return Fail(errmsg, code, {msg});
+}
 
 int Fail(char** errmsg, int code, std::initializer_list<std::string_view> parts) noexcept {
   if (!errmsg) return code;
