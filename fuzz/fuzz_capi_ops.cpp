@@ -109,10 +109,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Model m;
   evs_options_t* opts = evs_options_create();
   FUZZ_CHECK(opts != nullptr);
-  FUZZ_CHECK(evs_options_set_sync(opts, 0) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_block_cache_bytes(opts, 1u << 20) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_max_event_bytes(opts, 1024) == EVS_OK);
-  FUZZ_CHECK(evs_options_set_max_events_per_append(opts, 8) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_sync(opts, 0, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_block_cache_bytes(opts, 1u << 20, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_max_event_bytes(opts, 1024, nullptr) == EVS_OK);
+  FUZZ_CHECK(evs_options_set_max_events_per_append(opts, 8, nullptr) == EVS_OK);
   std::string path = dir.db();
   evs_store_t* s = nullptr;
   auto open = [&] {
@@ -195,7 +195,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           for (const auto& e1 : events[1])
             if (!e0.id.is_nil() && e0.id == e1.id) cross = true;
         evs_append_result_t res[2]{};
-        int rc = Checked(evs_tx_commit(s, tx, res, 2, &err), &err);
+        size_t conflict = 0;
+        int rc = Checked(evs_tx_commit(s, tx, res, 2, &conflict, &err), &err);
         evs_tx_destroy(tx);
         if (cross && rc != EVS_OK) {
           FUZZ_CHECK(rc != EVS_IO_ERROR && rc != EVS_CORRUPTION);
@@ -211,6 +212,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } else {
           FUZZ_CHECK(rc != EVS_OK);  // all or nothing
           FUZZ_CHECK(rc != EVS_IO_ERROR && rc != EVS_CORRUPTION);
+        }
+        if (rc == EVS_WRONG_EXPECTED_VERSION) {
+          // The first stale part, with its stream's actual version.
+          FUZZ_CHECK(conflict < 2);
+          if (conflict >= 2) break;
+          FUZZ_CHECK((conflict == 0 ? o0 : o1) == Outcome::kWrongVersion);
+          FUZZ_CHECK(conflict == 0 || o0 != Outcome::kWrongVersion);
+          auto it = m.streams.find(names[conflict]);
+          int64_t actual = it == m.streams.end() ? EVS_NO_STREAM
+                                                 : static_cast<int64_t>(it->second.size() - 1);
+          FUZZ_CHECK(res[conflict].actual_version == actual);
+          FUZZ_CHECK(res[1 - conflict].actual_version == EVS_NO_STREAM);
+        } else {
+          FUZZ_CHECK(conflict == EVS_NO_PART);
         }
         break;
       }

@@ -29,12 +29,16 @@
  *     crosses this API: out of memory is EVS_NO_MEMORY, any other internal
  *     failure EVS_ABORTED.
  *
- *  4. Messages. Fallible functions take a last argument `char** errmsg`.
+ *  4. Messages. Every function that can fail takes a last argument
+ *     `char** errmsg`, except the argument-less evs_*_create functions
+ *     (their one failure, out of memory, is a NULL result) and
+ *     evs_iter_next / evs_iter_seek (which report through evs_iter_status).
  *     Pass NULL when the message is not wanted. Otherwise *errmsg is always
  *     written: NULL on success, and on failure a NUL-terminated message that
- *     the caller owns and frees with evs_free (a previous value of *errmsg is
- *     not freed). Messages are per call, so this is thread-safe.
- *     evs_errstr(code) returns static text for a code.
+ *     the caller owns and frees with evs_free (NULL only when memory for the
+ *     message itself ran out; a previous value of *errmsg is not freed).
+ *     Messages are per call, so this is thread-safe. evs_errstr(code)
+ *     returns static text for a code.
  *
  *  5. Booleans are int (results: 1 true, 0 false) or uint8_t (arguments: 0
  *     false, anything else true).
@@ -123,14 +127,15 @@ EVS_EXPORT const char* evs_version_string(void);
 /* ---- Event ids (16-byte UUIDs) ---- */
 
 /* Writes a fresh random (version 4) UUID to out[0..15]. EVS_INVALID_ARGUMENT
- * if out is NULL. Thread-safe. */
-EVS_EXPORT int evs_uuid_generate(uint8_t* out);
+ * if out is NULL; EVS_ABORTED if the system has no randomness to give.
+ * Thread-safe. */
+EVS_EXPORT int evs_uuid_generate(uint8_t* out, char** errmsg);
 /* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (case-insensitive, exactly
  * `len` bytes) into out[0..15]. EVS_INVALID_ARGUMENT on any other text. */
 EVS_EXPORT int evs_uuid_parse(const char* text, size_t len, uint8_t* out, char** errmsg);
 /* Writes the canonical lower-case text of id[0..15] and a NUL to
  * out[0..36] (37 bytes). */
-EVS_EXPORT int evs_uuid_format(const uint8_t* id, char* out);
+EVS_EXPORT int evs_uuid_format(const uint8_t* id, char* out, char** errmsg);
 
 /* ---- Options: how a store is opened ---- */
 
@@ -143,28 +148,41 @@ EVS_EXPORT void evs_options_destroy(evs_options_t* options);
 /* Each setter returns EVS_OK, or EVS_INVALID_ARGUMENT when options is NULL.
  * Values are checked by evs_store_open. */
 /* Behaviour. */
-EVS_EXPORT int evs_options_set_create_if_missing(evs_options_t* options, uint8_t value);
-EVS_EXPORT int evs_options_set_read_only(evs_options_t* options, uint8_t value);
-EVS_EXPORT int evs_options_set_sync(evs_options_t* options, uint8_t value);
+EVS_EXPORT int evs_options_set_create_if_missing(evs_options_t* options, uint8_t value,
+                                                 char** errmsg);
+EVS_EXPORT int evs_options_set_read_only(evs_options_t* options, uint8_t value, char** errmsg);
+EVS_EXPORT int evs_options_set_sync(evs_options_t* options, uint8_t value, char** errmsg);
 /* Limits (appends beyond them fail with EVS_INVALID_ARGUMENT). */
-EVS_EXPORT int evs_options_set_max_event_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_stream_name_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_type_name_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_content_type_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_events_per_append(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_append_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_streams_per_transaction(evs_options_t* options, size_t value);
+EVS_EXPORT int evs_options_set_max_event_bytes(evs_options_t* options, size_t value, char** errmsg);
+EVS_EXPORT int evs_options_set_max_stream_name_bytes(evs_options_t* options, size_t value,
+                                                     char** errmsg);
+EVS_EXPORT int evs_options_set_max_type_name_bytes(evs_options_t* options, size_t value,
+                                                   char** errmsg);
+EVS_EXPORT int evs_options_set_max_content_type_bytes(evs_options_t* options, size_t value,
+                                                      char** errmsg);
+EVS_EXPORT int evs_options_set_max_events_per_append(evs_options_t* options, size_t value,
+                                                     char** errmsg);
+EVS_EXPORT int evs_options_set_max_append_bytes(evs_options_t* options, size_t value,
+                                                char** errmsg);
+EVS_EXPORT int evs_options_set_max_streams_per_transaction(evs_options_t* options, size_t value,
+                                                           char** errmsg);
 /* Store caches (docs/cache.md): event records by position (L1 decoded, L2
  * stored bytes; capacities in bytes, 0 disables a tier), their TTL in ms
  * (0: none), and the number of stream heads kept in memory. */
-EVS_EXPORT int evs_options_set_event_cache_l1_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_event_cache_l2_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_event_cache_ttl_ms(evs_options_t* options, uint64_t value);
-EVS_EXPORT int evs_options_set_head_cache_entries(evs_options_t* options, size_t value);
+EVS_EXPORT int evs_options_set_event_cache_l1_bytes(evs_options_t* options, size_t value,
+                                                    char** errmsg);
+EVS_EXPORT int evs_options_set_event_cache_l2_bytes(evs_options_t* options, size_t value,
+                                                    char** errmsg);
+EVS_EXPORT int evs_options_set_event_cache_ttl_ms(evs_options_t* options, uint64_t value,
+                                                  char** errmsg);
+EVS_EXPORT int evs_options_set_head_cache_entries(evs_options_t* options, size_t value,
+                                                  char** errmsg);
 /* Performance. */
-EVS_EXPORT int evs_options_set_block_cache_bytes(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_group_requests(evs_options_t* options, size_t value);
-EVS_EXPORT int evs_options_set_max_group_bytes(evs_options_t* options, size_t value);
+EVS_EXPORT int evs_options_set_block_cache_bytes(evs_options_t* options, size_t value,
+                                                 char** errmsg);
+EVS_EXPORT int evs_options_set_max_group_requests(evs_options_t* options, size_t value,
+                                                  char** errmsg);
+EVS_EXPORT int evs_options_set_max_group_bytes(evs_options_t* options, size_t value, char** errmsg);
 
 /* ---- Store ---- */
 
@@ -281,16 +299,24 @@ EVS_EXPORT int evs_tx_add(evs_tx_t* tx, const char* stream, size_t stream_len, i
 /* Number of parts added so far; 0 for NULL. */
 EVS_EXPORT size_t evs_tx_size(const evs_tx_t* tx);
 /* Removes every part so that the transaction can be reused. */
-EVS_EXPORT int evs_tx_clear(evs_tx_t* tx);
+EVS_EXPORT int evs_tx_clear(evs_tx_t* tx, char** errmsg);
+/* "No part", in evs_tx_commit's *conflict_part. */
+#define EVS_NO_PART SIZE_MAX
+
 /* Commits the transaction. results may be NULL (not wanted); otherwise it
  * has room for `results_cap` >= evs_tx_size(tx) entries and receives one per
- * part, in order. On EVS_WRONG_EXPECTED_VERSION every entry's actual_version
- * is EVS_NO_STREAM: the message names the stream. The transaction is left as
- * it was and may be committed again (e.g. as an idempotent retry). Errors: as
- * evs_append, plus EVS_INVALID_ARGUMENT for an empty transaction, a stream
- * given twice, too many streams or a results_cap that is too small. */
+ * part, in order. conflict_part may be NULL (not wanted); it is always
+ * written. On EVS_WRONG_EXPECTED_VERSION, *conflict_part is the index of the
+ * (first) part whose expected version failed, results[*conflict_part]
+ * .actual_version that stream's actual version (or EVS_NO_STREAM), and the
+ * other entries are zero with actual_version EVS_NO_STREAM; the message
+ * names the stream. After every other outcome *conflict_part is EVS_NO_PART.
+ * The transaction is left as it was and may be committed again (e.g. as an
+ * idempotent retry). Errors: as evs_append, plus EVS_INVALID_ARGUMENT for an
+ * empty transaction, a stream given twice, too many streams or a
+ * results_cap that is too small. */
 EVS_EXPORT int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* results,
-                             size_t results_cap, char** errmsg);
+                             size_t results_cap, size_t* conflict_part, char** errmsg);
 
 /* ---- Reading ---- */
 
@@ -334,16 +360,23 @@ EVS_EXPORT int evs_read_event(evs_store_t* store, uint64_t position, evs_iter_t*
                               char** errmsg);
 
 /* 1 while positioned at an event; 0 at the end, after an error (see
- * evs_iter_status) or for NULL. */
+ * evs_iter_status) or for NULL. After a loop over evs_iter_valid, always
+ * check evs_iter_status: only EVS_OK means the read reached its end. */
 EVS_EXPORT int evs_iter_valid(const evs_iter_t* iter);
 /* Moves to the next event in the read's direction. Does nothing when the
- * iterator is NULL or not valid. */
+ * iterator is NULL or not valid. A failure (a storage error, corruption,
+ * out of memory) makes the iterator not valid, with the error in
+ * evs_iter_status. */
 EVS_EXPORT void evs_iter_next(evs_iter_t* iter);
 /* Repositions at `from` (as in the read that created the iterator), with the
- * limit counted afresh. Does nothing for NULL. */
+ * limit counted afresh and a storage error or corruption cleared. Failures
+ * as evs_iter_next. Does nothing for NULL, and nothing after EVS_NO_MEMORY
+ * or EVS_ABORTED: those end the read for good (destroy the iterator and read
+ * again). */
 EVS_EXPORT void evs_iter_seek(evs_iter_t* iter, uint64_t from);
-/* EVS_OK, or the error that ended the read (EVS_CORRUPTION names the
- * position). EVS_INVALID_ARGUMENT for NULL. */
+/* EVS_OK, or the error that ended the read: EVS_CORRUPTION (naming the
+ * position), EVS_IO_ERROR, EVS_NO_MEMORY or EVS_ABORTED (an internal failure
+ * during evs_iter_next or evs_iter_seek). EVS_INVALID_ARGUMENT for NULL. */
 EVS_EXPORT int evs_iter_status(const evs_iter_t* iter, char** errmsg);
 /* Releases the iterator. NULL is fine. */
 EVS_EXPORT void evs_iter_destroy(evs_iter_t* iter);
@@ -382,20 +415,24 @@ typedef struct evs_cache_t evs_cache_t;
  * NULL when out of memory. */
 EVS_EXPORT evs_cache_options_t* evs_cache_options_create(void);
 EVS_EXPORT void evs_cache_options_destroy(evs_cache_options_t* options);
-/* Setters return EVS_OK or EVS_INVALID_ARGUMENT (NULL options, a TTL over
- * 2^63 ns). tier is 1 (L1) or 2 (L2); capacity in bytes; ttl_ms 0 = none. */
+/* Setters return EVS_OK or EVS_INVALID_ARGUMENT (NULL options, a tier other
+ * than 1 or 2, a TTL over 2^63 ns). tier is 1 (L1) or 2 (L2); capacity in
+ * bytes; ttl_ms 0 = none. */
 EVS_EXPORT int evs_cache_options_set_capacity(evs_cache_options_t* options, int tier,
-                                              uint64_t bytes);
-EVS_EXPORT int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int tier, uint64_t ttl_ms);
+                                              uint64_t bytes, char** errmsg);
+EVS_EXPORT int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int tier, uint64_t ttl_ms,
+                                            char** errmsg);
 /* Shards: 0 = automatic; otherwise rounded down to a power of two, at most
  * 256. */
-EVS_EXPORT int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards);
+EVS_EXPORT int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards,
+                                            char** errmsg);
 /* Adaptive split: 0 (default) keeps each tier's capacity; non-zero lets the
  * cache move capacity between the tiers, their sum fixed: L1 takes 15/16 of
  * it while L2's entries weigh about what L1's do (as with this API's
  * key + value weights), so L2 would hold no more entries and only add a copy
  * to its hits. evs_cache_capacity reports the current split. */
-EVS_EXPORT int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled);
+EVS_EXPORT int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled,
+                                                    char** errmsg);
 
 /* A new cache in *cache. options: NULL for the defaults (nothing is cached:
  * puts succeed and keep nothing). options is copied. */
@@ -419,20 +456,22 @@ EVS_EXPORT int evs_cache_put(evs_cache_t* cache, const void* key, size_t key_len
 EVS_EXPORT int evs_cache_erase(evs_cache_t* cache, const void* key, size_t key_len,
                                char** errmsg);
 /* Removes every entry (statistics are kept). */
-EVS_EXPORT int evs_cache_clear(evs_cache_t* cache);
+EVS_EXPORT int evs_cache_clear(evs_cache_t* cache, char** errmsg);
 /* Removes expired entries now. */
-EVS_EXPORT int evs_cache_cleanup(evs_cache_t* cache);
+EVS_EXPORT int evs_cache_cleanup(evs_cache_t* cache, char** errmsg);
 
 /* Where a loader puts the value it loaded. */
 typedef struct evs_cache_load_t evs_cache_load_t;
 /* Sets the loaded value (copied; a later call replaces it). Without a call
  * the value is empty. Only valid inside the loader it was passed to. */
-EVS_EXPORT int evs_cache_load_set_value(evs_cache_load_t* load, const void* value, size_t len);
+EVS_EXPORT int evs_cache_load_set_value(evs_cache_load_t* load, const void* value, size_t len,
+                                        char** errmsg);
 
 /* A loader: loads the value of key into `load` and returns EVS_OK, or
  * returns another EVS_* code for a failure (it is not cached and every
- * caller waiting for this key gets it). Codes this API does not define
- * become EVS_ABORTED. */
+ * caller waiting for this key gets it). Every code this API defines,
+ * EVS_NO_MEMORY included, reaches the callers as it is; other codes become
+ * EVS_ABORTED. */
 typedef int (*evs_cache_loader_fn)(void* user_data, const void* key, size_t key_len,
                                    evs_cache_load_t* load);
 
@@ -470,7 +509,7 @@ typedef struct evs_cache_stats_t {
 
 EVS_EXPORT int evs_cache_stats(const evs_cache_t* cache, evs_cache_stats_t* stats, char** errmsg);
 /* Zeroes the counters; entries and bytes keep describing the contents. */
-EVS_EXPORT int evs_cache_reset_stats(evs_cache_t* cache);
+EVS_EXPORT int evs_cache_reset_stats(evs_cache_t* cache, char** errmsg);
 /* The tiers' current capacities in bytes (the configured ones unless the
  * adaptive split moved them); either output pointer may be NULL. */
 EVS_EXPORT int evs_cache_capacity(const evs_cache_t* cache, uint64_t* l1_bytes, uint64_t* l2_bytes,
@@ -537,8 +576,11 @@ EVS_EXPORT const char* evs_saga_state_name(int state);
 EVS_EXPORT const char* evs_saga_event_name(int event);
 
 /* A step's action or compensation. It reads the step through the evs_saga_step_*
- * accessors and reports through evs_saga_result_*; a result left untouched
- * is a success with empty output. */
+ * accessors and reports through evs_saga_result_success, _retry or _fail. A
+ * handler that returns without a result that took (none called, or each
+ * call failed) has failed retryably and partially (as if it had called
+ * evs_saga_result_retry with partial = 1), with the error "handler returned
+ * without setting a result ..." in the saga's history. */
 typedef void (*evs_saga_handler_fn)(void* user_data, const evs_saga_step_t* step,
                                     evs_saga_result_t* result);
 
@@ -588,18 +630,22 @@ EVS_EXPORT int evs_saga_step_cancelled(const evs_saga_step_t* step);
 EVS_EXPORT int64_t evs_saga_step_remaining_ms(const evs_saga_step_t* step);
 /* out[0..15]: an event id derived from the idempotency key and n, stable
  * across attempts, so events the handler appends replay idempotently. */
-EVS_EXPORT int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out);
+EVS_EXPORT int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out,
+                                      char** errmsg);
 
-/* What the handler reports (the last call wins; each copies its bytes). */
+/* What the handler reports (the last call that succeeds wins; each copies
+ * its bytes). Errors: EVS_INVALID_ARGUMENT (NULL result, a NULL buffer with a
+ * non-zero length), EVS_NO_MEMORY. */
 /* Success; output is kept and passed to later steps. */
-EVS_EXPORT int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len);
+EVS_EXPORT int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len,
+                                       char** errmsg);
 /* A retryable failure (retried per the step's policy). partial: the attempt
  * had effects, so the step is compensated too. */
 EVS_EXPORT int evs_saga_result_retry(evs_saga_result_t* result, const char* error, size_t len,
-                                     uint8_t partial);
+                                     uint8_t partial, char** errmsg);
 /* A permanent failure: the saga compensates. */
 EVS_EXPORT int evs_saga_result_fail(evs_saga_result_t* result, const char* error, size_t len,
-                                    uint8_t partial);
+                                    uint8_t partial, char** errmsg);
 /* Events appended in the same commit as the step's completion (success
  * only; all or nothing). A rejected append is a retryable failure. */
 EVS_EXPORT int evs_saga_result_add_events(evs_saga_result_t* result, const char* stream,
@@ -611,15 +657,20 @@ typedef void (*evs_saga_callback_fn)(void* user_data, const evs_saga_info_t* sag
 /* 4 threads, 64 history entries, no callbacks. NULL when out of memory. */
 EVS_EXPORT evs_saga_options_t* evs_saga_options_create(void);
 EVS_EXPORT void evs_saga_options_destroy(evs_saga_options_t* options);
-EVS_EXPORT int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads);
-EVS_EXPORT int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries);
+/* Setters return EVS_OK, or EVS_INVALID_ARGUMENT when options is NULL.
+ * Values are checked by evs_saga_engine_open. */
+EVS_EXPORT int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads,
+                                            char** errmsg);
+EVS_EXPORT int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries,
+                                                char** errmsg);
 /* Called once each time a saga becomes stuck, and at open for every saga
  * already stuck. fn NULL: none. */
 EVS_EXPORT int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_saga_callback_fn fn,
-                                             void* user_data);
+                                             void* user_data, char** errmsg);
 /* Called when a saga completes or is compensated. fn NULL: none. */
 EVS_EXPORT int evs_saga_options_set_on_finished(evs_saga_options_t* options,
-                                                evs_saga_callback_fn fn, void* user_data);
+                                                evs_saga_callback_fn fn, void* user_data,
+                                                char** errmsg);
 
 /* Opens an engine on store with defs[0..count-1] (copied) and options (NULL:
  * defaults), then resumes every unfinished saga in the store. The engine
@@ -715,9 +766,9 @@ EVS_EXPORT uint32_t evs_saga_info_history_dropped(const evs_saga_info_t* saga);
 /* Entry i: event (EVS_SAGA_EVENT_*), state after it, step (-1: none),
  * attempt, wall-clock time, and text (error or note). Each out-pointer may
  * be NULL. EVS_INVALID_ARGUMENT for NULL saga or i out of range. */
-EVS_EXPORT int evs_saga_info_history(const evs_saga_info_t* saga, size_t i, int* event,
-                                     int* state, int32_t* step, uint32_t* attempt,
-                                     int64_t* time_ms, const char** text, size_t* text_len);
+EVS_EXPORT int evs_saga_info_history(const evs_saga_info_t* saga, size_t i, int* event, int* state,
+                                     int32_t* step, uint32_t* attempt, int64_t* time_ms,
+                                     const char** text, size_t* text_len, char** errmsg);
 
 #ifdef __cplusplus
 } /* extern "C" */

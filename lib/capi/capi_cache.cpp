@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "capi/capi_internal.hpp"
 #include "evstore/cache.hpp"
@@ -38,6 +39,8 @@ CacheWeighers<std::string, std::string> ByteWeighers() {
 }
 
 constexpr uint64_t kMaxTtlMs = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / 1000000;
+constexpr const char* kBadTtl = "ttl_ms is too large (at most 2^63 ns)";
+constexpr const char* kBadTier = "tier must be 1 (L1) or 2 (L2)";
 
 std::chrono::nanoseconds TtlOf(uint64_t ttl_ms) {
   return std::chrono::milliseconds(static_cast<int64_t>(ttl_ms));
@@ -76,28 +79,42 @@ evs_cache_options_t* evs_cache_options_create(void) {
 
 void evs_cache_options_destroy(evs_cache_options_t* options) { delete options; }
 
-int evs_cache_options_set_capacity(evs_cache_options_t* options, int tier, uint64_t bytes) {
-  if (!options || (tier != 1 && tier != 2)) return EVS_INVALID_ARGUMENT;
-  (tier == 1 ? options->options.l1 : options->options.l2).capacity = bytes;
-  return EVS_OK;
+int evs_cache_options_set_capacity(evs_cache_options_t* options, int tier, uint64_t bytes,
+                                   char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    if (tier != 1 && tier != 2) return Fail(errmsg, EVS_INVALID_ARGUMENT, kBadTier);
+    (tier == 1 ? options->options.l1 : options->options.l2).capacity = bytes;
+    return EVS_OK;
+  });
 }
 
-int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int tier, uint64_t ttl_ms) {
-  if (!options || (tier != 1 && tier != 2) || ttl_ms > kMaxTtlMs) return EVS_INVALID_ARGUMENT;
-  (tier == 1 ? options->options.l1 : options->options.l2).ttl = TtlOf(ttl_ms);
-  return EVS_OK;
+int evs_cache_options_set_ttl_ms(evs_cache_options_t* options, int tier, uint64_t ttl_ms,
+                                 char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    if (tier != 1 && tier != 2) return Fail(errmsg, EVS_INVALID_ARGUMENT, kBadTier);
+    if (ttl_ms > kMaxTtlMs) return Fail(errmsg, EVS_INVALID_ARGUMENT, kBadTtl);
+    (tier == 1 ? options->options.l1 : options->options.l2).ttl = TtlOf(ttl_ms);
+    return EVS_OK;
+  });
 }
 
-int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.shards = shards;
-  return EVS_OK;
+int evs_cache_options_set_shards(evs_cache_options_t* options, uint32_t shards, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.shards = shards;
+    return EVS_OK;
+  });
 }
 
-int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.adaptive_split = enabled != 0;
-  return EVS_OK;
+int evs_cache_options_set_adaptive_split(evs_cache_options_t* options, int enabled,
+                                         char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.adaptive_split = enabled != 0;
+    return EVS_OK;
+  });
 }
 
 int evs_cache_create(const evs_cache_options_t* options, evs_cache_t** cache, char** errmsg) {
@@ -132,7 +149,7 @@ int evs_cache_put(evs_cache_t* cache, const void* key, size_t key_len, const voi
     EVS_CHECK_ARG(cache, "cache");
     EVS_CHECK_BUF(key, key_len, "key");
     EVS_CHECK_BUF(value, value_len, "value");
-    if (ttl_ms > kMaxTtlMs) return Fail(errmsg, EVS_INVALID_ARGUMENT, "ttl_ms is too large");
+    if (ttl_ms > kMaxTtlMs) return Fail(errmsg, EVS_INVALID_ARGUMENT, kBadTtl);
     return FromStatus(cache->cache.put(std::string(View(key, key_len)),
                                        std::string(View(value, value_len)), TtlOf(ttl_ms)),
                       errmsg);
@@ -149,8 +166,7 @@ int evs_cache_erase(evs_cache_t* cache, const void* key, size_t key_len, char** 
   });
 }
 
-int evs_cache_clear(evs_cache_t* cache) {
-  char** errmsg = nullptr;
+int evs_cache_clear(evs_cache_t* cache, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(cache, "cache");
     cache->cache.clear();
@@ -158,8 +174,7 @@ int evs_cache_clear(evs_cache_t* cache) {
   });
 }
 
-int evs_cache_cleanup(evs_cache_t* cache) {
-  char** errmsg = nullptr;
+int evs_cache_cleanup(evs_cache_t* cache, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(cache, "cache");
     cache->cache.cleanup();
@@ -167,8 +182,8 @@ int evs_cache_cleanup(evs_cache_t* cache) {
   });
 }
 
-int evs_cache_load_set_value(evs_cache_load_t* load, const void* value, size_t len) {
-  char** errmsg = nullptr;
+int evs_cache_load_set_value(evs_cache_load_t* load, const void* value, size_t len,
+                             char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(load, "load");
     EVS_CHECK_BUF(value, len, "value");
@@ -188,7 +203,7 @@ int evs_cache_get_or_load(evs_cache_t* cache, const void* key, size_t key_len,
     EVS_CHECK_ARG(loader, "loader");
     EVS_CHECK_ARG(value, "value");
     EVS_CHECK_ARG(value_len, "value_len");
-    if (ttl_ms > kMaxTtlMs) return Fail(errmsg, EVS_INVALID_ARGUMENT, "ttl_ms is too large");
+    if (ttl_ms > kMaxTtlMs) return Fail(errmsg, EVS_INVALID_ARGUMENT, kBadTtl);
     std::string k(View(key, key_len));
     // The loader sees the caller's key bytes; the cache holds no lock while it runs.
     auto r = cache->cache.get_or_load(
@@ -197,6 +212,10 @@ int evs_cache_get_or_load(evs_cache_t* cache, const void* key, size_t key_len,
           evs_cache_load_t load;
           int rc = loader(user_data, k.data(), k.size(), &load);
           if (rc == EVS_OK) return std::move(load.value);
+          // A Status has no out-of-memory code. The cache hands a loader's
+          // exception to every caller waiting on the load, and Guard turns
+          // bad_alloc back into EVS_NO_MEMORY for each of them.
+          if (rc == EVS_NO_MEMORY) throw std::bad_alloc();
           return evstore::capi::ToStatus(
               rc, std::string("cache loader failed: ") + evs_errstr(rc) + " (" + std::to_string(rc) + ")");
         },
@@ -226,8 +245,7 @@ int evs_cache_capacity(const evs_cache_t* cache, uint64_t* l1_bytes, uint64_t* l
   });
 }
 
-int evs_cache_reset_stats(evs_cache_t* cache) {
-  char** errmsg = nullptr;
+int evs_cache_reset_stats(evs_cache_t* cache, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(cache, "cache");
     cache->cache.reset_stats();

@@ -24,14 +24,23 @@ static_assert(EVS_CLOSED == static_cast<int>(Code::kClosed));
 static_assert(EVS_NO_MEMORY > EVS_CLOSED);
 
 int Fail(char** errmsg, int code, std::string_view msg) noexcept {
-  if (errmsg) {
-    char* m = static_cast<char*>(std::malloc(msg.size() + 1));
-    if (m) {
-      if (!msg.empty()) std::memcpy(m, msg.data(), msg.size());
-      m[msg.size()] = '\0';
+  return Fail(errmsg, code, {msg});
+}
+
+int Fail(char** errmsg, int code, std::initializer_list<std::string_view> parts) noexcept {
+  if (!errmsg) return code;
+  size_t n = 0;
+  for (std::string_view p : parts) n += p.size();
+  char* m = static_cast<char*>(std::malloc(n + 1));
+  if (m) {
+    char* out = m;
+    for (std::string_view p : parts) {
+      if (!p.empty()) std::memcpy(out, p.data(), p.size());
+      out += p.size();
     }
-    *errmsg = m;
+    *out = '\0';
   }
+  *errmsg = m;
   return code;
 }
 
@@ -41,12 +50,10 @@ int FromStatus(const Status& s, char** errmsg) noexcept {
     return EVS_OK;
   }
   int code = static_cast<int>(s.code());
-  if (!errmsg) return code;
-  try {
-    return Fail(errmsg, code, s.ToString());
-  } catch (...) {
-    return Fail(errmsg, code, std::string_view());
-  }
+  // As Status::ToString, which would need a std::string.
+  std::string_view name = Status::CodeName(s.code()), msg = s.message();
+  if (msg.empty()) return Fail(errmsg, code, {name});
+  return Fail(errmsg, code, {name, ": ", msg});
 }
 
 Status ToStatus(int code, std::string_view msg) {
@@ -67,11 +74,7 @@ Status ToStatus(int code, std::string_view msg) {
 
 bool CheckBuffer(const void* p, size_t len, const char* what, char** errmsg, int* rc) noexcept {
   if (p != nullptr || len == 0) return true;
-  try {
-    *rc = Fail(errmsg, EVS_INVALID_ARGUMENT, std::string(what) + " is NULL with a non-zero length");
-  } catch (...) {
-    *rc = Fail(errmsg, EVS_INVALID_ARGUMENT, std::string_view());
-  }
+  *rc = Fail(errmsg, EVS_INVALID_ARGUMENT, {what, " is NULL with a non-zero length"});
   return false;
 }
 
@@ -121,8 +124,7 @@ int evs_version(void) { return EVSTORE_VERSION_NUMBER; }
 
 const char* evs_version_string(void) { return EVSTORE_VERSION_STRING; }
 
-int evs_uuid_generate(uint8_t* out) {
-  char** errmsg = nullptr;
+int evs_uuid_generate(uint8_t* out, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(out, "out");
     Uuid u = Uuid::Random();
@@ -142,8 +144,7 @@ int evs_uuid_parse(const char* text, size_t len, uint8_t* out, char** errmsg) {
   });
 }
 
-int evs_uuid_format(const uint8_t* id, char* out) {
-  char** errmsg = nullptr;
+int evs_uuid_format(const uint8_t* id, char* out, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(id, "id");
     EVS_CHECK_ARG(out, "out");

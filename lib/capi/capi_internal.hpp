@@ -5,6 +5,7 @@
 #define EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_
 
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <optional>
 #include <string>
@@ -25,6 +26,10 @@ namespace evstore::capi {
 // Writes a message for `code` to *errmsg (if errmsg is not NULL) and returns
 // `code`. Never throws: without memory for the message, *errmsg is NULL.
 int Fail(char** errmsg, int code, std::string_view msg) noexcept;
+// The same with the message in parts, joined with malloc alone, so that the
+// paths that report failures (out of memory among them) allocate nothing
+// that could throw.
+int Fail(char** errmsg, int code, std::initializer_list<std::string_view> parts) noexcept;
 
 // EVS_OK (clearing *errmsg) or the status's code with its message.
 int FromStatus(const Status& s, char** errmsg) noexcept;
@@ -42,7 +47,7 @@ int Guard(char** errmsg, F&& f) noexcept {
   } catch (const std::bad_alloc&) {
     return Fail(errmsg, EVS_NO_MEMORY, "out of memory");
   } catch (const std::exception& e) {
-    return Fail(errmsg, EVS_ABORTED, std::string("internal error: ") + e.what());
+    return Fail(errmsg, EVS_ABORTED, {"internal error: ", e.what()});
   } catch (...) {
     return Fail(errmsg, EVS_ABORTED, "internal error");
   }

@@ -35,6 +35,7 @@ struct evs_saga_step_t {
 
 struct evs_saga_result_t {
   StepResult result;
+  bool set = false;  // by evs_saga_result_success, _retry or _fail
 };
 
 struct evs_saga_options_t {
@@ -69,12 +70,21 @@ std::chrono::milliseconds Ms(uint64_t ms) {
   return std::chrono::milliseconds(static_cast<int64_t>(ms > kMaxMs ? kMaxMs : ms));
 }
 
+constexpr std::string_view kNoResult =
+    "handler returned without setting a result (call evs_saga_result_success, _retry or _fail)";
+
 evstore::StepHandler Wrap(evs_saga_handler_fn fn, void* user_data) {
   if (!fn) return {};
   return [fn, user_data](const StepContext& ctx) {
     evs_saga_step_t step{&ctx};
     evs_saga_result_t result;
     fn(user_data, &step, &result);
+    // Counting silence as success would let a handler that returned early
+    // (or whose evs_saga_result_success failed) complete its step without
+    // having done it. A retry is safe, as handlers are idempotent; and what
+    // the attempt did is unknown, as after a timeout, so it is partial: if
+    // the saga compensates, this step is compensated too.
+    if (!result.set) return StepResult::Retry(std::string(kNoResult), /*partial=*/true);
     return std::move(result.result);
   };
 }
@@ -99,10 +109,11 @@ const char* NoBytes(size_t* len) {
 
 bool ValidState(int s) { return s >= EVS_SAGA_PENDING && s <= EVS_SAGA_STUCK; }
 
+// REQUIRES: result is not NULL.
 int SetResult(evs_saga_result_t* result, StepResult r) {
-  if (!result) return EVS_INVALID_ARGUMENT;
   r.events = std::move(result->result.events);
   result->result = std::move(r);
+  result->set = true;
   return EVS_OK;
 }
 
@@ -223,34 +234,40 @@ int64_t evs_saga_step_remaining_ms(const evs_saga_step_t* step) {
       step->ctx->deadline - std::chrono::steady_clock::now());
   return left.count() > 0 ? left.count() : 0;
 }
-int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out) {
-  if (!step || !out) return EVS_INVALID_ARGUMENT;
-  evstore::Uuid id = step->ctx->event_id(n);
-  std::memcpy(out, id.bytes, sizeof id.bytes);
-  return EVS_OK;
+int evs_saga_step_event_id(const evs_saga_step_t* step, uint32_t n, uint8_t* out, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(step, "step");
+    EVS_CHECK_ARG(out, "out");
+    evstore::Uuid id = step->ctx->event_id(n);
+    std::memcpy(out, id.bytes, sizeof id.bytes);
+    return EVS_OK;
+  });
 }
 
 // ---- Step results ----
 
-int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len) {
-  char** errmsg = nullptr;
+int evs_saga_result_success(evs_saga_result_t* result, const void* output, size_t len,
+                            char** errmsg) {
   return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(result, "result");
     EVS_CHECK_BUF(output, len, "output");
     return SetResult(result, StepResult::Success(std::string(View(output, len))));
   });
 }
 
-int evs_saga_result_retry(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial) {
-  char** errmsg = nullptr;
+int evs_saga_result_retry(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial,
+                          char** errmsg) {
   return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(result, "result");
     EVS_CHECK_BUF(error, len, "error");
     return SetResult(result, StepResult::Retry(std::string(View(error, len)), partial != 0));
   });
 }
 
-int evs_saga_result_fail(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial) {
-  char** errmsg = nullptr;
+int evs_saga_result_fail(evs_saga_result_t* result, const char* error, size_t len, uint8_t partial,
+                         char** errmsg) {
   return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(result, "result");
     EVS_CHECK_BUF(error, len, "error");
     return SetResult(result, StepResult::Fail(std::string(View(error, len)), partial != 0));
   });
@@ -281,21 +298,24 @@ evs_saga_options_t* evs_saga_options_create(void) { return new (std::nothrow) ev
 
 void evs_saga_options_destroy(evs_saga_options_t* options) { delete options; }
 
-int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.threads = threads;
-  return EVS_OK;
+int evs_saga_options_set_threads(evs_saga_options_t* options, size_t threads, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.threads = threads;
+    return EVS_OK;
+  });
 }
 
-int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.max_history = entries;
-  return EVS_OK;
+int evs_saga_options_set_max_history(evs_saga_options_t* options, size_t entries, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.max_history = entries;
+    return EVS_OK;
+  });
 }
 
 int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_saga_callback_fn fn,
-                                  void* user_data) {
-  char** errmsg = nullptr;
+                                  void* user_data, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(options, "options");
     options->options.on_stuck = WrapCallback(fn, user_data);
@@ -304,8 +324,7 @@ int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_saga_callback
 }
 
 int evs_saga_options_set_on_finished(evs_saga_options_t* options, evs_saga_callback_fn fn,
-                                     void* user_data) {
-  char** errmsg = nullptr;
+                                     void* user_data, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(options, "options");
     options->options.on_finished = WrapCallback(fn, user_data);
@@ -510,17 +529,23 @@ uint32_t evs_saga_info_history_dropped(const evs_saga_info_t* saga) {
 }
 int evs_saga_info_history(const evs_saga_info_t* saga, size_t i, int* event, int* state,
                           int32_t* step, uint32_t* attempt, int64_t* time_ms, const char** text,
-                          size_t* text_len) {
-  if (!saga || i >= saga->info->history.size()) return EVS_INVALID_ARGUMENT;
-  const evstore::SagaHistoryEntry& h = saga->info->history[i];
-  if (event) *event = static_cast<int>(h.event);
-  if (state) *state = static_cast<int>(h.state);
-  if (step) *step = h.step;
-  if (attempt) *attempt = h.attempt;
-  if (time_ms) *time_ms = h.time_ms;
-  if (text) *text = Bytes(h.text, text_len);
-  else if (text_len) *text_len = h.text.size();
-  return EVS_OK;
+                          size_t* text_len, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(saga, "saga");
+    if (i >= saga->info->history.size())
+      return Fail(errmsg, EVS_INVALID_ARGUMENT,
+                  "history entry " + std::to_string(i) + " is out of range (" +
+                      std::to_string(saga->info->history.size()) + " entries)");
+    const evstore::SagaHistoryEntry& h = saga->info->history[i];
+    if (event) *event = static_cast<int>(h.event);
+    if (state) *state = static_cast<int>(h.state);
+    if (step) *step = h.step;
+    if (attempt) *attempt = h.attempt;
+    if (time_ms) *time_ms = h.time_ms;
+    if (text) *text = Bytes(h.text, text_len);
+    else if (text_len) *text_len = h.text.size();
+    return EVS_OK;
+  });
 }
 
 }  // extern "C"

@@ -1,4 +1,5 @@
 // C API: options, store, appends, transactions, reads and iterators.
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -43,10 +44,19 @@ struct evs_iter_t {
                                   one->content_type, one->data, one->metadata,
                                   one->version,  one->position, one->timestamp_ms};
   }
+  ~evs_iter_t() { std::free(error_msg); }
+  evs_iter_t(const evs_iter_t&) = delete;
+  evs_iter_t& operator=(const evs_iter_t&) = delete;
+
   std::optional<EventIterator> it;
   std::optional<evstore::RecordedEvent> one;
   evstore::EventView one_view;
   bool one_valid = false;
+  // Set when a move threw (out of memory, say): the read is over with this
+  // code and message (malloc'd, may be NULL). The C++ iterator may have been
+  // left half-way through the move, so it is never used again.
+  int error = EVS_OK;
+  char* error_msg = nullptr;
 };
 
 namespace evstore::capi {
@@ -105,6 +115,31 @@ void FillConflict(const Status& s, evs_append_result_t* out) {
   out->actual_version = s.IsWrongExpectedVersion() ? s.actual_version() : EVS_NO_STREAM;
 }
 
+// The part of a transaction whose expected version failed. The store checks
+// the parts in order and reports the first failure as "append to '<stream>':
+// expected ...", naming the stream verbatim; stream names are unique within
+// a transaction, and the longest name that fits is the one (a shorter one
+// can only fit when it is a prefix of the real name followed by "': ").
+// EVS_NO_PART if no part fits, which capi_test guards against.
+size_t ConflictPart(const Status& s, const std::vector<StreamAppend>& parts) {
+  static constexpr std::string_view kHead = "append to '";
+  std::string_view msg = s.message();
+  size_t best = EVS_NO_PART, best_len = 0;
+  if (msg.substr(0, kHead.size()) != kHead) return best;
+  msg.remove_prefix(kHead.size());
+  for (size_t i = 0; i < parts.size(); i++) {
+    const std::string& name = parts[i].stream;
+    if (msg.size() < name.size() + 3 || msg.substr(0, name.size()) != name ||
+        msg.substr(name.size(), 3) != "': ")
+      continue;
+    if (best == EVS_NO_PART || name.size() > best_len) {
+      best = i;
+      best_len = name.size();
+    }
+  }
+  return best;
+}
+
 int ToDirection(int d, Direction* out, char** errmsg) {
   if (d == EVS_FORWARD) {
     *out = Direction::kForward;
@@ -138,9 +173,24 @@ int Read(evs_store_t* store, const void* name, size_t name_len, bool named, int 
 }
 
 const evstore::EventView* ValidIter(const evs_iter_t* iter) {
-  if (!iter) return nullptr;
+  if (!iter || iter->error != EVS_OK) return nullptr;
   if (iter->it) return iter->it->Valid() ? &iter->it->value() : nullptr;
   return iter->one_valid ? &iter->one_view : nullptr;
+}
+
+// Runs `move` (Next or Seek). An exception must not pass for the end of the
+// read, which is what the C++ iterator would show after it (not valid, status
+// OK): it fails the iterator for good, with Guard's code and message.
+template <typename F>
+void MoveIter(evs_iter_t* iter, F&& move) noexcept {
+  char* msg = nullptr;
+  int rc = Guard(&msg, [&] {
+    move();
+    return EVS_OK;
+  });
+  if (rc == EVS_OK) return;
+  iter->error = rc;
+  iter->error_msg = msg;
 }
 
 const char* Bytes(std::string_view v, size_t* len) {
@@ -155,11 +205,13 @@ const char* NoBytes(size_t* len) {
 
 }  // namespace
 
-#define EVS_OPTION_SETTER(field, type)                                      \
-  int evs_options_set_##field(evs_options_t* options, type value) {         \
-    if (!options) return EVS_INVALID_ARGUMENT;                              \
-    options->options.field = value;                                         \
-    return EVS_OK;                                                          \
+#define EVS_OPTION_SETTER(field, type, stored)                                       \
+  int evs_options_set_##field(evs_options_t* options, type value, char** errmsg) { \
+    return Guard(errmsg, [&] {                                                      \
+      EVS_CHECK_ARG(options, "options");                                            \
+      options->options.field = (stored);                                            \
+      return EVS_OK;                                                                \
+    });                                                                             \
   }
 
 extern "C" {
@@ -170,35 +222,23 @@ evs_options_t* evs_options_create(void) { return new (std::nothrow) evs_options_
 
 void evs_options_destroy(evs_options_t* options) { delete options; }
 
-int evs_options_set_create_if_missing(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.create_if_missing = value != 0;
-  return EVS_OK;
-}
-int evs_options_set_read_only(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.read_only = value != 0;
-  return EVS_OK;
-}
-int evs_options_set_sync(evs_options_t* options, uint8_t value) {
-  if (!options) return EVS_INVALID_ARGUMENT;
-  options->options.sync = value != 0;
-  return EVS_OK;
-}
-EVS_OPTION_SETTER(max_event_bytes, size_t)
-EVS_OPTION_SETTER(max_stream_name_bytes, size_t)
-EVS_OPTION_SETTER(max_type_name_bytes, size_t)
-EVS_OPTION_SETTER(max_content_type_bytes, size_t)
-EVS_OPTION_SETTER(max_events_per_append, size_t)
-EVS_OPTION_SETTER(max_append_bytes, size_t)
-EVS_OPTION_SETTER(max_streams_per_transaction, size_t)
-EVS_OPTION_SETTER(event_cache_l1_bytes, size_t)
-EVS_OPTION_SETTER(event_cache_l2_bytes, size_t)
-EVS_OPTION_SETTER(event_cache_ttl_ms, uint64_t)
-EVS_OPTION_SETTER(head_cache_entries, size_t)
-EVS_OPTION_SETTER(block_cache_bytes, size_t)
-EVS_OPTION_SETTER(max_group_requests, size_t)
-EVS_OPTION_SETTER(max_group_bytes, size_t)
+EVS_OPTION_SETTER(create_if_missing, uint8_t, value != 0)
+EVS_OPTION_SETTER(read_only, uint8_t, value != 0)
+EVS_OPTION_SETTER(sync, uint8_t, value != 0)
+EVS_OPTION_SETTER(max_event_bytes, size_t, value)
+EVS_OPTION_SETTER(max_stream_name_bytes, size_t, value)
+EVS_OPTION_SETTER(max_type_name_bytes, size_t, value)
+EVS_OPTION_SETTER(max_content_type_bytes, size_t, value)
+EVS_OPTION_SETTER(max_events_per_append, size_t, value)
+EVS_OPTION_SETTER(max_append_bytes, size_t, value)
+EVS_OPTION_SETTER(max_streams_per_transaction, size_t, value)
+EVS_OPTION_SETTER(event_cache_l1_bytes, size_t, value)
+EVS_OPTION_SETTER(event_cache_l2_bytes, size_t, value)
+EVS_OPTION_SETTER(event_cache_ttl_ms, uint64_t, value)
+EVS_OPTION_SETTER(head_cache_entries, size_t, value)
+EVS_OPTION_SETTER(block_cache_bytes, size_t, value)
+EVS_OPTION_SETTER(max_group_requests, size_t, value)
+EVS_OPTION_SETTER(max_group_bytes, size_t, value)
 
 // ---- Store ----
 
@@ -317,15 +357,18 @@ int evs_tx_add(evs_tx_t* tx, const char* stream, size_t stream_len, int64_t expe
 
 size_t evs_tx_size(const evs_tx_t* tx) { return tx ? tx->parts.size() : 0; }
 
-int evs_tx_clear(evs_tx_t* tx) {
-  if (!tx) return EVS_INVALID_ARGUMENT;
-  tx->parts.clear();
-  return EVS_OK;
+int evs_tx_clear(evs_tx_t* tx, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(tx, "tx");
+    tx->parts.clear();
+    return EVS_OK;
+  });
 }
 
 int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* results,
-                  size_t results_cap, char** errmsg) {
+                  size_t results_cap, size_t* conflict_part, char** errmsg) {
   return Guard(errmsg, [&] {
+    if (conflict_part) *conflict_part = EVS_NO_PART;
     EVS_CHECK_ARG(store, "store");
     EVS_CHECK_ARG(tx, "tx");
     if (results && results_cap < tx->parts.size())
@@ -334,6 +377,11 @@ int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* r
     if (!r.ok()) {
       if (results)
         for (size_t i = 0; i < tx->parts.size(); i++) FillConflict(Status::OK(), &results[i]);
+      if (r.status().IsWrongExpectedVersion()) {
+        size_t part = ConflictPart(r.status(), tx->parts);
+        if (conflict_part) *conflict_part = part;
+        if (results && part != EVS_NO_PART) FillConflict(r.status(), &results[part]);
+      }
       return FromStatus(r.status(), errmsg);
     }
     if (results)
@@ -394,27 +442,23 @@ void evs_iter_next(evs_iter_t* iter) {
     iter->one_valid = false;
     return;
   }
-  try {
-    iter->it->Next();
-  } catch (...) {  // the iterator reports failures through its status
-  }
+  MoveIter(iter, [&] { iter->it->Next(); });
 }
 
 void evs_iter_seek(evs_iter_t* iter, uint64_t from) {
-  if (!iter) return;
+  if (!iter || iter->error != EVS_OK) return;
   if (!iter->it) {
     iter->one_valid = from == iter->one->position;
     return;
   }
-  try {
-    iter->it->Seek(from);
-  } catch (...) {
-  }
+  MoveIter(iter, [&] { iter->it->Seek(from); });
 }
 
 int evs_iter_status(const evs_iter_t* iter, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(iter, "iter");
+    if (iter->error != EVS_OK)
+      return Fail(errmsg, iter->error, iter->error_msg ? iter->error_msg : evs_errstr(iter->error));
     return iter->it ? FromStatus(iter->it->status(), errmsg) : EVS_OK;
   });
 }

@@ -80,22 +80,22 @@ static void Action(void* user, const evs_saga_step_t* step, evs_saga_result_t* r
     if (len != 0) ContextFail(w, "output of an unknown step");
   }
   if ((int)n == atomic_load(&w->retry_once_step) && evs_saga_step_attempt(step) == 1) {
-    evs_saga_result_retry(result, STR("busy, try again"), 0);
+    evs_saga_result_retry(result, STR("busy, try again"), 0, NULL);
     return;
   }
   if ((int)n == atomic_load(&w->fail_step)) {
-    evs_saga_result_fail(result, STR("out of stock"), 0);
+    evs_saga_result_fail(result, STR("out of stock"), 0, NULL);
     return;
   }
   Record(&w->fx, step);
   snprintf(out, sizeof out, "s%u-out", (unsigned)n);
-  evs_saga_result_success(result, out, strlen(out));
+  evs_saga_result_success(result, out, strlen(out), NULL);
   if (n == 3) {
     /* The last step emits an event in the same commit, with a stable id. */
     evs_event_t e = Ev("Shipped", "{}");
     char stream[64];
     const char* sid = evs_saga_step_saga_id(step, &len);
-    evs_saga_step_event_id(step, 0, e.id);
+    evs_saga_step_event_id(step, 0, e.id, NULL);
     snprintf(stream, sizeof stream, "shipment-%.*s", (int)len, sid);
     if (evs_saga_result_add_events(result, STR(stream), EVS_EXPECT_ANY, &e, 1, NULL) != EVS_OK)
       ContextFail(w, "add events");
@@ -112,10 +112,11 @@ static void Compensate(void* user, const evs_saga_step_t* step, evs_saga_result_
   evs_saga_step_idempotency_key(step, &len);
   if (len < 11 || memcmp(key + len - 11, "/compensate", 11) != 0) ContextFail(w, "compensation key");
   if (atomic_load(&w->comp_fails)) {
-    evs_saga_result_retry(result, STR("refund service down"), 0);
+    evs_saga_result_retry(result, STR("refund service down"), 0, NULL);
     return;
   }
   Record(&w->fx, step);
+  evs_saga_result_success(result, NULL, 0, NULL);
 }
 
 /* An action that uses the API from inside: its own saga, another saga, the store. */
@@ -134,7 +135,7 @@ static void Reentrant(void* user, const evs_saga_step_t* step, evs_saga_result_t
   ok &= created == 1;
   ok &= evs_append(w->store, STR("notes-1"), EVS_EXPECT_ANY, &e, 1, NULL, NULL) == EVS_OK;
   atomic_store(&w->reentry_ok, ok);
-  (void)result; /* untouched: success with empty output */
+  evs_saga_result_success(result, NULL, 0, NULL);
 }
 
 static void OnFinished(void* user, const evs_saga_info_t* saga) {
@@ -210,7 +211,8 @@ static int HasEvent(const evs_saga_info_t* s, int event) {
   size_t i;
   int ev;
   for (i = 0; i < evs_saga_info_history_count(s); i++)
-    if (evs_saga_info_history(s, i, &ev, NULL, NULL, NULL, NULL, NULL, NULL) == EVS_OK && ev == event)
+    if (evs_saga_info_history(s, i, &ev, NULL, NULL, NULL, NULL, NULL, NULL, NULL) == EVS_OK &&
+        ev == event)
       return 1;
   return 0;
 }
@@ -264,16 +266,16 @@ static void TestBadInput(evs_store_t* store, World* w) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(store, NULL, 1, NULL, &e, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(NULL, defs, 1, NULL, &e, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(store, defs, 1, NULL, NULL, &msg));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_threads(o, 0));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_threads(o, 0, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(store, defs, 1, o, &e, &msg));
   CHECK(e == NULL);
 
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_options_set_threads(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_options_set_max_history(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_stuck(NULL, OnStuck, w));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_finished(NULL, OnFinished, w));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_on_stuck(o, NULL, NULL));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_on_finished(o, NULL, NULL));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_threads(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_max_history(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_stuck(NULL, OnStuck, w, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_finished(NULL, OnFinished, w, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_stuck(o, NULL, NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_finished(o, NULL, NULL, &msg));
 
   /* Accessors and setters on NULL never crash. */
   {
@@ -289,10 +291,10 @@ static void TestBadInput(evs_store_t* store, World* w) {
     CHECK(evs_saga_step_index(NULL) == 0 && evs_saga_step_attempt(NULL) == 0);
     CHECK(evs_saga_step_compensating(NULL) == 0 && evs_saga_step_cancelled(NULL) == 0);
     CHECK(evs_saga_step_remaining_ms(NULL) == 0);
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_step_event_id(NULL, 0, id));
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_result_success(NULL, STR("x")));
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_result_retry(NULL, STR("x"), 0));
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_result_fail(NULL, STR("x"), 1));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_step_event_id(NULL, 0, id, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_result_success(NULL, STR("x"), &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_result_retry(NULL, STR("x"), 0, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_result_fail(NULL, STR("x"), 1, &msg));
     EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_result_add_events(NULL, STR("s-1"), EVS_EXPECT_ANY, NULL, 0, &msg));
     CHECK(evs_saga_info_id(NULL, &len) == NULL && len == 0);
     CHECK(evs_saga_info_definition(NULL, NULL) == NULL && evs_saga_info_input(NULL, NULL) == NULL);
@@ -303,7 +305,8 @@ static void TestBadInput(evs_store_t* store, World* w) {
     CHECK(evs_saga_info_created_ms(NULL) == 0 && evs_saga_info_updated_ms(NULL) == 0);
     CHECK(evs_saga_info_resolved_by_hand(NULL) == 0 && evs_saga_info_history_count(NULL) == 0);
     CHECK(evs_saga_info_history_dropped(NULL) == 0);
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_info_history(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT,
+               evs_saga_info_history(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, &msg));
     CHECK(evs_saga_list_size(NULL) == 0 && evs_saga_list_get(NULL, 0) == NULL);
     evs_saga_list_destroy(NULL);
     evs_saga_info_destroy(NULL);
@@ -334,10 +337,10 @@ static void TestEngine(evs_store_t* store) {
   EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("reentrant"), 1, &re, &msg));
   EXPECT_MSG(EVS_OK, evs_saga_def_add_step(re, STR("r1"), Reentrant, NULL, &w, 0, &msg));
   defs[1] = re;
-  EXPECT_RC(EVS_OK, evs_saga_options_set_threads(o, 3));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_max_history(o, 32));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_on_finished(o, OnFinished, &w));
-  EXPECT_RC(EVS_OK, evs_saga_options_set_on_stuck(o, OnStuck, &w));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_threads(o, 3, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_max_history(o, 32, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_finished(o, OnFinished, &w, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_stuck(o, OnStuck, &w, &msg));
   EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, o, &e, &msg));
   w.engine = e;
   /* The engine keeps copies. */
@@ -372,11 +375,14 @@ static void TestEngine(evs_store_t* store) {
     const char* text = NULL;
     size_t n = evs_saga_info_history_count(s);
     CHECK(n >= 5);
-    EXPECT_RC(EVS_OK, evs_saga_info_history(s, 0, &ev, &state, &step, &attempt, &t, &text, &len));
+    EXPECT_MSG(EVS_OK,
+               evs_saga_info_history(s, 0, &ev, &state, &step, &attempt, &t, &text, &len, &msg));
     CHECK(ev == EVS_SAGA_EVENT_STARTED && step == -1 && t > 0 && text != NULL);
-    EXPECT_RC(EVS_OK, evs_saga_info_history(s, n - 1, &ev, &state, NULL, NULL, NULL, NULL, &len));
+    EXPECT_MSG(EVS_OK,
+               evs_saga_info_history(s, n - 1, &ev, &state, NULL, NULL, NULL, NULL, &len, &msg));
     CHECK(ev == EVS_SAGA_EVENT_COMPLETED && state == EVS_SAGA_COMPLETED);
-    EXPECT_RC(EVS_INVALID_ARGUMENT, evs_saga_info_history(s, n, &ev, NULL, NULL, NULL, NULL, NULL, NULL));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT,
+               evs_saga_info_history(s, n, &ev, NULL, NULL, NULL, NULL, NULL, NULL, &msg));
   }
   evs_saga_info_destroy(s);
   CHECK(LogIs(&w.fx, "a1 a2 a3 "));
@@ -455,7 +461,8 @@ static void TestEngine(evs_store_t* store) {
     const char* note = NULL;
     int ev = -1;
     size_t n = evs_saga_info_history_count(s);
-    EXPECT_RC(EVS_OK, evs_saga_info_history(s, n - 1, &ev, NULL, NULL, NULL, NULL, &note, &len));
+    EXPECT_MSG(EVS_OK,
+               evs_saga_info_history(s, n - 1, &ev, NULL, NULL, NULL, NULL, &note, &len, &msg));
     CHECK(ev == EVS_SAGA_EVENT_RESOLVED && BytesEq(note, len, "refunded by hand"));
   }
   evs_saga_info_destroy(s);
@@ -521,15 +528,139 @@ static void TestEngine(evs_store_t* store) {
 static void Slow(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
   atomic_int* saw_cancel = (atomic_int*)user;
   int i;
-  (void)result;
   for (i = 0; i < 400 && !evs_saga_step_cancelled(step); i++) SleepMs(5);
   if (evs_saga_step_cancelled(step)) atomic_store(saw_cancel, 1);
+  evs_saga_result_success(result, NULL, 0, NULL); /* discarded: the attempt timed out */
 }
 
 static void Nop(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
   (void)user;
   (void)step;
+  evs_saga_result_success(result, NULL, 0, NULL);
+}
+
+/* Handlers that return without a result, counting their calls. */
+typedef struct {
+  Effects fx;
+  atomic_int silent_calls;
+} Forgetful;
+
+static void Silent(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Forgetful* f = (Forgetful*)user;
+  (void)step;
   (void)result;
+  atomic_fetch_add(&f->silent_calls, 1);
+}
+
+/* Only events, no result: the events alone do not make a success. */
+static void OnlyEvents(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  evs_event_t e = Ev("Forgotten", "{}");
+  evs_saga_step_event_id(step, 0, e.id, NULL);
+  Silent(user, step, result);
+  evs_saga_result_add_events(result, STR("forgotten-1"), EVS_EXPECT_ANY, &e, 1, NULL);
+}
+
+static void Undo(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Record(&((Forgetful*)user)->fx, step);
+  evs_saga_result_success(result, NULL, 0, NULL);
+}
+
+static void Done(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  Record(&((Forgetful*)user)->fx, step);
+  evs_saga_result_success(result, STR("done"), NULL);
+}
+
+static void Refuse(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  (void)user;
+  (void)step;
+  evs_saga_result_fail(result, STR("card declined"), 0, NULL);
+}
+
+/* Whether p[0..len-1] contains the text `want`. */
+static int Contains(const char* p, size_t len, const char* want) {
+  size_t n = strlen(want), i;
+  for (i = 0; p != NULL && i + n <= len; i++)
+    if (memcmp(p + i, want, n) == 0) return 1;
+  return 0;
+}
+
+/* A history entry of `event` for step `step` whose text contains `text`. */
+static int HasEntry(const evs_saga_info_t* s, int event, int32_t step, const char* text) {
+  size_t i, len;
+  int ev;
+  int32_t st;
+  const char* t;
+  for (i = 0; i < evs_saga_info_history_count(s); i++) {
+    if (evs_saga_info_history(s, i, &ev, NULL, &st, NULL, NULL, &t, &len, NULL) != EVS_OK) continue;
+    if (ev != event || st != step) continue;
+    if (Contains(t, len, text)) return 1;
+  }
+  return 0;
+}
+
+/* A handler that never sets a result has failed (retryably, with its
+ * effects unknown), not succeeded: an action that keeps forgetting runs out
+ * of attempts and the saga compensates, this step included; a compensation
+ * that keeps forgetting makes the saga stuck. */
+static void TestNoResult(evs_store_t* store) {
+  static const char kWhy[] = "handler returned without setting a result";
+  Forgetful f;
+  evs_saga_def_t* defs[2];
+  evs_saga_engine_t* e = NULL;
+  evs_saga_info_t* s;
+  evs_iter_t* it = NULL;
+  size_t len;
+  memset(&f, 0, sizeof f);
+  mtx_init(&f.fx.mu, mtx_plain);
+  atomic_init(&f.silent_calls, 0);
+
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("forgetful"), 1, &defs[0], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n1"), Done, Undo, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n2"), OnlyEvents, Undo, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("n3"), Done, NULL, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_set_retry(defs[0], 1, 0, 2, 1, 1.0, 1, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("forgetful-undo"), 1, &defs[1], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("m1"), Done, Silent, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("m2"), Refuse, NULL, &f, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_set_retry(defs[1], 0, 1, 2, 1, 1.0, 1, 0, &msg));
+  EXPECT_MSG(EVS_OK,
+             evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, NULL, &e, &msg));
+  evs_saga_def_destroy(defs[0]);
+  evs_saga_def_destroy(defs[1]);
+
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("forgetful"), STR("n"), NULL, 0, NULL, &msg));
+  s = WaitFor(e, "n");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPENSATED);
+  CHECK(atomic_load(&f.silent_calls) == 2); /* both attempts */
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_STEP_FAILED, 1, kWhy));
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_COMPENSATION_STARTED, 1, kWhy));
+  CHECK(evs_saga_info_output_count(s) == 1); /* n1 only */
+  {
+    const char* err = evs_saga_info_error(s, &len);
+    CHECK(Contains(err, len, kWhy));
+  }
+  evs_saga_info_destroy(s);
+  CHECK(LogIs(&f.fx, "a1 c2 c1 ")); /* n2's effects are unknown: it is undone too */
+  it = (evs_iter_t*)&g_checks;
+  /* The events the silent action added were not committed. */
+  EXPECT_MSG(EVS_NOT_FOUND,
+             evs_read_stream(store, STR("forgotten-1"), 0, EVS_FORWARD, EVS_NO_LIMIT, &it, &msg));
+
+  f.fx.log[0] = '\0';
+  atomic_store(&f.silent_calls, 0);
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("forgetful-undo"), STR("m"), NULL, 0, NULL, &msg));
+  s = WaitFor(e, "m");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_STUCK);
+  CHECK(evs_saga_info_stuck_in(s) == EVS_SAGA_COMPENSATING && evs_saga_info_step(s) == 0);
+  CHECK(atomic_load(&f.silent_calls) == 2);
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_COMPENSATION_FAILED, 0, kWhy));
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_STUCK, 0, kWhy));
+  evs_saga_info_destroy(s);
+  CHECK(LogIs(&f.fx, "a1 "));
+  EXPECT_MSG(EVS_OK, evs_saga_resolve(e, STR("m"), STR("checked by hand"), &msg));
+
+  evs_saga_engine_destroy(e);
+  mtx_destroy(&f.fx.mu);
 }
 
 static void TestTimeout(evs_store_t* store) {
@@ -564,7 +695,7 @@ static void TestReadOnly(const char* dir) {
   evs_store_t* ro;
   evs_saga_def_t* d = NULL;
   evs_saga_engine_t* e = NULL;
-  evs_options_set_read_only(o, 1);
+  evs_options_set_read_only(o, 1, NULL);
   ro = Open(dir, o);
   evs_options_destroy(o);
   EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("ro"), 1, &d, &msg));
@@ -579,7 +710,7 @@ int main(void) {
   evs_store_t* store;
   evs_options_t* o = evs_options_create();
   MakeRoot();
-  evs_options_set_sync(o, 0);
+  evs_options_set_sync(o, 0, NULL);
   store = Open(Sub("sagas"), o);
   evs_options_destroy(o);
   TestNames();
@@ -590,6 +721,7 @@ int main(void) {
   }
   TestEngine(store);
   TestTimeout(store);
+  TestNoResult(store);
   TestReadOnly(Sub("sagas"));
   evs_store_destroy(store);
   RemoveRoot();

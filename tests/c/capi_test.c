@@ -36,20 +36,20 @@ static void TestUuid(void) {
   uint8_t a[16], b[16], zero[16];
   char text[37];
   memset(zero, 0, sizeof zero);
-  EXPECT_RC(EVS_OK, evs_uuid_generate(a));
-  EXPECT_RC(EVS_OK, evs_uuid_generate(b));
+  EXPECT_MSG(EVS_OK, evs_uuid_generate(a, &msg));
+  EXPECT_MSG(EVS_OK, evs_uuid_generate(b, &msg));
   CHECK(memcmp(a, zero, 16) != 0);
   CHECK(memcmp(a, b, 16) != 0);
   CHECK((a[6] >> 4) == 4); /* version 4 */
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_uuid_generate(NULL));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_generate(NULL, &msg));
 
-  EXPECT_RC(EVS_OK, evs_uuid_format(a, text));
+  EXPECT_MSG(EVS_OK, evs_uuid_format(a, text, &msg));
   CHECK(strlen(text) == 36 && text[8] == '-' && text[13] == '-' && text[18] == '-' && text[23] == '-');
   memset(b, 0, sizeof b);
   EXPECT_MSG(EVS_OK, evs_uuid_parse(text, 36, b, &msg));
   CHECK(memcmp(a, b, 16) == 0);
   EXPECT_MSG(EVS_OK, evs_uuid_parse(STR("0123ABCD-0000-4000-8000-00000000FFFF"), b, &msg));
-  EXPECT_RC(EVS_OK, evs_uuid_format(b, text));
+  EXPECT_MSG(EVS_OK, evs_uuid_format(b, text, &msg));
   CHECK(strcmp(text, "0123abcd-0000-4000-8000-00000000ffff") == 0);
 
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_parse(text, 35, b, &msg)); /* too short */
@@ -58,8 +58,8 @@ static void TestUuid(void) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_parse(NULL, 36, b, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_parse(text, 36, NULL, &msg));
   EXPECT_RC(EVS_INVALID_ARGUMENT, evs_uuid_parse(STR("x"), b, NULL)); /* no message wanted */
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_uuid_format(NULL, text));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_uuid_format(a, NULL));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_format(NULL, text, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_uuid_format(a, NULL, &msg));
 }
 
 /* ---- options and open ---- */
@@ -67,33 +67,33 @@ static void TestUuid(void) {
 static void TestOptions(void) {
   evs_options_t* o = evs_options_create();
   CHECK(o != NULL);
-  EXPECT_RC(EVS_OK, evs_options_set_create_if_missing(o, 1));
-  EXPECT_RC(EVS_OK, evs_options_set_read_only(o, 0));
-  EXPECT_RC(EVS_OK, evs_options_set_sync(o, 0));
-  EXPECT_RC(EVS_OK, evs_options_set_max_event_bytes(o, 1000));
-  EXPECT_RC(EVS_OK, evs_options_set_max_stream_name_bytes(o, 100));
-  EXPECT_RC(EVS_OK, evs_options_set_max_type_name_bytes(o, 100));
-  EXPECT_RC(EVS_OK, evs_options_set_max_content_type_bytes(o, 100));
-  EXPECT_RC(EVS_OK, evs_options_set_max_events_per_append(o, 100));
-  EXPECT_RC(EVS_OK, evs_options_set_max_append_bytes(o, 100000));
-  EXPECT_RC(EVS_OK, evs_options_set_max_streams_per_transaction(o, 10));
-  EXPECT_RC(EVS_OK, evs_options_set_block_cache_bytes(o, 1 << 20));
-  EXPECT_RC(EVS_OK, evs_options_set_max_group_requests(o, 64));
-  EXPECT_RC(EVS_OK, evs_options_set_max_group_bytes(o, 1 << 20));
+  EXPECT_MSG(EVS_OK, evs_options_set_create_if_missing(o, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_read_only(o, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_sync(o, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_event_bytes(o, 1000, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_stream_name_bytes(o, 100, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_type_name_bytes(o, 100, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_content_type_bytes(o, 100, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_events_per_append(o, 100, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_append_bytes(o, 100000, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_streams_per_transaction(o, 10, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_block_cache_bytes(o, 1 << 20, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_group_requests(o, 64, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_group_bytes(o, 1 << 20, &msg));
 
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_create_if_missing(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_read_only(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_sync(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_event_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_stream_name_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_type_name_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_content_type_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_events_per_append(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_append_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_streams_per_transaction(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_block_cache_bytes(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_group_requests(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_options_set_max_group_bytes(NULL, 1));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_create_if_missing(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_read_only(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_sync(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_event_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_stream_name_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_type_name_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_content_type_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_events_per_append(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_append_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_streams_per_transaction(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_block_cache_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_group_requests(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_max_group_bytes(NULL, 1, &msg));
 
   /* The values take effect: a store opened with them enforces the limits. */
   {
@@ -135,13 +135,13 @@ static void TestOptions(void) {
       snprintf(tx_names[i], sizeof tx_names[i], "tx-%u", (unsigned)i);
       EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR(tx_names[i]), EVS_EXPECT_ANY, &ev, 1, &msg));
     }
-    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
     evs_tx_destroy(tx);
     evs_store_destroy(s);
   }
 
   /* Open checks option values. */
-  EXPECT_RC(EVS_OK, evs_options_set_max_group_requests(o, 0));
+  EXPECT_MSG(EVS_OK, evs_options_set_max_group_requests(o, 0, &msg));
   {
     evs_store_t* s = (evs_store_t*)&g_checks; /* overwritten with NULL on failure */
     EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_store_open(Sub("badopts"), o, &s, &msg));
@@ -174,10 +174,10 @@ static void TestOpenErrors(void) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_store_open(Sub("other"), NULL, &s, &msg));
 
   /* Missing without create_if_missing, and read-only. */
-  evs_options_set_create_if_missing(o, 0);
+  evs_options_set_create_if_missing(o, 0, NULL);
   EXPECT_MSG(EVS_NOT_FOUND, evs_store_open(Sub("missing"), o, &s, &msg));
-  evs_options_set_create_if_missing(o, 1);
-  evs_options_set_read_only(o, 1);
+  evs_options_set_create_if_missing(o, 1, NULL);
+  evs_options_set_read_only(o, 1, NULL);
   EXPECT_MSG(EVS_NOT_FOUND, evs_store_open(Sub("missing"), o, &s, &msg));
   CHECK(s == NULL);
 
@@ -304,8 +304,8 @@ static void TestIdempotency(evs_store_t* s) {
   evs_store_stats_t before, after;
   evs[0] = Ev("Deposited", "{\"amount\":10}");
   evs[1] = Ev("Deposited", "{\"amount\":20}");
-  EXPECT_RC(EVS_OK, evs_uuid_generate(evs[0].id));
-  EXPECT_RC(EVS_OK, evs_uuid_generate(evs[1].id));
+  EXPECT_MSG(EVS_OK, evs_uuid_generate(evs[0].id, &msg));
+  EXPECT_MSG(EVS_OK, evs_uuid_generate(evs[1].id, &msg));
 
   EXPECT_MSG(EVS_OK, evs_append(s, STR("account-1"), EVS_EXPECT_NO_STREAM, evs, 2, &r1, &msg));
   CHECK(r1.idempotent_replay == 0);
@@ -336,9 +336,10 @@ static void TestTransactions(evs_store_t* s) {
   evs_append_result_t res[3];
   evs_store_stats_t before, after;
   uint64_t v;
+  size_t conflict;
   b[0] = Ev("StockReduced", "{\"n\":1}");
   b[1] = Ev("StockReduced", "{\"n\":2}");
-  EXPECT_RC(EVS_OK, evs_uuid_generate(a.id));
+  EXPECT_MSG(EVS_OK, evs_uuid_generate(a.id, &msg));
 
   CHECK(tx != NULL);
   CHECK(evs_tx_size(tx) == 0);
@@ -358,11 +359,13 @@ static void TestTransactions(evs_store_t* s) {
   }
   CHECK(evs_tx_size(tx) == 2);
 
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 3, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, NULL, res, 3, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 3, NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, NULL, res, 3, NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &before, &msg));
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 3, &msg));
+  conflict = 5;
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 3, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
   CHECK(res[0].first_version == 0 && res[0].last_version == 0);
   CHECK(res[1].first_version == 0 && res[1].last_version == 1);
   CHECK(res[0].first_position == before.next_position);
@@ -371,41 +374,83 @@ static void TestTransactions(evs_store_t* s) {
   CHECK(res[0].idempotent_replay == 0 && res[1].actual_version == EVS_NO_STREAM);
 
   /* A conflict in one part writes nothing at all. */
-  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
   CHECK(evs_tx_size(tx) == 0);
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_tx_clear(NULL));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_clear(NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 1, b, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("cart-7"), EVS_EXPECT_NO_STREAM, b + 1, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &before, &msg));
-  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  /* The caller learns which part failed and the stream's actual version. */
+  CHECK(conflict == 1);
+  CHECK(res[1].actual_version == 0 && res[1].first_position == 0);
   CHECK(res[0].actual_version == EVS_NO_STREAM && res[0].first_position == 0);
   EXPECT_MSG(EVS_OK, evs_store_stats(s, &after, &msg));
   CHECK(after.next_position == before.next_position);
   EXPECT_MSG(EVS_OK, evs_stream_head(s, STR("stock-9"), &v, NULL, &msg));
   CHECK(v == 1);
+  /* Without a message, and without results. */
+  conflict = 7;
+  EXPECT_RC(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, NULL, 0, &conflict, NULL));
+  CHECK(conflict == 1);
+  EXPECT_RC(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, NULL, NULL));
+  CHECK(res[1].actual_version == 0);
+  /* A missing stream: actual_version EVS_NO_STREAM, told apart by the index. */
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 1, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-404"), EVS_EXPECT_STREAM_EXISTS, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Both parts stale: the first is reported. */
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("stock-9"), 0, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("cart-7"), 5, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 0 && res[0].actual_version == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Stream names that extend one another, quotes included: the right one. */
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1"), EVS_EXPECT_ANY, b, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': expected"), 3, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': "), EVS_EXPECT_ANY, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 3, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1': expected"), EVS_EXPECT_ANY, b + 1, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("q-1"), 2, b, 1, &msg));
+  EXPECT_MSG(EVS_WRONG_EXPECTED_VERSION, evs_tx_commit(s, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == 1 && res[1].actual_version == EVS_NO_STREAM);
+  /* Other failures name no part. */
+  conflict = 0;
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, res, 1, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
+  conflict = 0;
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(NULL, tx, res, 2, &conflict, &msg));
+  CHECK(conflict == EVS_NO_PART);
+  EXPECT_MSG(EVS_OK, evs_store_stats(s, &after, &msg));
+  CHECK(after.next_position == before.next_position);
 
   /* The same stream twice, and an empty transaction. */
-  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("dup-1"), EVS_EXPECT_ANY, b, 1, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("dup-1"), EVS_EXPECT_ANY, b + 1, 1, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
-  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   /* A part without events is refused at commit; names are checked at commit too. */
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("none-1"), EVS_EXPECT_ANY, NULL, 0, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
-  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, "\xff", 1, EVS_EXPECT_ANY, b, 1, &msg));
-  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
 
   /* A committed transaction with ids can be committed again: an idempotent replay. */
-  EXPECT_RC(EVS_OK, evs_tx_clear(tx));
+  EXPECT_MSG(EVS_OK, evs_tx_clear(tx, &msg));
   b[0].id[0] = 0x42;
   b[0].id[15] = 0x17;
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("replay-1"), EVS_EXPECT_NO_STREAM, b, 1, &msg));
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   CHECK(res[0].idempotent_replay == 0);
-  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_tx_commit(s, tx, res, 1, NULL, &msg));
   CHECK(res[0].idempotent_replay == 1);
   evs_tx_destroy(tx);
   evs_tx_destroy(NULL);
@@ -635,7 +680,7 @@ static void TestClose(const char* dir) {
   /* Everything after close is EVS_CLOSED. */
   EXPECT_MSG(EVS_CLOSED, evs_append(s, STR("close-1"), EVS_EXPECT_ANY, &e, 1, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_tx_add(tx, STR("close-2"), EVS_EXPECT_ANY, &e, 1, &msg));
-  EXPECT_MSG(EVS_CLOSED, evs_tx_commit(s, tx, NULL, 0, &msg));
+  EXPECT_MSG(EVS_CLOSED, evs_tx_commit(s, tx, NULL, 0, NULL, &msg));
   it = (evs_iter_t*)&g_checks;
   EXPECT_MSG(EVS_CLOSED, evs_read_stream(s, STR("close-1"), 0, EVS_FORWARD, EVS_NO_LIMIT, &it, &msg));
   CHECK(it == NULL);
@@ -672,19 +717,19 @@ static void TestCacheOptions(void) {
   evs_cache_options_t* o = evs_cache_options_create();
   evs_cache_t* c = NULL;
   CHECK(o != NULL);
-  EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 1, 100));
-  EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 2, 1000));
-  EXPECT_RC(EVS_OK, evs_cache_options_set_ttl_ms(o, 1, 0));
-  EXPECT_RC(EVS_OK, evs_cache_options_set_ttl_ms(o, 2, 60000));
-  EXPECT_RC(EVS_OK, evs_cache_options_set_shards(o, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(NULL, 1, 100));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(o, 0, 100));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(o, 3, 100));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(NULL, 1, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, -1, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, 1, UINT64_MAX));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_shards(NULL, 1));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_options_set_adaptive_split(NULL, 1));
+  EXPECT_MSG(EVS_OK, evs_cache_options_set_capacity(o, 1, 100, &msg));
+  EXPECT_MSG(EVS_OK, evs_cache_options_set_capacity(o, 2, 1000, &msg));
+  EXPECT_MSG(EVS_OK, evs_cache_options_set_ttl_ms(o, 1, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_cache_options_set_ttl_ms(o, 2, 60000, &msg));
+  EXPECT_MSG(EVS_OK, evs_cache_options_set_shards(o, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(NULL, 1, 100, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(o, 0, 100, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_capacity(o, 3, 100, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(NULL, 1, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, -1, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_ttl_ms(o, 1, UINT64_MAX, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_shards(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_options_set_adaptive_split(NULL, 1, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_create(o, NULL, &msg));
   EXPECT_MSG(EVS_OK, evs_cache_create(o, &c, &msg));
   CHECK(c != NULL);
@@ -708,9 +753,9 @@ static void TestCacheOptions(void) {
 static evs_cache_t* MakeCache(uint64_t l1, uint64_t l2) {
   evs_cache_options_t* o = evs_cache_options_create();
   evs_cache_t* c = NULL;
-  evs_cache_options_set_capacity(o, 1, l1);
-  evs_cache_options_set_capacity(o, 2, l2);
-  evs_cache_options_set_shards(o, 1);
+  evs_cache_options_set_capacity(o, 1, l1, NULL);
+  evs_cache_options_set_capacity(o, 2, l2, NULL);
+  evs_cache_options_set_shards(o, 1, NULL);
   if (evs_cache_create(o, &c, NULL) != EVS_OK) exit(2);
   evs_cache_options_destroy(o);
   return c;
@@ -727,10 +772,10 @@ static void TestCacheAdaptiveSplit(void) {
     evs_cache_stats_t st;
     char key[16], value[24];
     CHECK(o != NULL);
-    EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 1, 2000));
-    EXPECT_RC(EVS_OK, evs_cache_options_set_capacity(o, 2, 14000));
-    EXPECT_RC(EVS_OK, evs_cache_options_set_shards(o, 1));
-    EXPECT_RC(EVS_OK, evs_cache_options_set_adaptive_split(o, adaptive));
+    EXPECT_MSG(EVS_OK, evs_cache_options_set_capacity(o, 1, 2000, &msg));
+    EXPECT_MSG(EVS_OK, evs_cache_options_set_capacity(o, 2, 14000, &msg));
+    EXPECT_MSG(EVS_OK, evs_cache_options_set_shards(o, 1, &msg));
+    EXPECT_MSG(EVS_OK, evs_cache_options_set_adaptive_split(o, adaptive, &msg));
     EXPECT_MSG(EVS_OK, evs_cache_create(o, &c, &msg));
     evs_cache_options_destroy(o);
     EXPECT_MSG(EVS_OK, evs_cache_capacity(c, &l1, &l2, &msg));
@@ -801,7 +846,7 @@ static void TestCacheBasics(void) {
   EXPECT_MSG(EVS_OK, evs_cache_erase(c, STR("k1"), &msg));
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_erase(c, STR("k1"), &msg));
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, STR("k1"), &v, &n, &msg));
-  EXPECT_RC(EVS_OK, evs_cache_clear(c));
+  EXPECT_MSG(EVS_OK, evs_cache_clear(c, &msg));
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, NULL, 0, &v, &n, &msg));
 
   /* Statistics. */
@@ -810,7 +855,7 @@ static void TestCacheBasics(void) {
   CHECK(st.misses == 5);
   CHECK(st.rejections == 1);
   CHECK(st.l1.entries == 0 && st.l2.entries == 0 && st.l1.bytes == 0);
-  EXPECT_RC(EVS_OK, evs_cache_reset_stats(c));
+  EXPECT_MSG(EVS_OK, evs_cache_reset_stats(c, &msg));
   EXPECT_MSG(EVS_OK, evs_cache_stats(c, &st, &msg));
   CHECK(st.l1.hits == 0 && st.misses == 0 && st.rejections == 0);
 
@@ -851,9 +896,9 @@ static void TestCacheBasics(void) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_put(c, STR("k"), STR("v"), UINT64_MAX, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_erase(NULL, STR("k"), &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_erase(c, NULL, 1, &msg));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_clear(NULL));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_cleanup(NULL));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_reset_stats(NULL));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_clear(NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_cleanup(NULL, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_reset_stats(NULL, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_stats(NULL, &st, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_stats(c, NULL, &msg));
   evs_cache_destroy(c);
@@ -865,9 +910,9 @@ static void TestCacheTtl(void) {
   evs_cache_stats_t st;
   void* v;
   size_t n;
-  evs_cache_options_set_capacity(o, 1, 1000);
-  evs_cache_options_set_capacity(o, 2, 1000);
-  evs_cache_options_set_ttl_ms(o, 1, 30);
+  evs_cache_options_set_capacity(o, 1, 1000, NULL);
+  evs_cache_options_set_capacity(o, 2, 1000, NULL);
+  evs_cache_options_set_ttl_ms(o, 1, 30, NULL);
   EXPECT_MSG(EVS_OK, evs_cache_create(o, &c, &msg));
   evs_cache_options_destroy(o);
 
@@ -879,7 +924,7 @@ static void TestCacheTtl(void) {
   SleepMs(60);
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, STR("tier-ttl"), &v, &n, &msg));
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, STR("entry-ttl"), &v, &n, &msg));
-  EXPECT_RC(EVS_OK, evs_cache_cleanup(c));
+  EXPECT_MSG(EVS_OK, evs_cache_cleanup(c, &msg));
   EXPECT_MSG(EVS_OK, evs_cache_stats(c, &st, &msg));
   CHECK(st.l1.expirations + st.l2.expirations == 3);
   CHECK(st.l1.entries + st.l2.entries == 0);
@@ -902,7 +947,7 @@ static int CountLoad(void* user, const void* key, size_t key_len, evs_cache_load
   if (l->delay_ms) SleepMs(l->delay_ms);
   if (l->fail) return l->fail;
   n = snprintf(buf, sizeof buf, "loaded:%.*s", (int)key_len, (const char*)key);
-  return evs_cache_load_set_value(load, buf, (size_t)n);
+  return evs_cache_load_set_value(load, buf, (size_t)n, NULL);
 }
 
 /* A loader that calls back into the API: the same cache (other keys, and the
@@ -941,7 +986,7 @@ static int ReentrantLoad(void* user, const void* key, size_t key_len, evs_cache_
   r->read_rc = evs_read_stream(r->store, STR("loader-1"), 0, EVS_FORWARD, EVS_NO_LIMIT, &it, NULL);
   r->read_count = CountEvents(it);
   evs_iter_destroy(it);
-  return evs_cache_load_set_value(load, STR("outer"));
+  return evs_cache_load_set_value(load, STR("outer"), NULL);
 }
 
 typedef struct {
@@ -990,6 +1035,29 @@ static void TestCacheLoader(evs_store_t* store) {
   EXPECT_MSG(EVS_IO_ERROR, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   CHECK(v == NULL && n == 0);
   EXPECT_MSG(EVS_NOT_FOUND, evs_cache_get(c, STR("b"), &v, &n, &msg));
+  /* EVS_NO_MEMORY is the C API's own code, not a C++ status: it survives too,
+   * for the caller that ran the loader and for callers that waited on it. */
+  l.fail = EVS_NO_MEMORY;
+  EXPECT_MSG(EVS_NO_MEMORY, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
+  {
+    enum { kThreads = 4 };
+    thrd_t th[kThreads];
+    LoadThread lt[kThreads];
+    int i, all_no_memory = 1;
+    evs_cache_t* shared = MakeCache(1000, 0); /* keeps c's statistics exact */
+    for (i = 0; i < kThreads; i++) {
+      memset(&lt[i], 0, sizeof lt[i]);
+      lt[i].cache = shared;
+      lt[i].loader = &l;
+      CHECK(thrd_create(&th[i], LoadThreadMain, &lt[i]) == thrd_success);
+    }
+    for (i = 0; i < kThreads; i++) {
+      thrd_join(th[i], NULL);
+      if (lt[i].rc != EVS_NO_MEMORY) all_no_memory = 0;
+    }
+    CHECK(all_no_memory);
+    evs_cache_destroy(shared);
+  }
   l.fail = 999; /* not an evstore code */
   EXPECT_MSG(EVS_ABORTED, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   l.fail = -1;
@@ -998,7 +1066,7 @@ static void TestCacheLoader(evs_store_t* store) {
   EXPECT_MSG(EVS_OK, evs_cache_get_or_load(c, STR("b"), CountLoad, &l, 0, &v, &n, &msg));
   evs_free(v);
   EXPECT_MSG(EVS_OK, evs_cache_stats(c, &st, &msg));
-  CHECK(st.loads == 5 && st.load_errors == 3);
+  CHECK(st.loads == 6 && st.load_errors == 4);
 
   /* A loaded value with a TTL expires. */
   EXPECT_MSG(EVS_OK, evs_cache_get_or_load(c, STR("short"), CountLoad, &l, 10, &v, &n, &msg));
@@ -1056,7 +1124,7 @@ static void TestCacheLoader(evs_store_t* store) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_get_or_load(c, STR("a"), CountLoad, &l, 0, &v, NULL, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT,
              evs_cache_get_or_load(c, STR("a"), CountLoad, &l, UINT64_MAX, &v, &n, &msg));
-  EXPECT_RC(EVS_INVALID_ARGUMENT, evs_cache_load_set_value(NULL, STR("v")));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_cache_load_set_value(NULL, STR("v"), &msg));
   evs_cache_destroy(c);
 }
 
@@ -1065,9 +1133,9 @@ static int SetValueChecks(void* user, const void* key, size_t key_len, evs_cache
   int* ok = (int*)user;
   (void)key;
   (void)key_len;
-  *ok = evs_cache_load_set_value(load, NULL, 3) == EVS_INVALID_ARGUMENT &&
-        evs_cache_load_set_value(load, STR("first")) == EVS_OK &&
-        evs_cache_load_set_value(load, STR("second")) == EVS_OK;
+  *ok = evs_cache_load_set_value(load, NULL, 3, NULL) == EVS_INVALID_ARGUMENT &&
+        evs_cache_load_set_value(load, STR("first"), NULL) == EVS_OK &&
+        evs_cache_load_set_value(load, STR("second"), NULL) == EVS_OK;
   return EVS_OK;
 }
 
@@ -1127,7 +1195,7 @@ static void TestConcurrentAppends(const char* dir) {
   evs_store_stats_t st;
   uint64_t v = 0;
   int i, failures = 0;
-  evs_options_set_sync(o, 0);
+  evs_options_set_sync(o, 0, NULL);
   s = Open(dir, o);
   evs_options_destroy(o);
   for (i = 0; i < kThreads; i++) {
@@ -1160,14 +1228,14 @@ static void TestStoreCaches(const char* dir) {
   int i;
 
   CHECK(o != NULL);
-  CHECK(evs_options_set_event_cache_l1_bytes(NULL, 1) == EVS_INVALID_ARGUMENT);
-  CHECK(evs_options_set_event_cache_l2_bytes(NULL, 1) == EVS_INVALID_ARGUMENT);
-  CHECK(evs_options_set_event_cache_ttl_ms(NULL, 1) == EVS_INVALID_ARGUMENT);
-  CHECK(evs_options_set_head_cache_entries(NULL, 1) == EVS_INVALID_ARGUMENT);
-  CHECK(evs_options_set_event_cache_l1_bytes(o, 1 << 20) == EVS_OK);
-  CHECK(evs_options_set_event_cache_l2_bytes(o, 1 << 20) == EVS_OK);
-  CHECK(evs_options_set_event_cache_ttl_ms(o, 60000) == EVS_OK);
-  CHECK(evs_options_set_head_cache_entries(o, 16) == EVS_OK);
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_event_cache_l1_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_event_cache_l2_bytes(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_event_cache_ttl_ms(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_options_set_head_cache_entries(NULL, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_event_cache_l1_bytes(o, 1 << 20, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_event_cache_l2_bytes(o, 1 << 20, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_event_cache_ttl_ms(o, 60000, &msg));
+  EXPECT_MSG(EVS_OK, evs_options_set_head_cache_entries(o, 16, &msg));
   s = Open(dir, o);
   EXPECT_MSG(EVS_OK, evs_append(s, STR("cached-1"), EVS_EXPECT_ANY, &ev, 1, &r, &msg));
   EXPECT_MSG(EVS_OK, evs_store_reset_cache_stats(s, &msg));

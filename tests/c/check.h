@@ -43,11 +43,15 @@ static int g_failures;
     }                                                                                      \
   } while (0)
 
+/* What EXPECT_MSG's `msg` holds before the call: *errmsg must be written. */
+static char g_unwritten[] = "(errmsg not written)";
+
 /* Runs `call` with an errmsg out-argument named `msg` and checks code and
- * message presence: a message exactly when the code is not EVS_OK. */
+ * message presence: *errmsg is written, with a message exactly when the code
+ * is not EVS_OK. */
 #define EXPECT_MSG(code, call)                                                             \
   do {                                                                                     \
-    char* msg = (char*)"garbage";                                                          \
+    char* msg = g_unwritten;                                                               \
     int rc_ = (call);                                                                      \
     g_checks++;                                                                            \
     if (rc_ != (code)) {                                                                   \
@@ -56,6 +60,8 @@ static int g_failures;
               __LINE__, #call, rc_, evs_errstr(rc_), msg ? msg : "(no message)",            \
               (int)(code), evs_errstr(code));                                              \
     }                                                                                      \
+    CHECK(msg != g_unwritten);                                                             \
+    if (msg == g_unwritten) msg = NULL;                                                    \
     CHECK((code) == EVS_OK ? msg == NULL : (msg != NULL && msg[0] != '\0'));               \
     evs_free(msg);                                                                         \
   } while (0)

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   printf("evstore %s\n", evs_version_string());
 
   options = evs_options_create();
-  evs_options_set_sync(options, 0); /* a demo: survive a process crash, not a power loss */
+  evs_options_set_sync(options, 0, NULL); /* a demo: survive a process crash, not a power loss */
   rc = evs_store_open(argv[1], options, &store, &msg);
   evs_options_destroy(options); /* the store keeps its own copy */
   if (rc != EVS_OK) return failed("open", rc, msg);
@@ -79,12 +79,12 @@ int main(int argc, char** argv) {
   }
   {
     evs_append_result_t results[2];
-    rc = evs_tx_commit(store, tx, results, 2, &msg);
+    rc = evs_tx_commit(store, tx, results, 2, NULL, &msg);
     if (rc != EVS_OK) return failed("commit", rc, msg);
     printf("paid and reserved at positions %llu and %llu\n",
            (unsigned long long)results[0].first_position,
            (unsigned long long)results[1].first_position);
-    rc = evs_tx_commit(store, tx, results, 2, &msg); /* a retry after, say, a timeout */
+    rc = evs_tx_commit(store, tx, results, 2, NULL, &msg); /* a retry after, say, a timeout */
     if (rc != EVS_OK) return failed("retry", rc, msg);
     printf("retry: %s\n", results[0].idempotent_replay ? "already committed, nothing written" : "?");
   }
