@@ -12,9 +12,11 @@
 #include <future>
 #include <mutex>
 #include <new>
+#include <random>
 #include <thread>
 
 #include "evstore/inspect.hpp"
+#include "evstore/saga.hpp"
 #include "evstore/store.hpp"
 #include "log/store_impl.hpp"
 #include "test_util.hpp"
@@ -310,5 +312,105 @@ TEST_SUITE("commit") {
     CHECK(calls > 0);
     CHECK(inner_close.IsBusy());
     CHECK(s.close().ok());
+  }
+
+  TEST_CASE("close() racing appends, reads, iterators and a saga engine leaves a sound store") {
+    TempDir dir;
+    const std::string path = dir.sub("db");
+    // A two-step saga whose steps each append one event of their own.
+    SagaDefinition def;
+    def.name = "race";
+    for (int i = 0; i < 2; i++) {
+      StepDefinition st;
+      st.name = "s" + std::to_string(i);
+      st.action = [](const StepContext& c) {
+        EventData e = evtest::Ev("Stepped", std::string(c.step), c.event_id(0));
+        return StepResult::Success("", {StreamAppend{"race-" + std::string(c.saga_id),
+                                                     ExpectedVersion::Any(), {e}}});
+      };
+      st.retry.initial_backoff = std::chrono::milliseconds(1);
+      def.steps.push_back(std::move(st));
+    }
+    std::mt19937 rng(7);
+    int sagas_started = 0, saga_id = 0;
+    uint64_t ops = 0;
+    for (int round = 0; round < 12; round++) {
+      Options o = round % 2 ? Options::Durable() : Options::Fast();
+      Store s = evtest::OpenOrDie(path, o);
+      auto eng = SagaEngine::open(s, std::span<const SagaDefinition>(&def, 1));
+      REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+      std::atomic<bool> bad{false};
+      std::atomic<uint64_t> done_ops{0};
+      // Every failure a worker sees must be the store closing under it.
+      auto expect_closed = [&](const Status& st) {
+        if (st.IsClosed()) return true;
+        std::fprintf(stderr, "unexpected: %s\n", st.ToString().c_str());
+        bad = true;
+        return true;
+      };
+      std::vector<std::future<void>> workers;
+      for (int t = 0; t < 2; t++)
+        workers.push_back(std::async(std::launch::async, [&, t] {
+          for (int i = 0;; i++, done_ops++) {
+            auto a = s.append("w" + std::to_string(t) + "-" + std::to_string(i % 5),
+                              ExpectedVersion::Any(), Evs(1 + i % 3));
+            if (!a.ok() && expect_closed(a.status())) return;
+          }
+        }));
+      workers.push_back(std::async(std::launch::async, [&] {
+        for (;; done_ops++) {
+          auto it = s.read_all(0, Direction::kForward, 50);
+          if (!it.ok() && expect_closed(it.status())) return;
+          uint64_t expect = 0;
+          for (; it->Valid(); it->Next())
+            if (it->value().position != expect++) bad = true;
+          if (!it->status().ok()) bad = true;
+          auto h = s.stream_head("w0-0");
+          if (!h.ok() && !h.status().IsNotFound() && expect_closed(h.status())) return;
+          auto e = s.read_event(0);
+          if (!e.ok() && !e.status().IsNotFound() && expect_closed(e.status())) return;
+        }
+      }));
+      std::atomic<int> started{0};
+      workers.push_back(std::async(std::launch::async, [&, base = saga_id] {
+        for (int i = 0; i < 300; i++, done_ops++) {
+          auto r = (*eng)->start("race", "saga-" + std::to_string(base + i), "");
+          if (!r.ok()) return;  // the engine stops once the store closes
+          started++;
+        }
+      }));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 30));
+      auto closing = std::async(std::launch::async, [&] {
+        for (;;) {
+          Status c = s.close();
+          if (!c.IsBusy()) return c;  // Busy: an iterator was open; try again
+          std::this_thread::yield();
+        }
+      });
+      Status c = Await(closing, "close racing the workers");
+      CHECK_MESSAGE(c.ok(), c.ToString());
+      for (auto& w : workers) Await(w, "a worker after close");
+      CHECK_FALSE(bad.load());
+      // The engine stops once one of its writes finds the store closed.
+      Status es = (*eng)->status();
+      CHECK_MESSAGE((es.ok() || es.IsClosed()), es.ToString());
+      CHECK((*eng)->shutdown().ok());
+      ops += done_ops;
+      sagas_started += started;
+      saga_id += 1000000;
+      // The store reopens sound, and every saga started finishes.
+      Store again = evtest::OpenOrDie(path, o);
+      auto report = inspect::Verify(again);
+      REQUIRE_MESSAGE(report.ok(), report.status().ToString());
+      std::string first_problem = report->problems.empty() ? "" : report->problems[0].message;
+      CHECK_MESSAGE(report->problem_count == 0, first_problem);
+      auto eng2 = SagaEngine::open(again, std::span<const SagaDefinition>(&def, 1));
+      REQUIRE_MESSAGE(eng2.ok(), eng2.status().ToString());
+      REQUIRE((*eng2)->wait_idle(kHang).ok());
+      CHECK((*eng2)->shutdown().ok());
+      CHECK(again.close().ok());
+    }
+    MESSAGE(ops << " operations and " << sagas_started << " sagas raced close() over 12 rounds");
+    CHECK(sagas_started > 0);
   }
 }
