@@ -67,6 +67,13 @@ struct Options {
   size_t max_group_requests = 1024;
   // Most bytes the committer folds into one write.
   size_t max_group_bytes = 16u << 20;  // 16 MiB
+  // Bound on the write-ahead log's total size. Past it, the column families
+  // that still hold the oldest log file in memory are flushed, so that file
+  // can be deleted; otherwise a rarely written one (stream names, sagas)
+  // keeps every later log alive. Recovery after a crash replays at most
+  // about this much. 0: RocksDB's own bound (four times all memtables,
+  // about 1.3 GiB here).
+  size_t max_wal_bytes = 256u << 20;  // 256 MiB
 
   // Presets.
   // Durable (the defaults): sync on every commit.

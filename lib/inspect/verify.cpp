@@ -142,7 +142,7 @@ class Verifier {
                "stream id " + std::to_string(f.stream_id) + " is also used by stream " +
                    Quoted(pos->second.name));
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading streams");
+    if (!it->status().ok()) ReportScanFailure(internal::kCfStreams, it->status());
     t.Finish();
     return Status::OK();
   }
@@ -156,7 +156,10 @@ class Verifier {
                                                  std::to_string(position));
       return Status::OK();
     }
-    if (!s.ok()) return FromRocks(s, std::string("reading ") + internal::kCfNames[cf]);
+    if (!s.ok()) {
+      Report(cf, std::move(label), position, "index entry is unreadable: " + s.ToString());
+      return Status::OK();
+    }
     if (value_ != want_value)
       Report(cf, std::move(label), position,
              "index entry has value " + HexKey(value_) + ", expected " + HexKey(want_value) +
@@ -167,41 +170,111 @@ class Verifier {
   Status CheckEvents() {
     Ticker t(o_.progress, "events", EstimateKeys(view_, internal::kCfEvents));
     auto it = view_.NewIterator(internal::kCfEvents);
-    uint64_t expect = 0;
-    std::string key;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      t.Tick();
-      r_->events++;
-      auto pos = format::DecodeEventKey(ToView(it->key()));
-      if (!pos) {
-        Report(internal::kCfEvents, HexKey(ToView(it->key())), Problem::kNoPosition,
-               "malformed key (not 8 bytes)");
-        continue;
+    uint64_t expect = 0, last_resume = 0;
+    bool resumed = false, yielded = false;
+    it->SeekToFirst();
+    for (;;) {
+      for (; it->Valid(); it->Next()) {
+        t.Tick();
+        yielded = true;
+        Status s = CheckEvent(ToView(it->key()), ToView(it->value()), &expect);
+        if (!s.ok()) return s;
       }
-      if (*pos != expect)
-        Report(internal::kCfEvents, "position " + std::to_string(*pos), *pos,
-               *pos > expect ? "positions " + std::to_string(expect) + ".." +
-                                   std::to_string(*pos - 1) + " are missing (the log has a gap)"
-                             : "position out of order");
-      if (*pos >= expect) expect = *pos + 1;
-      EventView e;
-      Status ds = format::DecodeEvent(*pos, ToView(it->value()), &scratch_, &e);
-      if (!ds.ok()) {
-        Report(internal::kCfEvents, "position " + std::to_string(*pos), *pos,
-               std::string(ds.message()));
-        bad_.insert(*pos);
-        continue;
-      }
-      // DecodeEvent verified the body in scratch_; the stream id is not in
-      // EventView, so read it from the record itself.
-      uint64_t record_sid = fb::GetEventRecord(scratch_.data())->stream_id();
-      format::Be64 pv(*pos);
-      Status s = CheckEventIndexes(*pos, e, record_sid, pv.view());
-      if (!s.ok()) return s;
+      if (it->status().ok()) break;
+      // RocksDB found damage under the records (a block failing its
+      // checksum, an unreadable file). Report each position it hides and
+      // carry on after it.
+      Status err = ToStatus(it->status());
+      // A position readable by itself but where a scan fails at once is
+      // counted with the damage, so every round makes progress.
+      if (resumed && !yielded) ReportUnreadable(last_resume, &expect, err);
+      uint64_t resume = SkipDamaged(&expect, err);
+      if (resume == kNoResume) break;
+      resumed = true;
+      yielded = false;
+      last_resume = resume;
+      it = view_.NewIterator(internal::kCfEvents);
+      format::Be64 k(resume);
+      it->Seek(rocksdb::Slice(k.buf, 8));
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading events");
     t.Finish();
     return Status::OK();
+  }
+
+  static constexpr uint64_t kNoResume = UINT64_MAX;
+
+  // RocksDB could not read `cf` past some point (damage under its entries):
+  // reported, and verification goes on with what was read. Only the log
+  // itself is read around damage (SkipDamaged), since its keys are dense.
+  void ReportScanFailure(Cf cf, const rocksdb::Status& s) {
+    Report(cf, std::string(internal::kCfNames[cf]), Problem::kNoPosition,
+           "cannot be read to its end: " + s.ToString());
+  }
+
+  static Status ToStatus(const rocksdb::Status& s) { return FromRocks(s, "reading events"); }
+
+  // Checks one record of `events`; *expect is the next position expected.
+  Status CheckEvent(std::string_view key, std::string_view value, uint64_t* expect) {
+    r_->events++;
+    auto pos = format::DecodeEventKey(key);
+    if (!pos) {
+      Report(internal::kCfEvents, HexKey(key), Problem::kNoPosition, "malformed key (not 8 bytes)");
+      return Status::OK();
+    }
+    ReportGap(*pos, expect);
+    EventView e;
+    Status ds = format::DecodeEvent(*pos, value, &scratch_, &e);
+    if (!ds.ok()) {
+      Report(internal::kCfEvents, "position " + std::to_string(*pos), *pos, std::string(ds.message()));
+      bad_.insert(*pos);
+      return Status::OK();
+    }
+    // DecodeEvent verified the body in scratch_; the stream id is not in
+    // EventView, so read it from the record itself.
+    uint64_t record_sid = fb::GetEventRecord(scratch_.data())->stream_id();
+    format::Be64 pv(*pos);
+    return CheckEventIndexes(*pos, e, record_sid, pv.view());
+  }
+
+  // Position `pos` was found; *expect the next one expected.
+  void ReportGap(uint64_t pos, uint64_t* expect) {
+    if (pos != *expect)
+      Report(internal::kCfEvents, "position " + std::to_string(pos), pos,
+             pos > *expect ? "positions " + std::to_string(*expect) + ".." +
+                                 std::to_string(pos - 1) + " are missing (the log has a gap)"
+                           : "position out of order");
+    if (pos >= *expect) *expect = pos + 1;
+  }
+
+  void ReportUnreadable(uint64_t pos, uint64_t* expect, const Status& why) {
+    r_->events++;
+    ReportGap(pos, expect);
+    Report(internal::kCfEvents, "position " + std::to_string(pos), pos,
+           "unreadable: " + std::string(why.message()));
+    bad_.insert(pos);
+  }
+
+  // The scan stopped with `err` before *expect. Reads the positions from
+  // there one by one (positions are dense, so each hidden record is one of
+  // them) up to the end of the log, reporting those that cannot be read.
+  // Returns the first readable position after the damage, or kNoResume.
+  uint64_t SkipDamaged(uint64_t* expect, const Status& err) {
+    const uint64_t end = view_.impl()->visible();
+    bool reported = false;
+    for (uint64_t p = *expect; p < end; p++) {
+      format::Be64 k(p);
+      rocksdb::Status gs = view_.Get(internal::kCfEvents, k.view(), &value_);
+      if (gs.ok()) return p;
+      if (gs.IsNotFound()) continue;  // a gap: reported when the scan resumes
+      ReportUnreadable(p, expect, ToStatus(gs));
+      reported = true;
+    }
+    // Damage that hides no position (say, past the last record the store
+    // knows of) is still damage.
+    if (!reported)
+      Report(internal::kCfEvents, "position " + std::to_string(*expect), *expect,
+             "the log cannot be read from here: " + std::string(err.message()));
+    return kNoResume;
   }
 
   Status CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t record_sid,
@@ -354,7 +427,7 @@ Status Verifier::CheckStreamIndex() {
              "points at position " + std::to_string(*p) + ", which holds stream id " +
                  std::to_string(record_sid) + " version " + std::to_string(e.version));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading stream_index");
+  if (!it->status().ok()) ReportScanFailure(internal::kCfStreamIndex, it->status());
   t.Finish();
   // Heads: the last index key of each stream is its newest event.
   std::map<std::string, const StreamState*> ordered;
@@ -405,7 +478,7 @@ Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
              "points at position " + std::to_string(k->position) + ", whose " +
                  (cf == internal::kCfTypeIndex ? "type" : "category") + " is " + Quoted(have));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), std::string("reading ") + internal::kCfNames[cf]);
+  if (!it->status().ok()) ReportScanFailure(cf, it->status());
   t.Finish();
   return Status::OK();
 }
@@ -440,7 +513,7 @@ Status Verifier::CheckEventIds() {
       Report(internal::kCfEventIds, label, *p,
              "points at position " + std::to_string(*p) + ", whose event id is " + e.id.ToString());
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading event_ids");
+  if (!it->status().ok()) ReportScanFailure(internal::kCfEventIds, it->status());
   t.Finish();
   return Status::OK();
 }
@@ -457,7 +530,7 @@ Status Verifier::CheckSagas() {
       Report(internal::kCfSagas, Quoted(ToView(it->key())), Problem::kNoPosition,
              std::string(ds.message()));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading sagas");
+  if (!it->status().ok()) ReportScanFailure(internal::kCfSagas, it->status());
   t.Finish();
   return Status::OK();
 }

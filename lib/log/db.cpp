@@ -267,6 +267,7 @@ rocksdb::DBOptions StoreImpl::BaseDbOptions() {
   // writes buy nothing, and turning them off enables insert hints.
   dbo.allow_concurrent_memtable_write = false;
   dbo.keep_log_file_num = 4;
+  dbo.max_total_wal_size = options_.max_wal_bytes;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Fail-stop: after any write, sync, flush or compaction error the store
   // takes no more writes until it is reopened (RocksDB would otherwise

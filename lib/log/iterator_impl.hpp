@@ -44,6 +44,9 @@ class IteratorImpl {
   const Direction dir_;
   const uint64_t limit_;
   uint64_t count_ = 0;
+  // Where the read is heading (a version for stream reads, a position
+  // otherwise): errors name it.
+  uint64_t want_ = 0;
   uint64_t expect_version_ = 0;
   bool valid_ = false;
   Status status_;

@@ -54,6 +54,7 @@ void IteratorImpl::Init(Cf idx_cf, std::string lower, std::string upper) {
 }
 
 void IteratorImpl::Seek(uint64_t from) {
+  want_ = from;
   count_ = 0;
   valid_ = false;
   adjacent_run_ = false;
@@ -97,6 +98,8 @@ void IteratorImpl::Next() {
   valid_ = false;
   if (++count_ >= limit_) return;
   bool fwd = dir_ == Direction::kForward;
+  uint64_t last = kind_ == Kind::kStream ? view_.version : view_.position;
+  want_ = fwd ? last + 1 : last - 1;
   if (kind_ == Kind::kStream && adjacent_run_) {
     if (TryAdjacent()) return;
     // The neighbour is not the stream's next event: back to the index, which
@@ -166,7 +169,7 @@ bool IteratorImpl::FetchEvent(uint64_t pos) {
     ev_->Seek(format::EventKey(pos).view());
   if (!ev_->Valid() || format::GetBE64(ev_->key().data()) != pos) {
     if (!ev_->status().ok()) {
-      Fail(StatusFromRocks(ev_->status(), "reading events"));
+      Fail(StatusFromRocks(ev_->status(), "reading the event at position " + std::to_string(pos)));
     } else {
       Fail(Status::Corruption("index entry points at missing event position " +
                               std::to_string(pos)));
@@ -180,7 +183,8 @@ void IteratorImpl::Settle() {
   bool fwd = dir_ == Direction::kForward;
   if (kind_ == Kind::kAll) {
     if (!ev_->Valid()) {
-      if (!ev_->status().ok()) Fail(StatusFromRocks(ev_->status(), "reading events"));
+      if (!ev_->status().ok())
+        Fail(StatusFromRocks(ev_->status(), "reading the log at position " + std::to_string(want_)));
       return;
     }
     auto pos = format::DecodeEventKey(SV(ev_->key()));
@@ -232,7 +236,10 @@ void IteratorImpl::Settle() {
     valid_ = true;
     return;
   }
-  if (!idx_->status().ok()) Fail(StatusFromRocks(idx_->status(), "reading an index"));
+  if (!idx_->status().ok())
+    Fail(StatusFromRocks(idx_->status(), "reading the index of '" + name_ + "' at " +
+                                             (kind_ == Kind::kStream ? "version " : "position ") +
+                                             std::to_string(want_)));
 }
 
 // ---- StoreImpl read entry points ----
@@ -307,7 +314,7 @@ Result<RecordRef> StoreImpl::LoadEvent(uint64_t position) {
     if (s.IsNotFound())
       return Status::Corruption("event at position " + std::to_string(position) +
                                 " is missing below the end of the log");
-    if (!s.ok()) return StatusFromRocks(s, "reading events");
+    if (!s.ok()) return StatusFromRocks(s, "reading the event at position " + std::to_string(position));
     auto rec = std::make_shared<CachedRecord>();
     Status ds = format::DecodeEvent(position, SV(value), &rec->body, &rec->view);
     if (!ds.ok()) return ds;
