@@ -30,16 +30,16 @@
 // (create, open for writing, append, sync, truncate, close, rename, link,
 // delete, directory sync, lock) fails with an IOError and changes nothing, so
 // the store on top can be shut down; reads still work. Writes to RocksDB's
-// info log (LOG) are the exception: they succeed and write nothing. An operation that was
-// under way at that instant fails too, and anything it changed is treated as
-// not durable. Once every file written through this instance is closed (the
+// info log (LOG) are the exception: they succeed and write nothing. An
+// operation under way at that instant fails too, and nothing it did counts as
+// durable. Once every file written through this instance is closed (the
 // store destroyed), DropUnsyncedData() rewrites the disk to what survives:
 // files truncated to their durable size, creations without a durable entry
 // removed, renames not made durable reverted. In torn-write mode each file
 // keeps a random prefix of its unsynced tail instead, and a random prefix (in
 // order, as a journaling file system commits them) of the directory changes
-// not made durable is kept. The instance is then as if
-// the machine had rebooted: power on, everything on disk durable, no rules.
+// not made durable is kept. The instance is then as if the machine had
+// rebooted: power on, everything on disk durable, no rules.
 //
 // Error injection: rules (AddRule) fail the n-th and later matching
 // operations (or all of them) with an IOError, NoSpace, a corrupted read, or
@@ -49,7 +49,8 @@
 // Thread safety: every method may be called from any thread (RocksDB calls
 // from its background threads). NewRandomRWFile and ReuseWritableFile (file
 // ingestion, WAL recycling; evstore uses neither) return NotSupported, so no
-// write can bypass the model.
+// write can bypass the model. Preallocation (fallocate) is turned off: it
+// changes no byte a reader sees, and on tmpfs it costs real memory and time.
 #ifndef EVSTORE_TESTS_FAULT_FS_HPP_
 #define EVSTORE_TESTS_FAULT_FS_HPP_
 
