@@ -118,7 +118,7 @@ struct RawDb {
 };
 
 Store OpenOn(const std::string& path, const std::shared_ptr<FaultFs>& f, Options o = Options()) {
-  auto r = internal::OpenStore(path, o, internal::Seams{.file_system = f, .after_write = {}});
+  auto r = internal::OpenStore(path, o, evtest::OnFs(f));
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   return std::move(r).value();
 }
@@ -691,7 +691,7 @@ TEST_SUITE("fault_fs") {
           // Usually the open fails; a plug pulled at its very end may hit an
           // operation whose failure it ignores.
           auto r = internal::OpenStore(path, Options(),
-                                       internal::Seams{.file_system = f, .after_write = {}});
+                                       evtest::OnFs(f));
           CHECK(f->powered_off());
         }
         Drop(*f);

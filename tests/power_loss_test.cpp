@@ -288,7 +288,7 @@ class Run {
 
   Result<Store> Open(const std::shared_ptr<FaultFs>& f) {
     return internal::OpenStore(path_, options_,
-                               internal::Seams{.file_system = f, .after_write = {}});
+                               evtest::OnFs(f));
   }
 
   // ---- One cycle ----

@@ -25,11 +25,20 @@
 namespace evtest {
 
 // A fresh directory under $TMPDIR, removed with everything in it at scope end.
+// With in_memory, on /dev/shm when the machine has it: for tests whose file
+// system decides what survives (FaultFs), where real fsyncs buy nothing.
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "evstore-test-XXXXXX").string();
+  explicit TempDir(bool in_memory = false) {
+    std::error_code ec;
+    std::filesystem::path root = std::filesystem::temp_directory_path();
+    if (in_memory && std::filesystem::is_directory("/dev/shm", ec)) root = "/dev/shm";
+    std::string tmpl = (root / "evstore-test-XXXXXX").string();
     char* p = mkdtemp(tmpl.data());
+    if (p == nullptr && root != std::filesystem::temp_directory_path()) {
+      tmpl = (std::filesystem::temp_directory_path() / "evstore-test-XXXXXX").string();
+      p = mkdtemp(tmpl.data());
+    }
     if (p == nullptr) abort();
     path_ = p;
   }

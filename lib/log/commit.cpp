@@ -527,6 +527,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
       Status err = Status::IOError("write failed; the outcome of this commit is unknown and the "
                                    "store accepts no more writes until it is reopened: " +
                                    ws.ToString());
+      log_failed_.store(true, std::memory_order_release);
       FailStop(err);
       FailGroup(group, err);
       return;

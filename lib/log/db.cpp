@@ -172,7 +172,10 @@ class StoreImpl::ErrorListener : public rocksdb::EventListener {
       case rocksdb::BackgroundErrorReason::kFlushNoWAL: what = "a memtable flush"; break;
       case rocksdb::BackgroundErrorReason::kCompaction: what = "a compaction"; break;
       case rocksdb::BackgroundErrorReason::kWriteCallback:
-      case rocksdb::BackgroundErrorReason::kMemTable: what = "a log write"; break;
+      case rocksdb::BackgroundErrorReason::kMemTable:
+        what = "a log write";
+        store_->log_failed_.store(true, std::memory_order_release);
+        break;
       case rocksdb::BackgroundErrorReason::kManifestWrite:
       case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: what = "a MANIFEST write"; break;
     }
@@ -487,9 +490,12 @@ Status StoreImpl::CloseDb() {
     if (!stopped.ok())
       first = Status::IOError("close: the store had stopped writing: " + std::string(stopped.message()));
     // A clean close loses nothing even with sync=false: DB::Close does not
-    // sync the WAL by itself.
-    note(db_->SyncWAL(), "close: syncing the write-ahead log failed (appends made with sync=false "
-                         "may not survive a power loss)");
+    // sync the WAL by itself. After a failed log write the log writer is
+    // unusable (RocksDB asserts on its next sync), and what it holds is
+    // settled by the reopen.
+    if (!log_failed_.load(std::memory_order_acquire))
+      note(db_->SyncWAL(), "close: syncing the write-ahead log failed (appends made with sync=false "
+                           "may not survive a power loss)");
     // Flushing the memtables makes the next open quick (no log replay). A
     // failure loses nothing: the synced log still holds their data.
     if (stopped.ok()) {

@@ -257,6 +257,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   std::mutex mu_;
   std::deque<CommitRequest*> queue_;  // guarded by mu_
   Status write_error_;                // guarded by mu_; sticky once set
+  // A write to the log failed: its writer may not be used again.
+  std::atomic<bool> log_failed_{false};
   // Adaptive group commit (guarded by mu_): the size and duration of the
   // last group, and whether a leader is waiting for `want_group_` requests.
   size_t last_group_size_ = 0;
