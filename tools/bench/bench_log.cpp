@@ -245,28 +245,47 @@ int RunOpen(const std::vector<std::string>& args) {
   return 0;
 }
 
-// Fills `path` in a child process that then exits without closing the
-// store (a crash, as far as RocksDB can tell: nothing flushed, the log left
-// as it is), and returns the bytes of write-ahead log it left behind.
+// Fills `path` and exits without closing the store: a crash, as far as
+// RocksDB can tell (nothing flushed, the log left as it is). Runs in a
+// process of its own (see CrashAfterFill).
+[[noreturn]] void FillAndCrash(const std::string& path, uint64_t bytes, size_t event_bytes,
+                               size_t wal_limit) {
+  Options o = Options::Fast();
+  o.max_wal_bytes = wal_limit;
+  auto s = Store::open(path, o);
+  if (!s.ok()) _exit(1);
+  std::vector<EventData> batch(100, Payload(event_bytes));
+  // A few streams, all made at the start: the families holding stream names
+  // are written once, then never again.
+  for (uint64_t done = 0, i = 0; done < bytes; done += 100 * event_bytes, i++)
+    if (!s->append("order-" + std::to_string(i % 8), ExpectedVersion::Any(), batch).ok()) _exit(1);
+  _exit(0);
+}
+
+// Runs FillAndCrash in a new process (this program again: a fork of a
+// process that has used RocksDB inherits its thread pools without their
+// threads) and returns the bytes of write-ahead log it left behind.
 uint64_t CrashAfterFill(const std::string& path, uint64_t bytes, size_t event_bytes,
                         size_t wal_limit) {
+  std::vector<std::string> argv = {"evstore-bench", "recover",           "--fill", path,
+                                   "--bytes",       std::to_string(bytes), "--event-bytes",
+                                   std::to_string(event_bytes), "--wal-limit",
+                                   std::to_string(wal_limit)};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) std::exit(1);
   if (pid == 0) {
-    Options o = Options::Fast();
-    o.max_wal_bytes = wal_limit;
-    auto s = Store::open(path, o);
-    if (!s.ok()) _exit(1);
-    std::vector<EventData> batch(100, Payload(event_bytes));
-    // A few streams, all made at the start: the families holding stream
-    // names are written once, then never again.
-    for (uint64_t done = 0, i = 0; done < bytes; done += 100 * event_bytes, i++)
-      if (!s->append("order-" + std::to_string(i % 8), ExpectedVersion::Any(), batch).ok()) _exit(1);
-    _exit(0);
+    execv("/proc/self/exe", cargv.data());
+    _exit(127);
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::exit(1);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "recover: the filling process failed\n");
+    std::exit(1);
+  }
   uint64_t wal = 0;
   for (const auto& f : std::filesystem::directory_iterator(path))
     if (f.path().extension() == ".log") wal += f.file_size();
@@ -277,6 +296,7 @@ int RunRecover(const std::vector<std::string>& args) {
   uint64_t bytes = std::stoull(Flag(args, "bytes", "2000000000"));
   size_t event_bytes = std::stoul(Flag(args, "event-bytes", "1000"));
   size_t limit = std::stoul(Flag(args, "wal-limit", std::to_string(Options().max_wal_bytes)));
+  if (HasFlag(args, "fill")) FillAndCrash(Flag(args, "fill", ""), bytes, event_bytes, limit);
   ScratchDir sc;
   struct Run {
     const char* name;
