@@ -524,11 +524,22 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
       // a reopen) and RocksDB refuses further writes: fail the group and
       // stop the store's write path. Callers resolve the outcome by
       // retrying with the same event ids after reopening.
-      Status err = Status::IOError("write failed; the outcome of this commit is unknown and the "
-                                   "store accepts no more writes until it is reopened: " +
-                                   ws.ToString());
-      log_failed_.store(true, std::memory_order_release);
-      FailStop(err);
+      // A write refused because a background job (a flush, a compaction)
+      // had already failed reports that first failure; RocksDB refuses
+      // such writes before they reach the log. Otherwise the log itself
+      // failed, and its writer may not be used again (not even to sync).
+      Status prior = WriteError();
+      Status err;
+      if (prior.ok()) {
+        err = Status::IOError("write failed; the outcome of this commit is unknown and the store "
+                              "accepts no more writes until it is reopened: " +
+                              ws.ToString());
+        log_failed_.store(true, std::memory_order_release);
+        FailStop(err);
+      } else {
+        err = Status::IOError("write failed; the outcome of this commit is unknown: " +
+                              std::string(prior.message()));
+      }
       FailGroup(group, err);
       return;
     }
