@@ -287,7 +287,7 @@ class Verifier {
   // problem reported, unless the event itself was reported) when there is
   // none or it is damaged.
   // *damaged (optional) is set when the event exists but failed to decode.
-  bool LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e, Status* err,
+  bool LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e,
                   bool* damaged = nullptr);
 
   const ReadView& view_;
@@ -353,18 +353,21 @@ Status Verifier::CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t re
 }
 
 bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e,
-                          Status* err, bool* damaged) {
+                          bool* damaged) {
   rocksdb::Status s = view_.Get(internal::kCfEvents, format::EventKey(pos).view(), &target_);
   if (s.IsNotFound()) {
     Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which holds no event");
     return false;
   }
-  if (!s.ok()) {
-    *err = FromRocks(s, "reading events");
+  if (bad_.count(pos)) {  // reported with the event (unreadable or damaged)
+    if (damaged) *damaged = true;
     return false;
   }
-  if (bad_.count(pos)) {  // reported with the event
+  if (!s.ok()) {
+    // Unreadable here although the scan of the log did not report it.
     if (damaged) *damaged = true;
+    Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which is unreadable: " +
+                               s.ToString());
     return false;
   }
   Status ds = format::DecodeEvent(pos, target_, &scratch2_, e);
@@ -379,7 +382,6 @@ bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventVi
 Status Verifier::CheckStreamIndex() {
   Ticker t(o_.progress, "stream_index", EstimateKeys(view_, internal::kCfStreamIndex));
   auto it = view_.NewIterator(internal::kCfStreamIndex);
-  Status err;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     r_->stream_index_entries++;
@@ -413,8 +415,7 @@ Status Verifier::CheckStreamIndex() {
     }
     EventView e;
     bool damaged = false;
-    if (!LoadTarget(internal::kCfStreamIndex, label, *p, &e, &err, &damaged)) {
-      if (!err.ok()) return err;
+    if (!LoadTarget(internal::kCfStreamIndex, label, *p, &e, &damaged)) {
       if (sit != streams_.end()) {
         sit->second.accounted++;
         if (damaged) sit->second.end = std::max(sit->second.end, k->version + 1);
@@ -454,7 +455,6 @@ Status Verifier::CheckStreamIndex() {
 Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
   Ticker t(o_.progress, internal::kCfNames[cf], EstimateKeys(view_, cf));
   auto it = view_.NewIterator(cf);
-  Status err;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     (*count)++;
@@ -468,8 +468,7 @@ Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
     if (!it->value().empty())
       Report(cf, label, k->position, "value is not empty");
     EventView e;
-    if (!LoadTarget(cf, label, k->position, &e, &err)) {
-      if (!err.ok()) return err;
+    if (!LoadTarget(cf, label, k->position, &e)) {
       continue;
     }
     std::string_view have = cf == internal::kCfTypeIndex ? e.type : CategoryOf(e.stream);
@@ -486,7 +485,6 @@ Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
 Status Verifier::CheckEventIds() {
   Ticker t(o_.progress, "event_ids", EstimateKeys(view_, internal::kCfEventIds));
   auto it = view_.NewIterator(internal::kCfEventIds);
-  Status err;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     r_->event_id_entries++;
@@ -505,8 +503,7 @@ Status Verifier::CheckEventIds() {
       continue;
     }
     EventView e;
-    if (!LoadTarget(internal::kCfEventIds, label, *p, &e, &err)) {
-      if (!err.ok()) return err;
+    if (!LoadTarget(internal::kCfEventIds, label, *p, &e)) {
       continue;
     }
     if (e.id != id)

@@ -381,6 +381,11 @@ Status StoreImpl::OpenDb() {
                          : rocksdb::DB::Open(dbo, path_, descs, &handles, &db_);
   if (!os.ok()) {
     db_ = nullptr;
+    if (os.IsCorruption())
+      return FromRocks(os, "cannot open '" + path_ +
+                               "': a file of the store is damaged (recovery stops at damage in "
+                               "the log rather than drop the acknowledged events after it; see "
+                               "docs/reliability.md)");
     return FromRocks(os, "cannot open '" + path_ + "'");
   }
   cfs_.assign(kNumCfs, nullptr);
