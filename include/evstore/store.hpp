@@ -65,6 +65,8 @@ class EVSTORE_EXPORT EventIterator {
   // (check status()).
   bool Valid() const;
   // Moves to the next event in the read's direction. REQUIRES: Valid().
+  // Out of memory, std::bad_alloc propagates and the read ends with a
+  // non-OK status() (never a clean end); Seek starts it afresh.
   void Next();
   // Repositions at `from` (a version for stream reads, a position otherwise)
   // in the same direction, with the limit counted afresh.

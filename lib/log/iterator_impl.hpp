@@ -5,6 +5,7 @@
 #include <rocksdb/iterator.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "log/store_impl.hpp"
@@ -25,6 +26,14 @@ class IteratorImpl {
   bool Valid() const { return valid_; }
   const EventView& value() const { return view_; }
   const Status& status() const { return status_; }
+  // Ends the read: an exception interrupted a move. Allocates nothing (the
+  // status was built with the iterator), so it works when memory is out.
+  void Abandon() noexcept {
+    valid_ = false;
+    // Present: moves re-arm it (Seek), and Next does nothing once !Valid().
+    if (interrupted_) status_ = std::move(*interrupted_);
+    interrupted_.reset();
+  }
 
   // Set by the read entry points before Init.
   uint64_t stream_id_ = 0;
@@ -44,6 +53,8 @@ class IteratorImpl {
   const Direction dir_;
   const uint64_t limit_;
   uint64_t count_ = 0;
+  // The status Abandon() installs, made in advance.
+  std::optional<Status> interrupted_;
   // Where the read is heading (a version for stream reads, a position
   // otherwise): errors name it.
   uint64_t want_ = 0;

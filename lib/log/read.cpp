@@ -54,6 +54,7 @@ void IteratorImpl::Init(Cf idx_cf, std::string lower, std::string upper) {
 }
 
 void IteratorImpl::Seek(uint64_t from) {
+  if (!interrupted_) interrupted_.emplace(Status::Aborted("read interrupted by an exception (out of memory?)"));
   want_ = from;
   count_ = 0;
   valid_ = false;

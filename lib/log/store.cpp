@@ -15,12 +15,28 @@ EventIterator::EventIterator(EventIterator&&) noexcept = default;
 EventIterator& EventIterator::operator=(EventIterator&&) noexcept = default;
 EventIterator::~EventIterator() = default;
 
+namespace {
+// An exception while moving (out of memory) propagates to the caller, and
+// also ends the read with a status saying so: afterwards the iterator shows
+// !Valid() and a non-OK status(), never a clean end. A later Seek starts
+// afresh.
+template <typename Move>
+void Guarded(internal::IteratorImpl* it, Move&& move) {
+  try {
+    move();
+  } catch (...) {
+    it->Abandon();
+    throw;
+  }
+}
+}  // namespace
+
 bool EventIterator::Valid() const { return impl_ && impl_->Valid(); }
 void EventIterator::Next() {
-  if (impl_) impl_->Next();
+  if (impl_) Guarded(impl_.get(), [&] { impl_->Next(); });
 }
 void EventIterator::Seek(uint64_t from) {
-  if (impl_) impl_->Seek(from);
+  if (impl_) Guarded(impl_.get(), [&] { impl_->Seek(from); });
 }
 const EventView& EventIterator::value() const { return impl_->value(); }
 Status EventIterator::status() const {

@@ -24,6 +24,7 @@
 #include "capi/capi_internal.hpp"
 #include "evstore/evstore.h"
 #include "evstore/status.hpp"
+#include "evstore/store.hpp"
 
 namespace {
 
@@ -306,5 +307,48 @@ TEST_SUITE("capi") {
     CHECK(std::strstr(msg, "out of memory") != nullptr);
     evs_free(msg);
     ExpectIntact(db.store());
+  }
+
+  TEST_CASE("C++: an allocation failure in EventIterator::Next propagates and fails the read") {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/evstore-cpp-oom-XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    REQUIRE(mkdtemp(buf.data()) != nullptr);
+    std::string dir = buf.data();
+    {
+      auto opened = evstore::Store::open(dir + "/store", evstore::Options::Fast());
+      REQUIRE(opened.ok());
+      evstore::Store s = std::move(opened).value();
+      for (size_t size : {size_t{2}, kBigEvent, size_t{2}}) {
+        evstore::EventData e;
+        e.type = "Sized";
+        e.data.assign(size, 'b');
+        REQUIRE(s.append("big-1", evstore::ExpectedVersion::Any(), e).ok());
+      }
+      auto it = s.read_stream("big-1", 0);
+      REQUIRE(it.ok());
+      REQUIRE(it->Valid());
+      bool threw = false;
+      {
+        FailLargeAllocations fail;
+        try {
+          it->Next();  // decoding the big event needs a large buffer
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+      }
+      CHECK(threw);
+      CHECK_FALSE(it->Valid());
+      CHECK(it->status().IsAborted());  // not a clean end of the stream
+      // A seek starts afresh.
+      it->Seek(0);
+      int n = 0;
+      for (; it->Valid(); it->Next()) n++;
+      CHECK(n == 3);
+      CHECK(it->status().ok());
+    }
+    std::string cmd = "rm -rf '" + dir + "'";
+    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove ", dir);
   }
 }
