@@ -223,6 +223,7 @@ TEST_SUITE("log") {
       auto r = s.append_multi(parts);
       CHECK(r.status().IsWrongExpectedVersion());
       CHECK(r.status().actual_version() == 0);
+      CHECK(r.status().part() == 1);  // stock-1's expectation failed
       CHECK(s.read_stream("order-8", 0).status().IsNotFound());
       CHECK(NextPosition(s) == 1);
     }

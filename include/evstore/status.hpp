@@ -45,6 +45,8 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
 
   // Sentinel for "no stream" in actual_version().
   static constexpr int64_t kNoStream = -1;
+  // Sentinel for "not about one part" in part().
+  static constexpr int64_t kNoPart = -1;
 
   Status() noexcept = default;
   Status(const Status& other);
@@ -61,9 +63,11 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
     return Status(Code::kInvalidArgument, msg);
   }
   static Status IOError(std::string_view msg) { return Status(Code::kIOError, msg); }
-  // `actual_version` is the stream's current version, or kNoStream.
-  static Status WrongExpectedVersion(std::string_view msg, int64_t actual_version) {
-    return Status(Code::kWrongExpectedVersion, msg, actual_version);
+  // `actual_version` is the stream's current version, or kNoStream;
+  // `part` the index of the transaction part whose expectation failed.
+  static Status WrongExpectedVersion(std::string_view msg, int64_t actual_version,
+                                     int64_t part = kNoPart) {
+    return Status(Code::kWrongExpectedVersion, msg, actual_version, part);
   }
   static Status DuplicateEvent(std::string_view msg) { return Status(Code::kDuplicateEvent, msg); }
   static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
@@ -92,6 +96,10 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
   // For kWrongExpectedVersion: the stream's actual version (kNoStream if the
   // stream does not exist). kNoStream for every other code.
   int64_t actual_version() const noexcept { return rep_ ? rep_->actual_version : kNoStream; }
+  // For kWrongExpectedVersion: the index, in the request, of the stream
+  // whose expectation failed (0 for a single-stream append). kNoPart for
+  // every other code.
+  int64_t part() const noexcept { return rep_ ? rep_->part : kNoPart; }
 
   // "OK" or "<CodeName>: <message>".
   std::string ToString() const;
@@ -102,9 +110,10 @@ class [[nodiscard]] EVSTORE_EXPORT Status {
   struct Rep {
     Code code;
     int64_t actual_version;
+    int64_t part;
     std::string msg;
   };
-  Status(Code code, std::string_view msg, int64_t actual = kNoStream);
+  Status(Code code, std::string_view msg, int64_t actual = kNoStream, int64_t part = kNoPart);
   std::unique_ptr<Rep> rep_;
 };
 

@@ -115,31 +115,6 @@ void FillConflict(const Status& s, evs_append_result_t* out) {
   out->actual_version = s.IsWrongExpectedVersion() ? s.actual_version() : EVS_NO_STREAM;
 }
 
-// The part of a transaction whose expected version failed. The store checks
-// the parts in order and reports the first failure as "append to '<stream>':
-// expected ...", naming the stream verbatim; stream names are unique within
-// a transaction, and the longest name that fits is the one (a shorter one
-// can only fit when it is a prefix of the real name followed by "': ").
-// EVS_NO_PART if no part fits, which capi_test guards against.
-size_t ConflictPart(const Status& s, const std::vector<StreamAppend>& parts) {
-  static constexpr std::string_view kHead = "append to '";
-  std::string_view msg = s.message();
-  size_t best = EVS_NO_PART, best_len = 0;
-  if (msg.substr(0, kHead.size()) != kHead) return best;
-  msg.remove_prefix(kHead.size());
-  for (size_t i = 0; i < parts.size(); i++) {
-    const std::string& name = parts[i].stream;
-    if (msg.size() < name.size() + 3 || msg.substr(0, name.size()) != name ||
-        msg.substr(name.size(), 3) != "': ")
-      continue;
-    if (best == EVS_NO_PART || name.size() > best_len) {
-      best = i;
-      best_len = name.size();
-    }
-  }
-  return best;
-}
-
 int ToDirection(int d, Direction* out, char** errmsg) {
   if (d == EVS_FORWARD) {
     *out = Direction::kForward;
@@ -378,7 +353,9 @@ int evs_tx_commit(evs_store_t* store, const evs_tx_t* tx, evs_append_result_t* r
       if (results)
         for (size_t i = 0; i < tx->parts.size(); i++) FillConflict(Status::OK(), &results[i]);
       if (r.status().IsWrongExpectedVersion()) {
-        size_t part = ConflictPart(r.status(), tx->parts);
+        int64_t p = r.status().part();
+        size_t part = p >= 0 && static_cast<size_t>(p) < tx->parts.size() ? static_cast<size_t>(p)
+                                                                           : EVS_NO_PART;
         if (conflict_part) *conflict_part = part;
         if (results && part != EVS_NO_PART) FillConflict(r.status(), &results[part]);
       }

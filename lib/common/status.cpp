@@ -2,8 +2,8 @@
 
 namespace evstore {
 
-Status::Status(Code code, std::string_view msg, int64_t actual)
-    : rep_(std::make_unique<Rep>(Rep{code, actual, std::string(msg)})) {}
+Status::Status(Code code, std::string_view msg, int64_t actual, int64_t part)
+    : rep_(std::make_unique<Rep>(Rep{code, actual, part, std::string(msg)})) {}
 
 Status::Status(const Status& other)
     : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}

@@ -390,7 +390,7 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
               ", but the stream " +
               (heads[i].exists ? "is at version " + std::to_string(actual)
                                     : std::string("does not exist")),
-          actual);
+          actual, static_cast<int64_t>(i));
     }
   }
   {
