@@ -1,8 +1,6 @@
 #include "inspect/read_view.hpp"
 
-namespace evstore::internal {
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what);
-}  // namespace evstore::internal
+#include "log/rocks_status.hpp"
 
 namespace evstore::inspect {
 

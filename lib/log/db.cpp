@@ -12,6 +12,8 @@
 
 #include "format/keys.hpp"
 #include "format/record.hpp"
+#include "common/time.hpp"
+#include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::internal {
@@ -23,9 +25,7 @@ const char* const kCfNames[kNumCfs] = {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) {
   std::string msg = std::string(what) + ": " + s.ToString();
   if (s.IsCorruption()) return Status::Corruption(msg);
   if (s.IsNotFound()) return Status::NotFound(msg);
@@ -35,11 +35,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(msg);
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+namespace {
 
 // The name part (everything before the 0x00 + 8-byte position) of a
 // category_index or type_index key. Used as a memtable insert hint: keys of
@@ -98,14 +94,14 @@ Status Exists(rocksdb::FileSystem* fs, const std::string& path, bool* exists) {
   rocksdb::IOStatus s = fs->FileExists(path, rocksdb::IOOptions(), nullptr);
   *exists = s.ok();
   if (s.ok() || s.IsNotFound()) return Status::OK();
-  return FromRocks(s, "cannot access '" + path + "'");
+  return StatusFromRocks(s, "cannot access '" + path + "'");
 }
 
 // The entries of directory `path`, without "." and "..".
 Status ListDir(rocksdb::FileSystem* fs, const std::string& path, std::vector<std::string>* out) {
   std::vector<std::string> all;
   rocksdb::IOStatus s = fs->GetChildren(path, rocksdb::IOOptions(), &all, nullptr);
-  if (!s.ok()) return FromRocks(s, "cannot read '" + path + "'");
+  if (!s.ok()) return StatusFromRocks(s, "cannot read '" + path + "'");
   out->clear();
   for (std::string& n : all)
     if (n != "." && n != "..") out->push_back(std::move(n));
@@ -119,10 +115,10 @@ Status RemoveTree(rocksdb::FileSystem* fs, const std::string& path) {
   if (!s.ok() || !exists) return s;
   bool is_dir = false;
   rocksdb::IOStatus ds = fs->IsDirectory(path, rocksdb::IOOptions(), &is_dir, nullptr);
-  if (!ds.ok()) return FromRocks(ds, "cannot access '" + path + "'");
+  if (!ds.ok()) return StatusFromRocks(ds, "cannot access '" + path + "'");
   if (!is_dir) {
     rocksdb::IOStatus fs_status = fs->DeleteFile(path, rocksdb::IOOptions(), nullptr);
-    return fs_status.ok() ? Status::OK() : FromRocks(fs_status, "cannot remove '" + path + "'");
+    return fs_status.ok() ? Status::OK() : StatusFromRocks(fs_status, "cannot remove '" + path + "'");
   }
   std::vector<std::string> children;
   s = ListDir(fs, path, &children);
@@ -132,7 +128,7 @@ Status RemoveTree(rocksdb::FileSystem* fs, const std::string& path) {
     if (!s.ok()) return s;
   }
   rocksdb::IOStatus rs = fs->DeleteDir(path, rocksdb::IOOptions(), nullptr);
-  if (!rs.ok()) return FromRocks(rs, "cannot remove '" + path + "'");
+  if (!rs.ok()) return StatusFromRocks(rs, "cannot remove '" + path + "'");
   return Status::OK();
 }
 
@@ -143,7 +139,7 @@ Status CreateDirs(rocksdb::FileSystem* fs, const fs::path& dir) {
     so_far /= part;
     if (part == "/" || part == "." || part.empty()) continue;
     rocksdb::IOStatus s = fs->CreateDirIfMissing(so_far.string(), rocksdb::IOOptions(), nullptr);
-    if (!s.ok()) return FromRocks(s, "cannot create directory '" + so_far.string() + "'");
+    if (!s.ok()) return StatusFromRocks(s, "cannot create directory '" + so_far.string() + "'");
   }
   return Status::OK();
 }
@@ -153,7 +149,7 @@ Status SyncDir(rocksdb::FileSystem* fs, const std::string& dir) {
   rocksdb::IOStatus s = fs->NewDirectory(dir, rocksdb::IOOptions(), &d, nullptr);
   if (s.ok()) s = d->Fsync(rocksdb::IOOptions(), nullptr);
   if (s.ok()) s = d->Close(rocksdb::IOOptions(), nullptr);
-  if (!s.ok()) return FromRocks(s, "cannot sync directory '" + dir + "'");
+  if (!s.ok()) return StatusFromRocks(s, "cannot sync directory '" + dir + "'");
   return Status::OK();
 }
 
@@ -192,7 +188,6 @@ class StoreImpl::ErrorListener : public rocksdb::EventListener {
   StoreImpl* store_;
 };
 
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) { return FromRocks(s, what); }
 
 StoreImpl::StoreImpl(std::string path, const Options& options, Seams seams)
     : path_(std::move(path)), options_(options), seams_(std::move(seams)) {
@@ -305,7 +300,7 @@ Status StoreImpl::CreateStore() {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   rocksdb::Status os = rocksdb::DB::Open(dbo, tmp.string(), descs, &handles, &db);
-  if (!os.ok()) return FromRocks(os, "cannot create a store next to '" + path_ + "'");
+  if (!os.ok()) return StatusFromRocks(os, "cannot create a store next to '" + path_ + "'");
   rocksdb::WriteBatch b;
   b.Put(handles[kCfDefault], std::string(format::kFormatKey),
         format::EncodeFormatRecord(format::kFormatVersion, NowMs()));
@@ -320,11 +315,11 @@ Status StoreImpl::CreateStore() {
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   rocksdb::Status cs = db->Close();
   delete db;
-  if (!ws.ok()) return FromRocks(ws, "cannot initialise the store");
-  if (!cs.ok()) return FromRocks(cs, "cannot initialise the store");
+  if (!ws.ok()) return StatusFromRocks(ws, "cannot initialise the store");
+  if (!cs.ok()) return StatusFromRocks(cs, "cannot initialise the store");
   // rename(2) replaces an empty directory, so a pre-made empty `path_` is fine.
   rocksdb::IOStatus rs = fs_->RenameFile(tmp.string(), dir.string(), rocksdb::IOOptions(), nullptr);
-  if (!rs.ok()) return FromRocks(rs, "cannot move the new store into '" + path_ + "'");
+  if (!rs.ok()) return StatusFromRocks(rs, "cannot move the new store into '" + path_ + "'");
   // The rename is durable once the parent directory is synced.
   return SyncDir(fs_.get(), parent.string());
 }
@@ -336,7 +331,7 @@ Status StoreImpl::OpenDb() {
   if (exists) {
     bool is_dir = false;
     rocksdb::IOStatus ds = fs_->IsDirectory(path_, rocksdb::IOOptions(), &is_dir, nullptr);
-    if (!ds.ok()) return FromRocks(ds, "cannot access '" + path_ + "'");
+    if (!ds.ok()) return StatusFromRocks(ds, "cannot access '" + path_ + "'");
     if (!is_dir) return Status::InvalidArgument("'" + path_ + "' exists and is not a directory");
     s = Exists(fs_.get(), (fs::path(path_) / "CURRENT").string(), &existing_db);
     if (!s.ok()) return s;
@@ -361,7 +356,7 @@ Status StoreImpl::OpenDb() {
 
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path_, &names);
-  if (!ls.ok()) return FromRocks(ls, "cannot list column families of '" + path_ + "'");
+  if (!ls.ok()) return StatusFromRocks(ls, "cannot list column families of '" + path_ + "'");
   // An evstore store has every column family of ours; anything else is
   // not one of ours, and opening it must not change it.
   if (std::find(names.begin(), names.end(), kCfNames[kCfEvents]) == names.end())
@@ -382,11 +377,11 @@ Status StoreImpl::OpenDb() {
   if (!os.ok()) {
     db_ = nullptr;
     if (os.IsCorruption())
-      return FromRocks(os, "cannot open '" + path_ +
+      return StatusFromRocks(os, "cannot open '" + path_ +
                                "': a file of the store is damaged (recovery stops at damage in "
                                "the log rather than drop the acknowledged events after it; see "
                                "docs/reliability.md)");
-    return FromRocks(os, "cannot open '" + path_ + "'");
+    return StatusFromRocks(os, "cannot open '" + path_ + "'");
   }
   cfs_.assign(kNumCfs, nullptr);
   for (size_t i = 0; i < names.size(); i++) {
@@ -410,7 +405,7 @@ Status StoreImpl::OpenDb() {
     }
     if (!gs.ok()) {
       (void)CloseDb();
-      return FromRocks(gs, "cannot read the format record");
+      return StatusFromRocks(gs, "cannot read the format record");
     }
     auto rec = format::DecodeFormatRecord(fmt);
     if (!rec) {
@@ -435,7 +430,7 @@ Status StoreImpl::OpenDb() {
                                                    kCfNames[c], &cfs_[c]);
       if (!cs.ok()) {
         (void)CloseDb();
-        return FromRocks(cs, "cannot create column family");
+        return StatusFromRocks(cs, "cannot create column family");
       }
     }
     std::string tag;
@@ -444,7 +439,7 @@ Status StoreImpl::OpenDb() {
       (void)CloseDb();
       return ts.ok() || ts.IsNotFound()
                  ? Status::Corruption("'" + path_ + "': the id tag record is missing or damaged")
-                 : FromRocks(ts, "cannot read the id tag");
+                 : StatusFromRocks(ts, "cannot read the id tag");
     }
     id_tag_ = format::GetBE64(tag.data());
     std::string nsid;
@@ -458,7 +453,7 @@ Status StoreImpl::OpenDb() {
       next_stream_id_ = *v;
     } else if (!ns.IsNotFound()) {
       (void)CloseDb();
-      return FromRocks(ns, "cannot read the next stream id");
+      return StatusFromRocks(ns, "cannot read the next stream id");
     }
   }
 
@@ -474,7 +469,7 @@ Status StoreImpl::OpenDb() {
     }
     next_position_ = *pos + 1;
   } else if (!it->status().ok()) {
-    Status s = FromRocks(it->status(), "cannot find the end of the log");
+    Status s = StatusFromRocks(it->status(), "cannot find the end of the log");
     it.reset();
     (void)CloseDb();
     return s;
@@ -488,7 +483,7 @@ Status StoreImpl::CloseDb() {
   if (db_ == nullptr) return Status::OK();
   Status first;
   auto note = [&first](const rocksdb::Status& s, std::string_view what) {
-    if (!s.ok() && first.ok()) first = FromRocks(s, what);
+    if (!s.ok() && first.ok()) first = StatusFromRocks(s, what);
   };
   if (!options_.read_only) {
     Status stopped = WriteError();

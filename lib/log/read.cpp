@@ -4,11 +4,10 @@
 #include "format/keys.hpp"
 #include "format/record.hpp"
 #include "log/iterator_impl.hpp"
+#include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::internal {
-
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what);
 
 namespace {
 // How far the events iterator steps (instead of seeking) to reach the next
