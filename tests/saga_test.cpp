@@ -233,6 +233,38 @@ TEST_SUITE("saga") {
     }
   }
 
+  TEST_CASE("a second engine on one store is refused until the first is gone") {
+    Env env;
+    Effects fx;
+    std::vector<SagaDefinition> defs{Def("d", 1, &fx, nullptr)};
+    auto first = env.Engine(defs);
+    auto second = SagaEngine::open(env.store, defs);
+    REQUIRE(second.status().IsBusy());
+    CHECK(std::string(second.status().message()).find("already open") != std::string::npos);
+    // The refused open changed nothing: the first engine still runs sagas.
+    REQUIRE(first->start("d", "x", "").ok());
+    CHECK(WaitFor(*first, "x").state == SagaState::kCompleted);
+    SUBCASE("after shutdown") {
+      REQUIRE(first->shutdown().ok());
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+      CHECK((*again)->get("x")->state == SagaState::kCompleted);
+    }
+    SUBCASE("after destruction") {
+      first.reset();
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+    }
+    SUBCASE("after an open that failed midway") {
+      first.reset();
+      auto bad = defs;
+      bad.push_back(defs[0]);  // the same version twice: refused after attaching
+      CHECK(SagaEngine::open(env.store, bad).status().IsInvalidArgument());
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+    }
+  }
+
   TEST_CASE("a permanent failure at any step compensates the completed steps in reverse") {
     for (int k = 0; k < 4; k++) {
       CAPTURE(k);

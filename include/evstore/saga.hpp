@@ -270,8 +270,10 @@ class EVSTORE_EXPORT SagaEngine {
   // with an error naming the missing definition; register it and retry().
   // Errors: InvalidArgument (no definitions, a duplicate name + version, an
   // unnamed or duplicate step, a step without action, threads == 0, a bad
-  // retry policy), NotSupported (read-only store), Closed, Corruption (a
-  // saga record fails verification), IOError.
+  // retry policy), NotSupported (read-only store), Busy (another engine is
+  // open on this store: at most one runs on a store, until it is shut down
+  // or destroyed), Closed, Corruption (a saga record fails verification),
+  // IOError.
   static Result<std::unique_ptr<SagaEngine>> open(Store& store,
                                                   std::span<const SagaDefinition> definitions,
                                                   const SagaEngineOptions& options = {});

@@ -78,9 +78,18 @@ Result<std::unique_ptr<SagaEngine>> SagaEngine::open(Store& store,
     internal::StoreImpl::OpGuard g(si);
     if (g.closed()) return Status::Closed("store is closed");
   }
+  // Two engines would both resume the same sagas: their effects would run
+  // twice and each would overwrite the other's record updates.
+  if (!si->AttachSagaEngine())
+    return Status::Busy(
+        "a saga engine is already open on this store; shut it down (or destroy it) before "
+        "opening another");
   auto impl = std::make_unique<Impl>(si->shared_from_this(), options);
   Status s = impl->Register(definitions);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    (void)impl->Shutdown();  // detaches from the store
+    return s;
+  }
   std::vector<SagaInfo> stuck;
   s = impl->Recover(&stuck);
   if (!s.ok()) {
@@ -573,12 +582,16 @@ Status SagaEngine::Impl::Shutdown() {
   for (auto& t : workers_) t.join();
   workers_.clear();
   if (timer_.joinable()) timer_.join();
-  std::lock_guard<std::mutex> l(mu_);
-  closed_ = true;
-  ready_.clear();
-  timers_.clear();
-  active_.clear();
-  WakeAllLocked();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    ready_.clear();
+    timers_.clear();
+    active_.clear();
+    WakeAllLocked();
+  }
+  // Nothing of this engine writes any more: another may open.
+  store_->DetachSagaEngine();
   return Status::OK();
 }
 
