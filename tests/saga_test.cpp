@@ -738,35 +738,46 @@ TEST_SUITE("saga") {
     evtest::TempDir dir;
     Effects fx;
     std::atomic<int> calls{0};
+    std::atomic<bool> first_engine{true};
     Plan plan = [&](const StepContext& c) {
-      if (!c.compensating && c.step_index == 0 && calls++ == 0) return StepResult::Retry("later");
+      if (c.compensating || c.step_index != 0) return StepResult::Success();
+      if (calls++ == 0) return StepResult::Retry("later");
+      // Should the wait end before the first engine shuts down (a slow
+      // machine), the next attempt must not finish there.
+      if (first_engine) {
+        while (!c.cancelled()) std::this_thread::sleep_for(1ms);
+        return StepResult::Retry("shut down");
+      }
       return StepResult::Success();
     };
-    auto def = Def("d", 1, &fx, plan, 2);
+    auto def = Def("d", 1, &fx, plan, 5);
     def.steps[0].retry.initial_backoff = 300ms;
+    def.steps[0].retry.max_backoff = 300ms;
     def.steps[0].retry.jitter = 0;
-    int64_t due = 0;
     {
       Store store = Env::Open(dir.sub("db"));
       auto eng = SagaEngine::open(store, std::vector{def});
       REQUIRE(eng.ok());
       REQUIRE((*eng)->start("d", "x", "").ok());
       while (calls == 0) std::this_thread::sleep_for(1ms);
-      SagaInfo i;
-      do {
-        i = *(*eng)->get("x");
-      } while (i.next_attempt_ms == 0);
-      due = i.next_attempt_ms;
-      CHECK(i.attempt == 1);
+      // The attempt's failure and its retry wait are committed before
+      // shutdown returns.
       REQUIRE((*eng)->shutdown().ok());
     }
+    first_engine = false;
     Store store = Env::Open(dir.sub("db"));
+    auto stored = inspect::GetSaga(store, "x");
+    REQUIRE(stored.ok());
+    const int64_t due = stored->next_attempt_ms;
+    CHECK(due != 0);
+    CHECK(stored->attempt >= 1);
+    const int before = calls;
     auto eng = SagaEngine::open(store, std::vector{def});
     REQUIRE(eng.ok());
     SagaInfo i = WaitFor(**eng, "x");
     CHECK(i.state == SagaState::kCompleted);
-    CHECK(calls == 2);
-    // The second attempt ran no earlier than the stored time.
+    CHECK(calls == before + 1);
+    // The attempt after the restart ran no earlier than the stored time.
     CHECK(i.updated_ms >= due);
   }
 
