@@ -2,12 +2,16 @@
 // (sync=true) and a saga engine, which resumes what earlier runs left
 // unfinished, then starts sagas until it is killed, printing "S <id>" for
 // each start the engine acknowledged. `saga_crash_child DIR 0 recover` lets
-// recovery finish, prints "IDLE" and exits.
+// recovery finish, prints "IDLE" and exits. `saga_crash_child DIR 0 poison`
+// starts (or resumes) saga "p", whose second step kills the process on every
+// attempt (printing "ATTEMPT <n>" first), and prints "STATE <state>" once
+// the saga settles.
 //
 // Handlers record their effects by appending to the stream "fx-<saga id>"
 // before they return, so a crash between an effect and the step's completion
 // record repeats the effect (at-least-once). Each saga's fate follows from
 // its id (see Fate), so the parent knows what to expect.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -75,11 +79,60 @@ SagaDefinition Definition(Store& store) {
   return d;
 }
 
+// Step 2's action kills the process, every time.
+SagaDefinition PoisonDefinition(Store& store) {
+  SagaDefinition d;
+  d.name = "poison";
+  for (int i = 0; i < 2; i++) {
+    StepDefinition s;
+    s.name = "step" + std::to_string(i + 1);
+    s.action = [&store, i](const StepContext& c) {
+      if (i == 1) {
+        Emit("ATTEMPT " + std::to_string(c.attempt) + "\n");
+        raise(SIGKILL);
+      }
+      if (!RecordEffect(store, c).ok()) return StepResult::Retry("effect not recorded");
+      return StepResult::Success();
+    };
+    s.compensation = [&store](const StepContext& c) {
+      if (!RecordEffect(store, c).ok()) return StepResult::Retry("effect not recorded");
+      return StepResult::Success();
+    };
+    s.retry.max_attempts = 3;
+    s.retry.initial_backoff = 1ms;
+    s.retry.max_backoff = 1ms;
+    d.steps.push_back(std::move(s));
+  }
+  return d;
+}
+
+int Poison(Store& store) {
+  std::vector<SagaDefinition> defs{PoisonDefinition(store)};
+  auto engine = SagaEngine::open(store, defs);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());
+    return 1;
+  }
+  auto started = (*engine)->start("poison", "p", "");
+  if (!started.ok()) {
+    std::fprintf(stderr, "start: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  auto done = (*engine)->wait("p", std::chrono::minutes(5));
+  if (!done.ok()) {
+    std::fprintf(stderr, "wait: %s\n", done.status().ToString().c_str());
+    return 1;
+  }
+  Emit(std::string("STATE ") + SagaStateName(done->state) + "\n");
+  if (!(*engine)->shutdown().ok()) return 1;
+  return store.close().ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: saga_crash_child DIR SEED run|recover\n");
+    std::fprintf(stderr, "usage: saga_crash_child DIR SEED run|recover|poison\n");
     return 2;
   }
   std::string dir = argv[1];
@@ -88,6 +141,7 @@ int main(int argc, char** argv) {
   std::optional<Store> opened = evtest::OpenSynced(dir);
   if (!opened) return 1;
   Store& store = *opened;
+  if (std::string(argv[3]) == "poison") return Poison(store);
   SagaEngineOptions eo;
   eo.threads = 4;
   std::vector<SagaDefinition> defs{Definition(store)};

@@ -2,7 +2,8 @@
 // lets recovery finish, and checks that no acknowledged saga is lost, that
 // every saga ends completed, compensated, or stuck exactly when its
 // compensation was made to fail, and that each saga's effects are
-// a1..an or a1..ak followed by ck..c1 (repeats of one effect aside).
+// a1..an or a1..ak followed by ck..c1 (repeats of one effect aside). Also: a
+// step that kills its own process on every attempt uses up its attempts.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,12 +35,19 @@ using evtest::FateOf;
 using evtest::ChildRun;
 using evtest::RunChild;
 
-std::vector<std::string> Expected(const Fate& f) {
+// The effects a saga's fate implies. The step that fails for good is
+// compensated too when it reported partial effects or when a kill
+// interrupted one of its attempts (it may have had effects then).
+std::vector<std::string> Expected(const Fate& f, const SagaInfo& info) {
   std::vector<std::string> v;
   int done = f.fail_at + (f.partial ? 1 : 0);
   for (int i = 1; i <= done; i++) v.push_back("a" + std::to_string(i));
   if (f.fail_at == 3) return v;
-  for (int i = done; i >= (f.comp_fails ? 2 : 1); i--) v.push_back("c" + std::to_string(i));
+  bool interrupted = false;
+  for (const auto& h : info.history)
+    interrupted |= h.event == SagaEvent::kStepInterrupted && h.step == f.fail_at;
+  int top = f.partial || interrupted ? f.fail_at + 1 : f.fail_at;
+  for (int i = top; i >= (f.comp_fails ? 2 : 1); i--) v.push_back("c" + std::to_string(i));
   return v;
 }
 
@@ -100,7 +108,7 @@ size_t Verify(const std::string& path, const std::set<std::string>& acked) {
       }
       CHECK(it->status().ok());
     }
-    CHECK(effects == Expected(f));
+    CHECK(effects == Expected(f, info));
   }
   REQUIRE(store.close().ok());
   return sagas.size();
@@ -137,5 +145,68 @@ TEST_SUITE("saga_crash") {
     MESSAGE(acked.size() << " acknowledged sagas, " << checked << " sagas checked after "
                          << kRounds << " kills");
     CHECK(acked.size() > 0);
+  }
+
+  TEST_CASE("a step that kills its process on every attempt uses up its attempts, then compensates") {
+    const char* child = std::getenv("EVSTORE_SAGA_CRASH_CHILD");
+    REQUIRE_MESSAGE(child != nullptr, "EVSTORE_SAGA_CRASH_CHILD must name the saga_crash_child binary");
+    evtest::TempDir dir;
+    std::string path = dir.sub("db");
+    // Each run resumes the saga and dies in step 2; a rerun forever with the
+    // same attempt number would use all the runs allowed here.
+    std::vector<std::string> attempts;
+    int kills = 0;
+    std::string state;
+    for (int run = 0; run < 8 && state.empty(); run++) {
+      ChildRun r = RunChild(child, {path, "0", "poison"}, -1);
+      for (const auto& line : r.lines) {
+        if (line.rfind("ATTEMPT ", 0) == 0) attempts.push_back(line.substr(8));
+        if (line.rfind("STATE ", 0) == 0) state = line.substr(6);
+      }
+      if (r.killed) {
+        kills++;
+      } else {
+        REQUIRE_MESSAGE(r.exit_code == 0, "the poison child failed");
+      }
+    }
+    CHECK(kills == 3);  // max_attempts
+    CHECK(attempts == std::vector<std::string>{"1", "2", "3"});
+    CHECK(state == "compensated");
+
+    auto opened = Store::open(path);
+    REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+    Store store = std::move(opened).value();
+    std::vector<std::string> effects;
+    {
+      auto it = store.read_stream("fx-p", 0);
+      REQUIRE(it.ok());
+      for (; it->Valid(); it->Next()) effects.emplace_back(it->value().data);
+    }
+    // Step 2's attempts may have had effects before the process died: it is
+    // compensated too.
+    CHECK(effects == std::vector<std::string>{"a1", "c2", "c1"});
+    {
+      SagaDefinition d;
+      d.name = "poison";
+      for (int i = 0; i < 2; i++) {
+        StepDefinition s;
+        s.name = "step" + std::to_string(i + 1);
+        s.action = [](const StepContext&) { return StepResult::Fail("not expected to run"); };
+        s.compensation = s.action;
+        d.steps.push_back(std::move(s));
+      }
+      auto eng = SagaEngine::open(store, std::vector{d});
+      REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+      auto info = (*eng)->get("p");
+      REQUIRE(info.ok());
+      CHECK(info->state == SagaState::kCompensated);
+      int interrupted = 0;
+      for (const auto& h : info->history) interrupted += h.event == SagaEvent::kStepInterrupted;
+      CHECK(interrupted == 2);  // attempts 1 and 2; the third used them up
+      CHECK(info->error.find("after 3 attempts") != std::string::npos);
+      CHECK(info->error.find("interrupted") != std::string::npos);
+      REQUIRE((*eng)->shutdown().ok());
+    }
+    REQUIRE(store.close().ok());
   }
 }

@@ -10,9 +10,11 @@
 #include <set>
 #include <thread>
 
+#include "evstore/inspect.hpp"
 #include "evstore/saga.hpp"
 #include "evstore/store.hpp"
 #include "format/saga_record.hpp"
+#include "log/store_impl.hpp"
 #include "test_util.hpp"
 
 using namespace evstore;
@@ -119,6 +121,48 @@ bool HasEvent(const SagaInfo& i, SagaEvent e) {
     if (h.event == e) return true;
   return false;
 }
+
+// The sagas column family, bypassing the engine: what an older build wrote,
+// or damage.
+rocksdb::DB* Db(Store& s) { return internal::StoreAccess::Impl(s)->db(); }
+rocksdb::ColumnFamilyHandle* SagaCf(Store& s) {
+  return internal::StoreAccess::Impl(s)->cf(internal::kCfSagas);
+}
+void RawPut(Store& s, std::string_view key, std::string_view value) {
+  REQUIRE(Db(s)->Put(rocksdb::WriteOptions(), SagaCf(s), rocksdb::Slice(key.data(), key.size()),
+                     rocksdb::Slice(value.data(), value.size()))
+              .ok());
+}
+bool RawHas(Store& s, std::string_view key) {
+  std::string v;
+  return Db(s)->Get(rocksdb::ReadOptions(), SagaCf(s), rocksdb::Slice(key.data(), key.size()), &v)
+      .ok();
+}
+
+// A handler that runs until the test releases it, ignoring cancellation.
+// Shared, so that a thread the engine abandoned may outlive the test's
+// frame and the engine.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  int entered = 0;
+  void Pass() {
+    std::unique_lock<std::mutex> l(mu);
+    entered++;
+    cv.notify_all();
+    cv.wait(l, [&] { return open; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> l(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void AwaitEntered(int n) {
+    std::unique_lock<std::mutex> l(mu);
+    REQUIRE(cv.wait_for(l, kWait, [&] { return entered >= n; }));
+  }
+};
 
 }  // namespace
 
@@ -230,6 +274,49 @@ TEST_SUITE("saga") {
       SagaEngineOptions o;
       o.threads = 0;
       CHECK(SagaEngine::open(env.store, std::vector{d}, o).status().IsInvalidArgument());
+    }
+    SUBCASE("a negative retention or shutdown time, or no retention interval") {
+      SagaEngineOptions o;
+      o.keep_finished_for = -1ms;
+      CHECK(SagaEngine::open(env.store, std::vector{d}, o).status().IsInvalidArgument());
+      o = SagaEngineOptions();
+      o.retention_interval = 0ms;
+      CHECK(SagaEngine::open(env.store, std::vector{d}, o).status().IsInvalidArgument());
+      o = SagaEngineOptions();
+      o.shutdown_timeout = -1ms;
+      CHECK(SagaEngine::open(env.store, std::vector{d}, o).status().IsInvalidArgument());
+    }
+  }
+
+  TEST_CASE("a second engine on one store is refused until the first is gone") {
+    Env env;
+    Effects fx;
+    std::vector<SagaDefinition> defs{Def("d", 1, &fx, nullptr)};
+    auto first = env.Engine(defs);
+    auto second = SagaEngine::open(env.store, defs);
+    REQUIRE(second.status().IsBusy());
+    CHECK(std::string(second.status().message()).find("already open") != std::string::npos);
+    // The refused open changed nothing: the first engine still runs sagas.
+    REQUIRE(first->start("d", "x", "").ok());
+    CHECK(WaitFor(*first, "x").state == SagaState::kCompleted);
+    SUBCASE("after shutdown") {
+      REQUIRE(first->shutdown().ok());
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+      CHECK((*again)->get("x")->state == SagaState::kCompleted);
+    }
+    SUBCASE("after destruction") {
+      first.reset();
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+    }
+    SUBCASE("after an open that failed midway") {
+      first.reset();
+      auto bad = defs;
+      bad.push_back(defs[0]);  // the same version twice: refused after attaching
+      CHECK(SagaEngine::open(env.store, bad).status().IsInvalidArgument());
+      auto again = SagaEngine::open(env.store, defs);
+      REQUIRE_MESSAGE(again.ok(), again.status().ToString());
     }
   }
 
@@ -651,35 +738,46 @@ TEST_SUITE("saga") {
     evtest::TempDir dir;
     Effects fx;
     std::atomic<int> calls{0};
+    std::atomic<bool> first_engine{true};
     Plan plan = [&](const StepContext& c) {
-      if (!c.compensating && c.step_index == 0 && calls++ == 0) return StepResult::Retry("later");
+      if (c.compensating || c.step_index != 0) return StepResult::Success();
+      if (calls++ == 0) return StepResult::Retry("later");
+      // Should the wait end before the first engine shuts down (a slow
+      // machine), the next attempt must not finish there.
+      if (first_engine) {
+        while (!c.cancelled()) std::this_thread::sleep_for(1ms);
+        return StepResult::Retry("shut down");
+      }
       return StepResult::Success();
     };
-    auto def = Def("d", 1, &fx, plan, 2);
+    auto def = Def("d", 1, &fx, plan, 5);
     def.steps[0].retry.initial_backoff = 300ms;
+    def.steps[0].retry.max_backoff = 300ms;
     def.steps[0].retry.jitter = 0;
-    int64_t due = 0;
     {
       Store store = Env::Open(dir.sub("db"));
       auto eng = SagaEngine::open(store, std::vector{def});
       REQUIRE(eng.ok());
       REQUIRE((*eng)->start("d", "x", "").ok());
       while (calls == 0) std::this_thread::sleep_for(1ms);
-      SagaInfo i;
-      do {
-        i = *(*eng)->get("x");
-      } while (i.next_attempt_ms == 0);
-      due = i.next_attempt_ms;
-      CHECK(i.attempt == 1);
+      // The attempt's failure and its retry wait are committed before
+      // shutdown returns.
       REQUIRE((*eng)->shutdown().ok());
     }
+    first_engine = false;
     Store store = Env::Open(dir.sub("db"));
+    auto stored = inspect::GetSaga(store, "x");
+    REQUIRE(stored.ok());
+    const int64_t due = stored->next_attempt_ms;
+    CHECK(due != 0);
+    CHECK(stored->attempt >= 1);
+    const int before = calls;
     auto eng = SagaEngine::open(store, std::vector{def});
     REQUIRE(eng.ok());
     SagaInfo i = WaitFor(**eng, "x");
     CHECK(i.state == SagaState::kCompleted);
-    CHECK(calls == 2);
-    // The second attempt ran no earlier than the stored time.
+    CHECK(calls == before + 1);
+    // The attempt after the restart ran no earlier than the stored time.
     CHECK(i.updated_ms >= due);
   }
 
@@ -795,6 +893,539 @@ TEST_SUITE("saga") {
     CHECK(SagaEngine::open(*s, std::vector{Def("d", 1, &fx, nullptr)}).status().IsNotSupported());
   }
 
+  TEST_CASE("an attempt given up at shutdown counts as interrupted at the next open") {
+    evtest::TempDir dir;
+    auto gate = std::make_shared<Gate>();
+    std::mutex mu;
+    std::vector<uint32_t> attempts;
+    auto def = [&](bool hang) {
+      SagaDefinition d;
+      d.name = "d";
+      StepDefinition s;
+      s.name = "s1";
+      if (hang) {
+        s.action = [gate](const StepContext&) {
+          gate->Pass();  // ignores cancellation
+          return StepResult::Success("late");
+        };
+      } else {
+        s.action = [&mu, &attempts](const StepContext& c) {
+          std::lock_guard<std::mutex> l(mu);
+          attempts.push_back(c.attempt);
+          return StepResult::Success("on time");
+        };
+      }
+      s.retry = Quick(2);
+      d.steps.push_back(std::move(s));
+      return d;
+    };
+    Store store = Env::Open(dir.sub("db"));
+    {
+      SagaEngineOptions o;
+      o.shutdown_timeout = 0ms;
+      auto eng = SagaEngine::open(store, std::vector{def(true)}, o);
+      REQUIRE(eng.ok());
+      REQUIRE((*eng)->start("d", "x", "").ok());
+      gate->AwaitEntered(1);
+      CHECK((*eng)->get("x")->attempts_started == 1);
+      Status s = (*eng)->shutdown();
+      CHECK(s.IsTimedOut());
+      CHECK(std::string(s.message()).find("abandoned") != std::string::npos);
+    }
+    // The store is free for another engine although the handler still runs.
+    auto eng = SagaEngine::open(store, std::vector{def(false)});
+    REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+    SagaInfo i = WaitFor(**eng, "x");
+    CHECK(i.state == SagaState::kCompleted);
+    CHECK(HasEvent(i, SagaEvent::kStepInterrupted));
+    CHECK((*eng)->stats().interrupted == 1);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      CHECK(attempts == std::vector<uint32_t>{2});
+    }
+    // The abandoned handler returns into an engine that is gone: its result
+    // is discarded, and nothing of the first engine is touched after it was
+    // freed (the gate's last other owner is that engine's definition).
+    gate->Open();
+    for (auto until = std::chrono::steady_clock::now() + kWait; gate.use_count() > 1 && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(1ms);
+    CHECK(gate.use_count() == 1);
+    CHECK((*eng)->get("x")->outputs == std::vector<std::string>{"on time"});
+  }
+
+  TEST_CASE("a shutdown between two steps does not count the next step's attempt") {
+    evtest::TempDir dir;
+    std::mutex mu;
+    std::vector<std::pair<uint32_t, uint32_t>> runs;  // step, attempt
+    auto def = [&](bool wait_for_cancel) {
+      SagaDefinition d;
+      d.name = "d";
+      for (int i = 0; i < 2; i++) {
+        StepDefinition s;
+        s.name = "s" + std::to_string(i + 1);
+        s.action = [&, wait_for_cancel](const StepContext& c) {
+          {
+            std::lock_guard<std::mutex> l(mu);
+            runs.emplace_back(c.step_index, c.attempt);
+          }
+          // Step 1 finishes during shutdown: its commit also counts step
+          // 2's first attempt, which then never runs.
+          if (wait_for_cancel && c.step_index == 0)
+            while (!c.cancelled()) std::this_thread::sleep_for(1ms);
+          return StepResult::Success();
+        };
+        d.steps.push_back(std::move(s));
+      }
+      return d;
+    };
+    Store store = Env::Open(dir.sub("db"));
+    {
+      auto eng = SagaEngine::open(store, std::vector{def(true)});
+      REQUIRE(eng.ok());
+      REQUIRE((*eng)->start("d", "x", "").ok());
+      while ((*eng)->stats().in_flight == 0) std::this_thread::sleep_for(1ms);
+      REQUIRE((*eng)->shutdown().ok());
+    }
+    auto eng = SagaEngine::open(store, std::vector{def(false)});
+    REQUIRE(eng.ok());
+    SagaInfo i = WaitFor(**eng, "x");
+    CHECK(i.state == SagaState::kCompleted);
+    CHECK_FALSE(HasEvent(i, SagaEvent::kStepInterrupted));
+    std::lock_guard<std::mutex> l(mu);
+    using P = std::pair<uint32_t, uint32_t>;
+    CHECK(runs == std::vector<P>{P{0, 1}, P{1, 1}});
+  }
+
+  TEST_CASE("a handler that never returns does not hold the engine: others run, shutdown is bounded") {
+    auto gate = std::make_shared<Gate>();
+    Env env;
+    std::atomic<int> others{0};
+    SagaDefinition d;
+    d.name = "d";
+    StepDefinition s;
+    s.name = "s1";
+    s.action = [gate, &others](const StepContext& c) {
+      if (c.saga_id == "hung") {
+        gate->Pass();
+        return StepResult::Success();
+      }
+      others++;
+      return StepResult::Success();
+    };
+    s.timeout = 20ms;
+    s.retry = RetryPolicy::None();
+    d.steps.push_back(std::move(s));
+    SagaEngineOptions o;
+    o.threads = 1;  // the hung handler holds the only worker
+    o.shutdown_timeout = 0ms;
+    auto eng = env.Engine({d}, o);
+    d = SagaDefinition();  // the engine holds the only other copy of the handler
+    REQUIRE(eng->start("d", "hung", "").ok());
+    gate->AwaitEntered(1);
+    SagaInfo hung = WaitFor(*eng, "hung");
+    CHECK(hung.state == SagaState::kCompensated);
+    CHECK(hung.error.find("timed out") != std::string::npos);
+    for (int i = 0; i < 3; i++) REQUIRE(eng->start("d", "other-" + std::to_string(i), "").ok());
+    REQUIRE(eng->wait_idle(kWait).ok());
+    CHECK(others == 3);
+    auto st = eng->stats();
+    CHECK(st.abandoned_threads == 1);
+    CHECK(st.timeouts == 1);
+    Status sd = eng->shutdown();
+    CHECK(sd.IsTimedOut());
+    CHECK(std::string(sd.message()).find("1 handler") != std::string::npos);
+    CHECK(eng->get("hung").status().IsClosed());
+    eng.reset();
+    // The handler returns after the engine's handle is gone; the engine is
+    // freed only then, by that thread.
+    gate->Open();
+    for (auto until = std::chrono::steady_clock::now() + kWait; gate.use_count() > 1 && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(1ms);
+    CHECK(gate.use_count() == 1);
+  }
+
+  TEST_CASE("with no abandoned thread allowed, a timed-out handler keeps its worker until it returns") {
+    auto gate = std::make_shared<Gate>();
+    Env env;
+    SagaDefinition d;
+    d.name = "d";
+    StepDefinition s;
+    s.name = "s1";
+    s.action = [gate](const StepContext& c) {
+      if (c.saga_id == "hung") gate->Pass();
+      return StepResult::Success();
+    };
+    s.timeout = 20ms;
+    s.retry = RetryPolicy::None();
+    d.steps.push_back(std::move(s));
+    SagaEngineOptions o;
+    o.threads = 1;
+    o.max_abandoned_threads = 0;
+    auto eng = env.Engine({d}, o);
+    REQUIRE(eng->start("d", "hung", "").ok());
+    gate->AwaitEntered(1);
+    while (eng->stats().timeouts == 0) std::this_thread::sleep_for(1ms);
+    CHECK(eng->stats().abandoned_threads == 1);
+    REQUIRE(eng->start("d", "other", "").ok());
+    // The only worker, once its handler returns, rejoins the pool: it
+    // commits the timeout and runs the other saga.
+    gate->Open();
+    CHECK(WaitFor(*eng, "hung").state == SagaState::kCompensated);
+    CHECK(WaitFor(*eng, "other").state == SagaState::kCompleted);
+    CHECK(eng->stats().abandoned_threads == 0);
+    REQUIRE(eng->shutdown().ok());
+  }
+
+  TEST_CASE("a commit held up in the store does not hold up another saga's timeout") {
+    // Two handlers run until cancelled; the first commit after both started
+    // (necessarily a timeout's) is held in the store until both have been
+    // cancelled. Only if the timer thread never commits can the other
+    // deadline be handled meanwhile.
+    evtest::TempDir dir;
+    std::mutex mu;
+    std::condition_variable cv;
+    int running = 0, cancelled = 0;
+    bool held = false, released_by_cancel = false;
+    internal::Seams seams;
+    seams.after_write = [&](uint64_t, uint64_t) {
+      std::unique_lock<std::mutex> l(mu);
+      if (held || running < 2) return;
+      held = true;
+      released_by_cancel = cv.wait_for(l, kWait, [&] { return cancelled == 2; });
+    };
+    auto opened = internal::OpenStore(dir.sub("db"), Options::Fast(), seams);
+    REQUIRE(opened.ok());
+    Store store = std::move(opened).value();
+    {
+      SagaDefinition d;
+      d.name = "d";
+      StepDefinition s;
+      s.name = "s1";
+      s.action = [&](const StepContext& c) {
+        {
+          std::lock_guard<std::mutex> l(mu);
+          running++;
+        }
+        while (!c.cancelled()) std::this_thread::sleep_for(1ms);
+        std::lock_guard<std::mutex> l(mu);
+        cancelled++;
+        cv.notify_all();
+        return StepResult::Retry("cancelled");
+      };
+      s.timeout = 200ms;
+      s.retry = RetryPolicy::None();
+      d.steps.push_back(std::move(s));
+      auto eng = SagaEngine::open(store, std::vector{d});
+      REQUIRE(eng.ok());
+      REQUIRE((*eng)->start("d", "a", "").ok());
+      REQUIRE((*eng)->start("d", "b", "").ok());
+      CHECK(WaitFor(**eng, "a").state == SagaState::kCompensated);
+      CHECK(WaitFor(**eng, "b").state == SagaState::kCompensated);
+      CHECK((*eng)->stats().timeouts == 2);
+      REQUIRE((*eng)->shutdown().ok());
+    }
+    std::lock_guard<std::mutex> l(mu);
+    CHECK(held);
+    CHECK(released_by_cancel);
+  }
+
+  TEST_CASE("retention deletes finished sagas with their history and keeps the others") {
+    Env env;
+    Effects fx;
+    auto gate = std::make_shared<Gate>();
+    Plan plan = [gate](const StepContext& c) {
+      if (c.saga_id == "running" && !c.compensating) gate->Pass();
+      if (c.saga_id == "stuck" && !c.compensating && c.step_index == 1)
+        return StepResult::Fail("no");
+      if (c.saga_id == "stuck" && c.compensating) return StepResult::Fail("cannot undo");
+      return StepResult::Success();
+    };
+    SagaEngineOptions o;
+    o.retention_interval = std::chrono::hours(1);  // only the pass at open, and by hand
+    SUBCASE("by age") { o.keep_finished_for = 0ms; }
+    SUBCASE("by count") {
+      o.keep_finished_for = std::chrono::milliseconds::max();
+      o.max_finished = 0;
+    }
+    auto eng = env.Engine({Def("d", 2, &fx, plan)}, o);
+    for (const char* id : {"done-1", "done-2", "stuck", "running"})
+      REQUIRE(eng->start("d", id, "in").ok());
+    gate->AwaitEntered(1);
+    CHECK(WaitFor(*eng, "done-1").state == SagaState::kCompleted);
+    CHECK(WaitFor(*eng, "done-2").state == SagaState::kCompleted);
+    CHECK(WaitFor(*eng, "stuck").state == SagaState::kStuck);
+    auto purged = eng->purge_finished();
+    REQUIRE(purged.ok());
+    CHECK(*purged == 2);
+    CHECK(eng->get("done-1").status().IsNotFound());
+    CHECK(eng->get("done-2").status().IsNotFound());
+    CHECK(eng->get("stuck")->state == SagaState::kStuck);
+    CHECK(eng->get("running")->state == SagaState::kPending);
+    CHECK(eng->list(SagaState::kCompleted)->empty());
+    CHECK(eng->stats().purged == 2);
+    CHECK(*eng->purge_finished() == 0);
+    // Nothing of them is left, index entries included.
+    std::unique_ptr<rocksdb::Iterator> it(Db(env.store)->NewIterator(rocksdb::ReadOptions(),
+                                                                     SagaCf(env.store)));
+    std::vector<std::string> keys;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+    it.reset();
+    CHECK(keys == std::vector<std::string>{std::string("\0o", 2) + "running",
+                                           std::string("\0o", 2) + "stuck",
+                                           std::string("\0v", 2), "running", "stuck"});
+    // A start with a deleted saga's id starts a new saga.
+    auto again = eng->start("d", "done-1", "in");
+    REQUIRE(again.ok());
+    CHECK(*again == true);
+    CHECK(WaitFor(*eng, "done-1").state == SagaState::kCompleted);
+    CHECK(fx.Of("done-1") == std::vector<std::string>{"a1", "a2", "a1", "a2"});
+    gate->Open();
+    REQUIRE(eng->wait_idle(kWait).ok());
+    CHECK(*eng->purge_finished() == 2);
+  }
+
+  TEST_CASE("retention by count keeps the sagas that finished last") {
+    Env env;
+    Effects fx;
+    SagaEngineOptions o;
+    o.keep_finished_for = std::chrono::milliseconds::max();
+    o.max_finished = 2;
+    o.retention_interval = std::chrono::hours(1);
+    auto eng = env.Engine({Def("d", 1, &fx, nullptr)}, o);
+    // One after another: finish times do not decrease, and ties sort by id.
+    for (const char* id : {"a", "b", "c"}) {
+      REQUIRE(eng->start("d", id, "").ok());
+      WaitFor(*eng, id);
+    }
+    CHECK(*eng->purge_finished() == 1);
+    CHECK(eng->get("a").status().IsNotFound());
+    CHECK(eng->get("b").ok());
+    CHECK(eng->get("c").ok());
+  }
+
+  TEST_CASE("retention runs in the background") {
+    Env env;
+    Effects fx;
+    SagaEngineOptions o;
+    o.keep_finished_for = 0ms;
+    o.retention_interval = 1ms;
+    auto eng = env.Engine({Def("d", 1, &fx, nullptr)}, o);
+    REQUIRE(eng->start("d", "x", "").ok());
+    auto until = std::chrono::steady_clock::now() + kWait;
+    while (!eng->get("x").status().IsNotFound() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    CHECK(eng->get("x").status().IsNotFound());
+    CHECK(eng->stats().purged == 1);
+  }
+
+  TEST_CASE("list pages through sagas with a cursor") {
+    Env env;
+    Effects fx;
+    Plan plan = [](const StepContext& c) {
+      if (c.saga_id.substr(0, 1) == "s" && !c.compensating) return StepResult::Fail("no", true);
+      if (c.compensating) return StepResult::Fail("cannot undo");
+      return StepResult::Success();
+    };
+    auto eng = env.Engine({Def("d", 1, &fx, plan)});
+    std::vector<std::string> done, stuck;
+    for (int i = 0; i < 7; i++) done.push_back("p" + std::to_string(i));
+    for (int i = 0; i < 5; i++) stuck.push_back("s" + std::to_string(i));
+    for (const auto& id : done) REQUIRE(eng->start("d", id, "").ok());
+    for (const auto& id : stuck) REQUIRE(eng->start("d", id, "").ok());
+    REQUIRE(eng->wait_idle(kWait).ok());
+    auto all = [&](SagaState st, size_t limit, std::vector<size_t>* sizes) {
+      std::vector<std::string> ids;
+      std::string after;
+      int pages = 0;
+      do {
+        REQUIRE(++pages < 20);  // the cursor moves on
+        auto page = eng->list(st, after, limit);
+        REQUIRE(page.ok());
+        sizes->push_back(page->sagas.size());
+        for (const auto& i : page->sagas) {
+          CHECK(i.state == st);
+          ids.push_back(i.id);
+        }
+        CHECK(page->damaged.empty());
+        after = page->next_after;
+      } while (!after.empty());
+      return ids;
+    };
+    std::vector<size_t> sizes;
+    CHECK(all(SagaState::kCompleted, 3, &sizes) == done);  // scanned
+    CHECK(sizes == std::vector<size_t>{3, 3, 1});
+    sizes.clear();
+    CHECK(all(SagaState::kStuck, 2, &sizes) == stuck);  // through the index
+    CHECK(sizes == std::vector<size_t>{2, 2, 1});
+    sizes.clear();
+    CHECK(all(SagaState::kStuck, 5, &sizes) == stuck);
+    CHECK(sizes == std::vector<size_t>{5, 0});
+    CHECK(eng->list(SagaState::kCompleted, "p5", 10)->sagas.size() == 1);
+    CHECK(eng->list(SagaState::kCompleted, "", 0)->sagas.empty());
+    CHECK(eng->list(SagaState::kRunning, "", 10)->sagas.empty());
+    CHECK(eng->list(SagaState::kCompleted, 4)->size() == 4);  // the unpaged form
+  }
+
+  TEST_CASE("open reads only unfinished sagas, and a damaged one does not stop the others") {
+    evtest::TempDir dir;
+    Effects fx;
+    std::atomic<bool> block{true};
+    Plan plan = [&](const StepContext& c) {
+      if (c.saga_id.substr(0, 4) == "open" && block) {
+        while (!c.cancelled()) std::this_thread::sleep_for(1ms);
+        return StepResult::Retry("interrupted");
+      }
+      return StepResult::Success();
+    };
+    auto def = Def("d", 1, &fx, plan, 5);
+    Store store = Env::Open(dir.sub("db"));
+    {
+      auto eng = SagaEngine::open(store, std::vector{def});
+      REQUIRE(eng.ok());
+      REQUIRE((*eng)->start("d", "done", "").ok());
+      CHECK(WaitFor(**eng, "done").state == SagaState::kCompleted);
+      REQUIRE((*eng)->start("d", "open-1", "").ok());
+      REQUIRE((*eng)->start("d", "open-2", "").ok());
+      while ((*eng)->stats().in_flight < 2) std::this_thread::sleep_for(1ms);
+      REQUIRE((*eng)->shutdown().ok());
+    }
+    // Damage a finished and an unfinished saga's record.
+    RawPut(store, "done", "garbage");
+    RawPut(store, "open-1", "garbage");
+    block = false;
+    std::vector<std::string> reported;
+    SagaEngineOptions o;
+    o.on_damaged = [&](const SagaDamage& d) { reported.push_back(d.id); };
+    auto eng = SagaEngine::open(store, std::vector{def}, o);
+    REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+    CHECK(reported == std::vector<std::string>{"open-1"});
+    auto damaged = (*eng)->damaged();
+    REQUIRE(damaged.size() == 1);
+    CHECK(damaged[0].id == "open-1");
+    CHECK(damaged[0].error.IsCorruption());
+    CHECK(std::string(damaged[0].error.message()).find("open-1") != std::string::npos);
+    CHECK((*eng)->stats().damaged == 1);
+    CHECK(WaitFor(**eng, "open-2").state == SagaState::kCompleted);
+    CHECK((*eng)->get("open-1").status().IsCorruption());
+    CHECK((*eng)->get("done").status().IsCorruption());  // found when read
+    CHECK((*eng)->list(SagaState::kRunning, "", 10)->damaged == std::vector<std::string>{"open-1"});
+    auto page = (*eng)->list(SagaState::kCompleted, "", 10);
+    REQUIRE(page.ok());
+    CHECK(page->damaged == std::vector<std::string>{"done", "open-1"});
+    REQUIRE(page->sagas.size() == 1);
+    CHECK(page->sagas[0].id == "open-2");
+    CHECK((*eng)->start("d", "open-1", "").status().IsCorruption());
+  }
+
+  TEST_CASE("sagas written before the index are indexed at the first open") {
+    evtest::TempDir dir;
+    Effects fx;
+    auto def = Def("d", 2, &fx, nullptr);
+    Store store = Env::Open(dir.sub("db"));
+    // Records as the previous build wrote them: no index, no version key.
+    auto record = [&](const std::string& id, SagaState st, int32_t step, int64_t updated) {
+      format::SagaRecordData r;
+      r.id = id;
+      r.definition = "d";
+      r.version = 1;
+      r.fingerprint = def.fingerprint();
+      r.state = static_cast<uint8_t>(st);
+      r.stuck_phase = static_cast<uint8_t>(SagaState::kCompensating);
+      r.step = step;
+      r.outputs.assign(static_cast<size_t>(step), "out");
+      r.created_ms = updated;
+      r.updated_ms = updated;
+      r.revision = 3;
+      r.history.push_back({updated, 0, 0, -1, 0, ""});
+      std::string v;
+      format::EncodeSagaRecord(r, &v);
+      RawPut(store, id, v);
+    };
+    int64_t long_ago = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
+                           .count();
+    record("old-done", SagaState::kCompleted, 1, long_ago);
+    record("old-running", SagaState::kRunning, 1, long_ago);
+    record("old-stuck", SagaState::kStuck, 0, long_ago);
+    RawPut(store, "old-damaged", "garbage");
+    std::vector<std::string> stuck, damaged;
+    SagaEngineOptions o;
+    o.on_stuck = [&](const SagaInfo& i) { stuck.push_back(i.id); };
+    o.on_damaged = [&](const SagaDamage& d) { damaged.push_back(d.id); };
+    o.keep_finished_for = std::chrono::minutes(1);
+    o.retention_interval = std::chrono::hours(1);
+
+    SUBCASE("and then read through it") {
+      {
+        auto eng = SagaEngine::open(store, std::vector{def}, o);
+        REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+        CHECK(stuck == std::vector<std::string>{"old-stuck"});
+        CHECK(damaged == std::vector<std::string>{"old-damaged"});
+        SagaInfo i = WaitFor(**eng, "old-running");
+        CHECK(i.state == SagaState::kCompleted);
+        CHECK(fx.Of("old-running") == std::vector<std::string>{"a2"});
+        CHECK((*eng)->stats().resumed == 1);
+        // Finished long ago (by its record's update time): retention applies.
+        (void)(*eng)->purge_finished();
+        CHECK((*eng)->get("old-done").status().IsNotFound());
+        CHECK((*eng)->get("old-running")->state == SagaState::kCompleted);
+        REQUIRE((*eng)->shutdown().ok());
+      }
+      CHECK(RawHas(store, format::kSagaIndexVersionKey));
+      CHECK(RawHas(store, format::SagaOpenKey("old-stuck")));
+      CHECK(RawHas(store, format::SagaOpenKey("old-damaged")));
+      CHECK_FALSE(RawHas(store, format::SagaOpenKey("old-running")));
+      // The next open finds the same through the index.
+      stuck.clear();
+      damaged.clear();
+      auto eng = SagaEngine::open(store, std::vector{def}, o);
+      REQUIRE(eng.ok());
+      CHECK(stuck == std::vector<std::string>{"old-stuck"});
+      CHECK(damaged == std::vector<std::string>{"old-damaged"});
+      CHECK((*eng)->stats().resumed == 0);
+    }
+    SUBCASE("unless a newer evstore indexed them") {
+      RawPut(store, format::kSagaIndexVersionKey, format::EncodeSagaIndexVersion(99));
+      auto eng = SagaEngine::open(store, std::vector{def}, o);
+      CHECK(eng.status().IsNotSupported());
+      // The failed open let go of the store.
+      RawPut(store, format::kSagaIndexVersionKey, format::EncodeSagaIndexVersion(1));
+      CHECK(SagaEngine::open(store, std::vector{def}, o).ok());
+    }
+  }
+
+  TEST_CASE("the inspector reads an indexed store: verify finds no problem, only records are listed") {
+    Env env;
+    Effects fx;
+    Plan plan = [](const StepContext& c) {
+      if (c.saga_id == "stuck") return StepResult::Fail("no", true);
+      return StepResult::Success();
+    };
+    auto d = Def("d", 1, &fx, plan);
+    d.steps[0].compensation = [](const StepContext&) { return StepResult::Fail("cannot undo"); };
+    auto eng = env.Engine({d});
+    REQUIRE(eng->start("d", "done", "").ok());
+    REQUIRE(eng->start("d", "stuck", "").ok());
+    REQUIRE(eng->wait_idle(kWait).ok());
+    REQUIRE(eng->get("stuck")->state == SagaState::kStuck);
+    auto report = inspect::Verify(env.store);
+    REQUIRE(report.ok());
+    CHECK(report->problem_count == 0);
+    CHECK(report->saga_records == 2);
+    std::vector<std::string> ids;
+    REQUIRE(inspect::ListSagas(env.store, "", [&](const inspect::SagaInfo& i) {
+              ids.push_back(i.id);
+              return true;
+            }).ok());
+    CHECK(ids == std::vector<std::string>{"done", "stuck"});
+    CHECK(inspect::GetSaga(env.store, format::SagaOpenKey("stuck")).status().IsNotFound());
+    // A malformed key among the index keys is reported.
+    RawPut(env.store, std::string("\0z", 2), "");
+    report = inspect::Verify(env.store);
+    REQUIRE(report.ok());
+    CHECK(report->problem_count == 1);
+  }
+
   TEST_CASE("saga records round-trip and damaged ones are reported, never decoded") {
     format::SagaRecordData r;
     r.id = "order-7";
@@ -821,6 +1452,31 @@ TEST_SUITE("saga") {
     CHECK(format::DecodeSagaRecord("order-8", v, &d).IsCorruption());
     CHECK(format::DecodeSagaRecord("order-7", v.substr(0, v.size() - 1), &d).IsCorruption());
     CHECK(format::DecodeSagaRecord("order-7", "", &d).IsCorruption());
+    r.started = 3;
+    format::EncodeSagaRecord(r, &v);
+    REQUIRE(format::DecodeSagaRecord("order-7", v, &d).ok());
+    CHECK(d.started == 3);
+    // Index keys sort before every record and parse back.
+    format::SagaIndexEntry e;
+    std::string fk = format::SagaFinishedKey(1234, "order-7");
+    REQUIRE(format::ParseSagaIndexKey(fk, &e));
+    CHECK(e.kind == 'f');
+    CHECK(e.finished_ms == 1234);
+    CHECK(e.id == "order-7");
+    CHECK(format::SagaFinishedKey(1, "b") < format::SagaFinishedKey(2, "a"));
+    std::string ok = format::SagaOpenKey("x");  // e.id points into it
+    REQUIRE(format::ParseSagaIndexKey(ok, &e));
+    CHECK(e.kind == 'o');
+    CHECK(e.id == "x");
+    CHECK(fk < std::string(format::kSagaRecordsStart));
+    CHECK(format::IsSagaIndexKey(fk));
+    CHECK_FALSE(format::IsSagaIndexKey("order-7"));
+    CHECK_FALSE(format::ParseSagaIndexKey(std::string("\0o", 2), &e));          // no id
+    CHECK_FALSE(format::ParseSagaIndexKey(std::string("\0f\0\0", 4), &e));      // short time
+    CHECK_FALSE(format::ParseSagaIndexKey(std::string("\0z", 2) + "x", &e));    // unknown kind
+    CHECK_FALSE(format::ParseSagaIndexKey(format::SagaOpenKey(std::string(257, 'x')), &e));
+    CHECK(format::DecodeSagaIndexVersion(format::EncodeSagaIndexVersion(7)) == 7u);
+    CHECK_FALSE(format::DecodeSagaIndexVersion("abc"));
     std::mt19937 rng(3);
     for (int i = 0; i < 2000; i++) {
       std::string m = v;

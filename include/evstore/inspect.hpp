@@ -167,7 +167,8 @@ struct VerifyReport {
 // (every stream_index, category_index, type_index and event_ids entry points
 // at an event that matches it, and every event has its stream_index,
 // category_index, type_index and — for caller-supplied ids — event_ids
-// entries); every saga record (checksum, schema, enum ranges, its key).
+// entries); every saga record (checksum, schema, enum ranges, its key) and
+// that the saga engine's index keys beside them are well formed.
 // Finding problems is not an error: they are in the report.
 // Memory grows with the number of streams, not events. Errors: IOError,
 // Closed (the report is then incomplete).

@@ -19,17 +19,21 @@
 // Thread safety: every SagaEngine method may be called from any thread,
 // concurrently. Handlers run on the engine's worker pool, many sagas at
 // once; one saga's handlers never run concurrently with each other, except
-// that an attempt abandoned by its timeout may still be running when the
-// next attempt starts (its result is then discarded). No engine lock is held
-// while a handler or a callback runs; handlers and callbacks may call any
-// engine method except shutdown() and the destructor.
+// that an attempt abandoned by its timeout (or by shutdown) may still be
+// running when the next attempt starts (its result is then discarded). No
+// engine lock is held while a handler or a callback runs; handlers and
+// callbacks may call any engine method except shutdown() and the destructor.
 //
-// Lifetime: the engine keeps the store's internals alive and writes through
-// them; shut the engine down (shutdown() or destroy it) before closing the
-// store. Closing the store first is safe but stops the engine: every later
-// write fails with Closed, the engine stops scheduling work (status()
-// reports why), and unfinished sagas resume when an engine next opens the
-// reopened store.
+// Lifetime: at most one engine runs on a store at a time. The engine keeps
+// the store's internals alive and writes through them; shut the engine down
+// (shutdown() or destroy it) before closing the store. Closing the store
+// first is safe but stops the engine: every later write fails with Closed,
+// the engine stops scheduling work (status() reports why), and unfinished
+// sagas resume when an engine next opens the reopened store. A handler that
+// never returns does not hold the engine: past its timeout its worker is
+// replaced, and shutdown() waits for it only up to a bound (see
+// SagaEngineOptions). Such a handler keeps running after the engine is gone;
+// whatever it uses of yours must outlive it.
 #ifndef EVSTORE_SAGA_HPP_
 #define EVSTORE_SAGA_HPP_
 
@@ -82,6 +86,11 @@ enum class SagaEvent : uint8_t {
   kStuck = 10,                  // text: why
   kRetried = 11,                // retry() by hand
   kResolved = 12,               // resolve() by hand; text: the note
+  // An attempt began but never reported: the process stopped while it ran,
+  // or shutdown() stopped waiting for it. Counts as a failure that may have
+  // had effects; a retry is scheduled.
+  kStepInterrupted = 13,
+  kCompensationInterrupted = 14,
 };
 EVSTORE_EXPORT const char* SagaEventName(SagaEvent e) noexcept;
 
@@ -110,8 +119,13 @@ struct EVSTORE_EXPORT StepContext {
   std::string_view definition;
   std::string_view step;
   uint32_t step_index = 0;
-  // 1 for the first attempt; counts attempts recorded as failed, so after a
-  // crash the interrupted attempt's number is used again.
+  // 1 for the first attempt of this step (or of its compensation). Each
+  // attempt's start is recorded before its handler runs, so an attempt
+  // interrupted by a crash counts: the next run gets the next number, and a
+  // handler that crashes the process on every attempt uses up max_attempts
+  // like one that fails. The start is written without a sync of its own:
+  // after a power loss or an OS crash (not a process crash) it may be lost,
+  // and the interrupted attempt's number is used again.
   uint32_t attempt = 1;
   bool compensating = false;
   // "<saga id>/<step>" for the action, "<saga id>/<step>/compensate" for the
@@ -216,7 +230,10 @@ struct SagaInfo {
   // For kStuck: the state retry() resumes (kRunning or kCompensating).
   SagaState stuck_in = SagaState::kPending;
   int32_t step = 0;      // the step being run or compensated
-  uint32_t attempt = 0;  // attempts of that step recorded as failed
+  uint32_t attempt = 0;  // attempts of that step that ended without success
+  // Attempts of that step begun: attempt + 1 while one runs (or when one was
+  // interrupted and the engine has not yet recorded that).
+  uint32_t attempts_started = 0;
   int64_t next_attempt_ms = 0;  // 0: run as soon as a worker is free
   std::string input;
   std::vector<std::string> outputs;  // of the completed steps
@@ -239,8 +256,14 @@ struct SagaStats {
   uint64_t step_retries = 0;  // failed attempts that were retried
   uint64_t timeouts = 0;
   uint64_t late_results_discarded = 0;
+  uint64_t interrupted = 0;  // attempts found begun and never finished (k*Interrupted)
+  uint64_t purged = 0;       // finished sagas deleted by retention
   uint64_t active = 0;     // gauge: sagas not final and not stuck
   uint64_t in_flight = 0;  // gauge: handlers running now
+  // Gauge: worker threads whose handler outlived its timeout and has not
+  // returned yet (each was replaced while under max_abandoned_threads).
+  uint64_t abandoned_threads = 0;
+  uint64_t damaged = 0;  // gauge: sagas found damaged at open (see damaged())
   // Action and compensation handler run times (successful or not).
   uint64_t step_count = 0;
   double step_mean_us = 0;
@@ -249,29 +272,78 @@ struct SagaStats {
   double step_max_us = 0;
 };
 
+// A saga the engine cannot run because its record is damaged: it fails
+// verification, does not fit its definition, or is missing behind its entry
+// in the index of unfinished sagas.
+struct SagaDamage {
+  std::string id;
+  Status error;  // Corruption, naming the saga and what is wrong
+};
+
+// One page of list().
+struct SagaPage {
+  std::vector<SagaInfo> sagas;  // in id order
+  // Pass as after_id for the next page; empty when there is none.
+  std::string next_after;
+  // Ids in the range scanned whose records fail verification (skipped).
+  std::vector<std::string> damaged;
+};
+
 struct SagaEngineOptions {
-  // Worker threads running handlers.
-  size_t threads = 4;
+  // ---- Behaviour ----
   // History entries kept per saga (older ones are counted, then dropped).
   size_t max_history = 64;
+  // Retention of finished (completed or compensated) sagas. A background
+  // pass, every retention_interval, deletes each finished saga (its record
+  // and history; not the events its steps appended) that finished
+  // keep_finished_for ago or earlier, and the oldest finished ones beyond
+  // max_finished. A deleted saga is gone: get() returns NotFound, and
+  // start() with its id starts a new saga (so an idempotent start() repeated
+  // after the retention time runs the saga again). Stuck and unfinished
+  // sagas are never deleted. Keep forever: milliseconds::max() and SIZE_MAX.
+  std::chrono::milliseconds keep_finished_for{std::chrono::hours(24 * 7)};
+  size_t max_finished = SIZE_MAX;
+  std::chrono::milliseconds retention_interval{std::chrono::minutes(1)};
+  // How long shutdown() waits for running handlers (and callbacks) to
+  // return before it gives them up. 0: not at all.
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
   // Called once each time a saga becomes stuck, and at open for every saga
   // already stuck. Runs on an engine thread, no lock held.
   std::function<void(const SagaInfo&)> on_stuck;
   // Called when a saga reaches kCompleted or kCompensated.
   std::function<void(const SagaInfo&)> on_finished;
+  // Called at open for each unfinished saga whose record is damaged; the
+  // engine runs the others. Runs on the thread calling open(), no lock held.
+  std::function<void(const SagaDamage&)> on_damaged;
+
+  // ---- Threads ----
+  // Worker threads running handlers.
+  size_t threads = 4;
+  // A handler still running past its attempt's timeout is abandoned (its
+  // result will be discarded) and its worker replaced at once, so the other
+  // sagas go on; up to this many abandoned threads may exist at a time.
+  // Beyond that a timed-out handler keeps its worker (the pool shrinks until
+  // it returns).
+  size_t max_abandoned_threads = 16;
 };
 
 class EVSTORE_EXPORT SagaEngine {
  public:
   // Opens an engine on `store` with the given definitions (several versions
   // of one name may be registered; start() uses the highest), then resumes
-  // every unfinished saga found in the store. A saga whose definition
-  // (name + fingerprint) is not registered is not run: it becomes kStuck
-  // with an error naming the missing definition; register it and retry().
-  // Errors: InvalidArgument (no definitions, a duplicate name + version, an
-  // unnamed or duplicate step, a step without action, threads == 0, a bad
-  // retry policy), NotSupported (read-only store), Closed, Corruption (a
-  // saga record fails verification), IOError.
+  // every unfinished saga found in the store (reading only those: finished
+  // sagas are not read). A saga whose definition (name + fingerprint) is not
+  // registered is not run: it becomes kStuck with an error naming the
+  // missing definition; register it and retry(). An unfinished saga whose
+  // record is damaged is not run either: it is reported (damaged(),
+  // on_damaged) and the others run. Errors: InvalidArgument (no
+  // definitions, a duplicate name + version, an unnamed or duplicate step, a
+  // step without action, threads == 0, max_history == 0, a negative
+  // retention time, retention_interval <= 0, a bad retry policy),
+  // NotSupported (read-only store; sagas indexed by a newer evstore), Busy
+  // (another engine is open on this store: at most one runs on a store,
+  // until it is shut down or destroyed), Closed, Corruption (the saga index
+  // is damaged), IOError.
   static Result<std::unique_ptr<SagaEngine>> open(Store& store,
                                                   std::span<const SagaDefinition> definitions,
                                                   const SagaEngineOptions& options = {});
@@ -292,12 +364,19 @@ class EVSTORE_EXPORT SagaEngine {
   Result<bool> start(std::string_view definition, std::string_view saga_id,
                      std::string_view input);
 
-  // The saga as last committed (in_flight from memory). NotFound if absent;
+  // The saga as last committed (in_flight from memory). NotFound if absent
+  // (also once retention deleted it); Corruption if its record is damaged;
   // Closed after shutdown(); the engine's error if it stopped.
   Result<SagaInfo> get(std::string_view saga_id);
 
-  // Sagas in `state`, in id order, at most `limit`. Scans the sagas column
-  // family.
+  // Up to `limit` sagas in `state` whose ids come after `after_id` (empty:
+  // from the first), in id order. Page through all of them by passing the
+  // page's next_after until it is empty. Unfinished states (pending,
+  // running, compensating, stuck) are read through the index of unfinished
+  // sagas; final states scan the records. Damaged records are skipped and
+  // named in the page. Errors: Closed, IOError.
+  Result<SagaPage> list(SagaState state, std::string_view after_id, size_t limit);
+  // The first `limit` sagas in `state` (list(state, "", limit).sagas).
   Result<std::vector<SagaInfo>> list(SagaState state, size_t limit = SIZE_MAX);
 
   // Waits until the saga is final or stuck, and the callbacks for that have
@@ -320,6 +399,15 @@ class EVSTORE_EXPORT SagaEngine {
   // for retry().
   Status resolve(std::string_view saga_id, std::string_view note);
 
+  // Runs a retention pass now (see SagaEngineOptions::keep_finished_for)
+  // and returns how many finished sagas it deleted. Errors: Closed, IOError,
+  // the engine's error.
+  Result<uint64_t> purge_finished();
+
+  // The unfinished sagas found damaged at open (not run). Their records stay
+  // as they are: evstore-inspect shows them.
+  std::vector<SagaDamage> damaged() const;
+
   SagaStats stats() const;
 
   // OK while the engine runs; Closed after shutdown(); otherwise the store
@@ -327,17 +415,23 @@ class EVSTORE_EXPORT SagaEngine {
   Status status() const;
 
   // Stops the engine: no new handler starts, running handlers are asked to
-  // stop (cancelled()) and waited for, and their results are committed when
-  // the store still accepts writes. Unfinished sagas stay in the store and
-  // resume at the next open. Afterwards every method returns Closed.
-  // Idempotent. REQUIRES: not called from a handler or callback.
+  // stop (cancelled()) and waited for, up to options.shutdown_timeout, and
+  // the results of those that return are committed when the store still
+  // accepts writes. Handlers still running then are abandoned: what they
+  // return is discarded, and their attempts count as interrupted at the next
+  // open. Writes in progress are always waited for, and none starts
+  // afterwards; then the store is free for another engine. Unfinished sagas
+  // stay in the store and resume at the next open. Afterwards every method
+  // returns Closed. Returns OK, or TimedOut (the engine is shut down all the
+  // same) naming how many handlers were abandoned. Idempotent: later calls
+  // return OK. REQUIRES: not called from a handler or callback.
   Status shutdown();
 
   class Impl;
 
  private:
-  explicit SagaEngine(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit SagaEngine(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace evstore

@@ -88,6 +88,7 @@ void EncodeSagaRecord(const SagaRecordData& r, std::string* out) {
   b.add_resolved(r.resolved);
   b.add_history(history);
   b.add_history_dropped(r.history_dropped);
+  b.add_started(r.started);
   fbb.Finish(b.Finish());
   const char* p = reinterpret_cast<const char*>(fbb.GetBufferPointer());
   size_t n = fbb.GetSize();
@@ -151,7 +152,55 @@ Status DecodeSagaRecord(std::string_view key, std::string_view value, SagaRecord
     }
   }
   out->history_dropped = r->history_dropped();
+  out->started = r->started();
   return Status::OK();
+}
+
+std::string SagaOpenKey(std::string_view id) {
+  std::string k(kSagaOpenPrefix);
+  k.append(id);
+  return k;
+}
+
+std::string SagaFinishedKey(int64_t finished_ms, std::string_view id) {
+  std::string k(kSagaFinishedPrefix);
+  k.append(Be64(static_cast<uint64_t>(finished_ms < 0 ? 0 : finished_ms)).view());
+  k.append(id);
+  return k;
+}
+
+std::string EncodeSagaIndexVersion(uint32_t version) {
+  char b[8];
+  PutBE64(b, version);
+  return std::string(b + 4, 4);
+}
+
+std::optional<uint32_t> DecodeSagaIndexVersion(std::string_view value) {
+  if (value.size() != 4) return std::nullopt;
+  char b[8] = {0, 0, 0, 0, value[0], value[1], value[2], value[3]};
+  return static_cast<uint32_t>(GetBE64(b));
+}
+
+bool ParseSagaIndexKey(std::string_view key, SagaIndexEntry* out) {
+  if (key.size() < 2 || key[0] != '\0') return false;
+  *out = SagaIndexEntry();
+  out->kind = key[1];
+  std::string_view rest = key.substr(2);
+  switch (out->kind) {
+    case 'v': return rest.empty();
+    case 'o': break;
+    case 'f':
+      if (rest.size() < 8) return false;
+      out->finished_ms = static_cast<int64_t>(GetBE64(rest.data()));
+      if (out->finished_ms < 0) return false;
+      rest.remove_prefix(8);
+      break;
+    default: return false;
+  }
+  // Saga ids: 1..256 bytes without 0x00 (their UTF-8 is checked with the record).
+  if (rest.empty() || rest.size() > 256 || rest.find('\0') != std::string_view::npos) return false;
+  out->id = rest;
+  return true;
 }
 
 }  // namespace evstore::format

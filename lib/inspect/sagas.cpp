@@ -1,4 +1,6 @@
 // inspect: saga records (lib/format/saga_record.hpp).
+#include <algorithm>
+
 #include "evstore/inspect.hpp"
 #include "evstore/saga.hpp"
 #include "format/saga_record.hpp"
@@ -42,7 +44,9 @@ Status ListSagas(const Store& store, std::string_view from_id,
   ReadView view(store);
   if (!view.status().ok()) return view.status();
   auto it = view.NewIterator(internal::kCfSagas);
-  for (it->Seek(rocksdb::Slice(from_id.data(), from_id.size())); it->Valid(); it->Next()) {
+  // Records sort after the engine's index keys (format/saga_record.hpp).
+  std::string from = std::max(std::string(from_id), std::string(format::kSagaRecordsStart));
+  for (it->Seek(from); it->Valid(); it->Next()) {
     format::SagaRecordData r;
     Status s = format::DecodeSagaRecord(ToView(it->key()), ToView(it->value()), &r);
     if (!s.ok()) return s;
@@ -56,7 +60,8 @@ Result<SagaInfo> GetSaga(const Store& store, std::string_view id) {
   ReadView view(store);
   if (!view.status().ok()) return view.status();
   std::string value;
-  rocksdb::Status gs = view.Get(internal::kCfSagas, id, &value);
+  rocksdb::Status gs = format::IsSagaIndexKey(id) ? rocksdb::Status::NotFound()
+                                                  : view.Get(internal::kCfSagas, id, &value);
   if (gs.IsNotFound()) {
     std::string msg = "no saga \"";
     AppendEscaped(id, &msg);

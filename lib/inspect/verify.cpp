@@ -521,6 +521,14 @@ Status Verifier::CheckSagas() {
   format::SagaRecordData rec;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
+    if (format::IsSagaIndexKey(ToView(it->key()))) {
+      // The saga engine's index entries, beside the records.
+      format::SagaIndexEntry e;
+      if (!format::ParseSagaIndexKey(ToView(it->key()), &e))
+        Report(internal::kCfSagas, HexKey(ToView(it->key())), Problem::kNoPosition,
+               "malformed saga index key");
+      continue;
+    }
     r_->saga_records++;
     Status ds = format::DecodeSagaRecord(ToView(it->key()), ToView(it->value()), &rec);
     if (!ds.ok())

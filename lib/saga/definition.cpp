@@ -39,6 +39,8 @@ const char* SagaEventName(SagaEvent e) noexcept {
     case SagaEvent::kStuck: return "stuck";
     case SagaEvent::kRetried: return "retried by hand";
     case SagaEvent::kResolved: return "resolved by hand";
+    case SagaEvent::kStepInterrupted: return "step interrupted";
+    case SagaEvent::kCompensationInterrupted: return "compensation interrupted";
   }
   return "unknown";
 }

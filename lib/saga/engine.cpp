@@ -1,5 +1,6 @@
-// The saga engine: opening and recovery, starting sagas, queries, and the
-// by-hand operations on stuck sagas. Execution is in executor.cpp.
+// The saga engine: opening, starting sagas, queries, the by-hand operations
+// on stuck sagas, and shutdown. Execution is in executor.cpp, persistence
+// and recovery in records.cpp.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,10 +10,6 @@
 #include "saga/engine_impl.hpp"
 
 namespace evstore {
-
-namespace internal {
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what);
-}
 
 using saga::Def;
 using saga::InstPtr;
@@ -27,6 +24,12 @@ int64_t NowMs() {
       .count();
 }
 
+Clock::time_point After(std::chrono::milliseconds d) {
+  // About 30 years: far enough to mean "never", near enough not to overflow.
+  constexpr std::chrono::milliseconds kFar = std::chrono::hours(24 * 365 * 30);
+  return Clock::now() + std::min(d, kFar);
+}
+
 SagaInfo ToInfo(const Record& r, bool in_flight) {
   SagaInfo i;
   i.id = r.id;
@@ -37,6 +40,7 @@ SagaInfo ToInfo(const Record& r, bool in_flight) {
   i.stuck_in = static_cast<SagaState>(r.stuck_phase);
   i.step = r.step;
   i.attempt = r.attempt;
+  i.attempts_started = std::max(r.started, r.attempt);
   i.next_attempt_ms = r.next_attempt_ms;
   i.input = r.input;
   i.outputs = r.outputs;
@@ -58,7 +62,7 @@ SagaInfo ToInfo(const Record& r, bool in_flight) {
 
 // ---- SagaEngine: the public handle ----
 
-SagaEngine::SagaEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SagaEngine::SagaEngine(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SagaEngine::~SagaEngine() {
   if (impl_) (void)impl_->Shutdown();
@@ -74,19 +78,33 @@ Result<std::unique_ptr<SagaEngine>> SagaEngine::open(Store& store,
   if (options.threads == 0) return Status::InvalidArgument("saga engine: threads must be >= 1");
   if (options.max_history == 0)
     return Status::InvalidArgument("saga engine: max_history must be >= 1");
+  if (options.keep_finished_for.count() < 0)
+    return Status::InvalidArgument("saga engine: keep_finished_for must not be negative");
+  if (options.retention_interval.count() <= 0)
+    return Status::InvalidArgument("saga engine: retention_interval must be positive");
+  if (options.shutdown_timeout.count() < 0)
+    return Status::InvalidArgument("saga engine: shutdown_timeout must not be negative");
   {
     internal::StoreImpl::OpGuard g(si);
     if (g.closed()) return Status::Closed("store is closed");
   }
-  auto impl = std::make_unique<Impl>(si->shared_from_this(), options);
+  // Two engines would both resume the same sagas: their effects would run
+  // twice and each would overwrite the other's record updates.
+  if (!si->AttachSagaEngine())
+    return Status::Busy(
+        "a saga engine is already open on this store; shut it down (or destroy it) before "
+        "opening another");
+  auto impl = std::make_shared<Impl>(si->shared_from_this(), options);
+  impl->set_attached();
   Status s = impl->Register(definitions);
-  if (!s.ok()) return s;
   std::vector<SagaInfo> stuck;
-  s = impl->Recover(&stuck);
+  if (s.ok()) s = impl->Recover(&stuck);
   if (!s.ok()) {
-    (void)impl->Shutdown();
+    (void)impl->Shutdown();  // stops what started; detaches from the store
     return s;
   }
+  if (options.on_damaged)
+    for (const SagaDamage& d : impl->Damaged()) options.on_damaged(d);
   if (options.on_stuck)
     for (const SagaInfo& i : stuck) options.on_stuck(i);
   return std::unique_ptr<SagaEngine>(new SagaEngine(std::move(impl)));
@@ -97,8 +115,13 @@ Result<bool> SagaEngine::start(std::string_view definition, std::string_view sag
   return impl_->Start(definition, saga_id, input);
 }
 Result<SagaInfo> SagaEngine::get(std::string_view saga_id) { return impl_->Get(saga_id); }
+Result<SagaPage> SagaEngine::list(SagaState state, std::string_view after_id, size_t limit) {
+  return impl_->List(state, after_id, limit);
+}
 Result<std::vector<SagaInfo>> SagaEngine::list(SagaState state, size_t limit) {
-  return impl_->List(state, limit);
+  auto page = impl_->List(state, {}, limit);
+  if (!page.ok()) return page.status();
+  return std::move(page->sagas);
 }
 Result<SagaInfo> SagaEngine::wait(std::string_view saga_id, std::chrono::milliseconds timeout) {
   return impl_->Wait(saga_id, timeout);
@@ -108,6 +131,8 @@ Status SagaEngine::retry(std::string_view saga_id) { return impl_->Retry(saga_id
 Status SagaEngine::resolve(std::string_view saga_id, std::string_view note) {
   return impl_->Resolve(saga_id, note);
 }
+Result<uint64_t> SagaEngine::purge_finished() { return impl_->Purge(); }
+std::vector<SagaDamage> SagaEngine::damaged() const { return impl_->Damaged(); }
 SagaStats SagaEngine::stats() const { return impl_->Stats(); }
 Status SagaEngine::status() const { return impl_->EngineStatus(); }
 Status SagaEngine::shutdown() { return impl_->Shutdown(); }
@@ -117,7 +142,9 @@ Status SagaEngine::shutdown() { return impl_->Shutdown(); }
 SagaEngine::Impl::Impl(std::shared_ptr<internal::StoreImpl> store, const SagaEngineOptions& options)
     : store_(std::move(store)), opt_(options) {}
 
-SagaEngine::Impl::~Impl() { (void)Shutdown(); }
+// Runs after Shutdown() (the handle and open() make sure of it), possibly on
+// the last abandoned worker thread; nothing is left to stop.
+SagaEngine::Impl::~Impl() = default;
 
 Status SagaEngine::Impl::Register(std::span<const SagaDefinition> defs) {
   if (defs.empty()) return Status::InvalidArgument("saga engine: no definitions given");
@@ -163,121 +190,6 @@ std::string SagaEngine::Impl::MissingDefMessage(const Record& r) const {
     msg += " v" + std::to_string(d->d.version) + " (" + fp + ")";
   }
   return msg + ". Register the definition it was started under, then retry it";
-}
-
-namespace {
-
-// A record's step and outputs must fit its definition.
-Status CheckShape(const Record& r, const Def& d) {
-  size_t n = d.d.steps.size();
-  if (r.step < 0 || static_cast<size_t>(r.step) >= n || r.outputs.size() > n)
-    return Status::Corruption("saga record '" + r.id + "': step " + std::to_string(r.step) +
-                              " does not fit definition '" + r.definition + "'");
-  return Status::OK();
-}
-
-}  // namespace
-
-Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
-  std::vector<Record> open_sagas;
-  {
-    internal::StoreImpl::OpGuard g(store_.get());
-    if (g.closed()) return Status::Closed("store is closed");
-    std::unique_ptr<rocksdb::Iterator> it(
-        store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(internal::kCfSagas)));
-    Record r;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      Status s = format::DecodeSagaRecord(std::string_view(it->key().data(), it->key().size()),
-                                          std::string_view(it->value().data(), it->value().size()),
-                                          &r);
-      if (!s.ok()) return s;
-      auto st = static_cast<SagaState>(r.state);
-      if (st == SagaState::kStuck) {
-        stuck->push_back(saga::ToInfo(r, false));
-      } else if (!IsFinal(st)) {
-        open_sagas.push_back(std::move(r));
-        r = Record();
-      }
-    }
-    if (!it->status().ok())
-      return internal::StatusFromRocks(it->status(), "scanning the sagas column family");
-  }
-  for (Record& r : open_sagas) {
-    auto def = FindDef(r.definition, r.fingerprint);
-    if (def) {
-      Status s = CheckShape(r, *def);
-      if (!s.ok()) return s;
-      auto inst = std::make_shared<Instance>();
-      inst->id = r.id;
-      inst->def = def;
-      int64_t at = r.next_attempt_ms;
-      inst->rec = std::make_shared<const Record>(std::move(r));
-      std::lock_guard<std::mutex> l(mu_);
-      active_[inst->id] = inst;
-      stats_.resumed++;
-      ScheduleLocked(inst, at);
-      continue;
-    }
-    // Not runnable here: park it as stuck, remembering where it was.
-    Record next = r;
-    next.stuck_phase = next.state;
-    next.state = static_cast<uint8_t>(SagaState::kStuck);
-    next.error = MissingDefMessage(r);
-    AddHistory(&next, SagaEvent::kStuck, next.step, next.attempt, next.error);
-    Status s = CommitRecord(&next, {}, nullptr);
-    if (!s.ok()) return s;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stats_.stuck++;
-    }
-    stuck->push_back(saga::ToInfo(next, false));
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  for (size_t i = 0; i < opt_.threads; i++) workers_.emplace_back([this] { WorkerLoop(); });
-  timer_ = std::thread([this] { TimerLoop(); });
-  return Status::OK();
-}
-
-// ---- Persistence ----
-
-void SagaEngine::Impl::AddHistory(Record* r, SagaEvent e, int32_t step, uint32_t attempt,
-                                  std::string text) const {
-  r->history.push_back(format::SagaHistoryData{saga::NowMs(), static_cast<uint8_t>(e), r->state,
-                                               step, attempt, std::move(text)});
-  if (r->history.size() > opt_.max_history) {
-    size_t drop = r->history.size() - opt_.max_history;
-    r->history.erase(r->history.begin(), r->history.begin() + static_cast<ptrdiff_t>(drop));
-    r->history_dropped += static_cast<uint32_t>(drop);
-  }
-}
-
-Status SagaEngine::Impl::CommitRecord(Record* next, std::span<const StreamAppend> events,
-                                      std::function<Status()> precheck) {
-  next->revision++;
-  next->updated_ms = saga::NowMs();
-  internal::ExtraWrite w;
-  w.cf = internal::kCfSagas;
-  w.key = next->id;
-  format::EncodeSagaRecord(*next, &w.value);
-  std::vector<internal::PartRef> parts;
-  parts.reserve(events.size());
-  for (const StreamAppend& p : events) parts.push_back(internal::PartRef{p.stream, p.expected, p.events});
-  internal::CommitRequest req;
-  req.parts = parts;
-  req.extra = std::span<const internal::ExtraWrite>(&w, 1);
-  req.precheck = std::move(precheck);
-  return store_->Commit(&req);
-}
-
-Status SagaEngine::Impl::ReadRecord(std::string_view id, Record* out) {
-  internal::StoreImpl::OpGuard g(store_.get());
-  if (g.closed()) return Status::Closed("store is closed");
-  std::string v;
-  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(), store_->cf(internal::kCfSagas),
-                                        rocksdb::Slice(id.data(), id.size()), &v);
-  if (s.IsNotFound()) return Status::NotFound("no saga '" + std::string(id) + "'");
-  if (!s.ok()) return internal::StatusFromRocks(s, "reading saga '" + std::string(id) + "'");
-  return format::DecodeSagaRecord(id, v, out);
 }
 
 Status SagaEngine::Impl::CheckOpenLocked() const {
@@ -351,18 +263,20 @@ Result<bool> SagaEngine::Impl::Start(std::string_view definition, std::string_vi
   r.input = std::string(input);
   r.created_ms = saga::NowMs();
   AddHistory(&r, SagaEvent::kStarted, -1, 0, {});
-  s = CommitRecord(&r, {}, nullptr);
+  s = CommitRecord(&r, /*is_new=*/true, {}, nullptr);
   release();
   if (!s.ok()) {
     if (!s.IsClosed()) FailLocked(s);
     return s;
   }
+  stats_.started++;
+  // Recorded: when shutdown got here first, it resumes at the next open.
+  if (stopping_ || closed_) return true;
   auto inst = std::make_shared<Instance>();
   inst->id = key;
   inst->def = def;
   inst->rec = std::make_shared<const Record>(std::move(r));
   active_[key] = inst;
-  stats_.started++;
   ScheduleLocked(inst, 0);
   return true;
 }
@@ -375,44 +289,16 @@ Result<SagaInfo> SagaEngine::Impl::Get(std::string_view id) {
     auto it = active_.find(std::string(id));
     if (it != active_.end()) return saga::ToInfo(*it->second->rec, it->second->in_flight);
   }
+  // An id that start() refuses names no saga (and never an index key).
+  if (!saga::ValidateSagaId(id).ok()) return Status::NotFound("no saga '" + std::string(id) + "'");
   Record r;
   Status s = ReadRecord(id, &r);
   if (!s.ok()) return s;
   return saga::ToInfo(r, false);
 }
 
-Result<std::vector<SagaInfo>> SagaEngine::Impl::List(SagaState state, size_t limit) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (closed_) return Status::Closed("saga engine is shut down");
-  }
-  std::vector<SagaInfo> out;
-  internal::StoreImpl::OpGuard g(store_.get());
-  if (g.closed()) return Status::Closed("store is closed");
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(internal::kCfSagas)));
-  Record r;
-  for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
-    Status s = format::DecodeSagaRecord(std::string_view(it->key().data(), it->key().size()),
-                                        std::string_view(it->value().data(), it->value().size()),
-                                        &r);
-    if (!s.ok()) return s;
-    if (static_cast<SagaState>(r.state) != state) continue;
-    bool in_flight = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto a = active_.find(r.id);
-      in_flight = a != active_.end() && a->second->in_flight;
-    }
-    out.push_back(saga::ToInfo(r, in_flight));
-  }
-  if (!it->status().ok())
-    return internal::StatusFromRocks(it->status(), "scanning the sagas column family");
-  return out;
-}
-
 Result<SagaInfo> SagaEngine::Impl::Wait(std::string_view id, std::chrono::milliseconds timeout) {
-  auto deadline = saga::Clock::now() + timeout;
+  auto deadline = saga::After(timeout);
   std::string key(id);
   {
     std::unique_lock<std::mutex> l(mu_);
@@ -435,7 +321,7 @@ Result<SagaInfo> SagaEngine::Impl::Wait(std::string_view id, std::chrono::millis
 }
 
 Status SagaEngine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
-  auto deadline = saga::Clock::now() + timeout;
+  auto deadline = saga::After(timeout);
   std::unique_lock<std::mutex> l(mu_);
   while (!active_.empty() || !starting_.empty() || !notifying_.empty()) {
     Status s = CheckOpenLocked();
@@ -445,6 +331,11 @@ Status SagaEngine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
       return Status::TimedOut(std::to_string(active_.size()) + " sagas are still running");
   }
   return CheckOpenLocked();
+}
+
+std::vector<SagaDamage> SagaEngine::Impl::Damaged() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return damaged_;
 }
 
 // ---- Stuck sagas, by hand ----
@@ -467,6 +358,7 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
   if (auto it = active_.find(key); it != active_.end())
     return Status::InvalidArgument("saga '" + key + "' is not stuck: it is " +
                                    SagaStateName(static_cast<SagaState>(it->second->rec->state)));
+  if (!saga::ValidateSagaId(id).ok()) return Status::NotFound("no saga '" + key + "'");
   starting_.insert(key);
   l.unlock();
   auto release = [&] {
@@ -497,22 +389,24 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
       release();
       return Status::InvalidArgument(MissingDefMessage(r));
     }
-    s = CheckShape(r, *def);
+    s = saga::CheckShape(r, *def);
     if (!s.ok()) {
       release();
       return s;
     }
     r.state = r.stuck_phase;
     r.attempt = 0;
+    r.started = 0;
     r.next_attempt_ms = 0;
     AddHistory(&r, SagaEvent::kRetried, r.step, 0, std::string(note));
   }
-  s = CommitRecord(&r, {}, nullptr);
+  s = CommitRecord(&r, /*is_new=*/false, {}, nullptr);
   release();
   if (!s.ok()) {
     if (!s.IsClosed()) FailLocked(s);
     return s;
   }
+  if (stopping_ || closed_) return Status::OK();  // committed; resumes at the next open
   if (resolve) {
     stats_.compensated++;
     if (opt_.on_finished) {
@@ -536,6 +430,8 @@ SagaStats SagaEngine::Impl::Stats() const {
   std::lock_guard<std::mutex> l(mu_);
   SagaStats s = stats_;
   s.active = active_.size();
+  s.abandoned_threads = abandoned_;
+  s.damaged = damaged_.size();
   uint64_t n = 0;
   for (uint64_t c : latency_buckets_) n += c;
   s.step_count = n;
@@ -560,25 +456,61 @@ Status SagaEngine::Impl::EngineStatus() const {
 }
 
 Status SagaEngine::Impl::Shutdown() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (closed_ || stopping_) return Status::OK();
-    stopping_ = true;
-    for (auto& [id, inst] : active_)
-      if (inst->in_flight && inst->cancel) inst->cancel->store(true);
-    work_cv_.notify_all();
-    timer_cv_.notify_all();
-    WakeAllLocked();
-  }
-  for (auto& t : workers_) t.join();
-  workers_.clear();
+  std::unique_lock<std::mutex> l(mu_);
+  if (closed_ || stopping_) return Status::OK();
+  stopping_ = true;
+  for (auto& [id, inst] : active_)
+    if (inst->in_flight && inst->cancel) inst->cancel->store(true);
+  work_cv_.notify_all();
+  timer_cv_.notify_all();
+  maint_cv_.notify_all();
+  WakeAllLocked();
+  l.unlock();
+  // Neither runs user code: both return promptly.
   if (timer_.joinable()) timer_.join();
-  std::lock_guard<std::mutex> l(mu_);
+  if (maint_.joinable()) maint_.join();
+  l.lock();
+  // Workers exit once their handler (and what follows it) is done.
+  auto deadline = saga::After(opt_.shutdown_timeout);
+  exit_cv_.wait_until(l, deadline, [&] { return threads_ == 0; });
+  const size_t abandoned = threads_;
+  // Join the workers that exited; the others run a handler that did not
+  // return in time, and are let go.
+  std::vector<std::thread> finished, given_up;
+  for (auto& [id, w] : workers_)
+    (w.exited ? finished : given_up).push_back(std::move(w.thread));
+  workers_.clear();
+  writes_closed_ = true;
+  // Give up the attempts still running: whatever they return is discarded,
+  // and the next open finds them interrupted.
+  for (auto& [id, inst] : active_) {
+    if (!inst->in_flight) continue;
+    inst->in_flight = false;
+    inst->token = ++seq_;
+    inst->runner = nullptr;
+  }
+  // A write that began is waited for, however long the store takes: once
+  // detached, another engine may write the same sagas.
+  exit_cv_.wait(l, [&] { return writes_ == 0; });
   closed_ = true;
   ready_.clear();
   timers_.clear();
   active_.clear();
   WakeAllLocked();
+  l.unlock();
+  for (std::thread& t : finished)
+    if (t.joinable()) t.join();
+  for (std::thread& t : given_up)
+    if (t.joinable()) t.detach();
+  if (attached_) store_->DetachSagaEngine();
+  attached_ = false;
+  if (abandoned > 0)
+    return Status::TimedOut(
+        "saga engine shut down, but " + std::to_string(abandoned) +
+        " handler or callback thread(s) did not return within " +
+        std::to_string(opt_.shutdown_timeout.count()) +
+        " ms and were abandoned; their results will be discarded and their sagas resume at the "
+        "next open");
   return Status::OK();
 }
 

@@ -1,6 +1,7 @@
-// Saga execution: the worker pool, the timer (retry waits and timeouts), and
-// the state machine that turns an attempt's outcome into the next committed
-// record. See engine_impl.hpp for the concurrency model.
+// Saga execution: the worker pool, the timer (retry waits and timeouts), the
+// retention thread, and the state machine that turns an attempt's outcome
+// into the next committed record. See engine_impl.hpp for the concurrency
+// model.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -15,10 +16,6 @@ using saga::Clock;
 using saga::InstPtr;
 using saga::Outcome;
 using saga::Record;
-
-namespace saga {
-int64_t NowMs();
-}
 
 namespace {
 
@@ -67,7 +64,7 @@ void SagaEngine::Impl::ScheduleLocked(const InstPtr& inst, int64_t next_attempt_
   }
   inst->token = ++seq_;
   EraseTimerLocked(inst.get());
-  inst->timer_key = TimerKey(Clock::now() + std::chrono::milliseconds(wait), inst->token);
+  inst->timer_key = TimerKey(saga::After(std::chrono::milliseconds(wait)), inst->token);
   inst->has_timer = true;
   bool first = timers_.empty() || inst->timer_key < timers_.begin()->first;
   timers_.emplace(inst->timer_key, TimerEntry{inst, false});
@@ -90,18 +87,69 @@ void SagaEngine::Impl::RecordLatencyLocked(double us) {
 
 // ---- Threads ----
 
-void SagaEngine::Impl::WorkerLoop() {
+bool SagaEngine::Impl::SpawnWorkerLocked() {
+  ReapWorkersLocked();
+  const uint64_t id = ++worker_seq_;
+  std::thread t;
+  try {
+    // The thread holds the engine: a handler may outlive shutdown() and the
+    // handle, and its worker still touches the engine when it returns.
+    t = std::thread([self = shared_from_this(), id]() mutable {
+      self->WorkerLoop(id);
+      self.reset();  // may free the engine: nothing of it is touched after this
+    });
+  } catch (const std::system_error&) {
+    return false;
+  }
+  threads_++;
+  live_workers_++;
+  try {
+    workers_[id].thread = std::move(t);
+  } catch (...) {
+    t.detach();  // out of memory: it runs all the same, unjoined
+  }
+  return true;
+}
+
+void SagaEngine::Impl::ReapWorkersLocked() {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (!it->second.exited) {
+      ++it;
+      continue;
+    }
+    // It set `exited` under mu_ and takes it no more: the join is short.
+    if (it->second.thread.joinable()) it->second.thread.join();
+    it = workers_.erase(it);
+  }
+}
+
+void SagaEngine::Impl::WorkerLoop(uint64_t id) {
+  saga::Worker me;
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
+    if (me.abandoned) {
+      // The handler outlived its attempt and the pool went on without this
+      // thread: rejoin it if it is short of workers, else leave.
+      me.abandoned = false;
+      abandoned_--;
+      if (stopping_ || live_workers_ >= opt_.threads) break;
+      live_workers_++;
+    }
     work_cv_.wait(l, [&] { return stopping_ || !ready_.empty(); });
-    if (stopping_) return;
+    if (stopping_) {
+      live_workers_--;
+      break;
+    }
     InstPtr inst = std::move(ready_.front());
     ready_.pop_front();
     l.unlock();
-    while (RunOnce(inst)) {
+    while (RunOnce(inst, &me)) {
     }
+    inst.reset();
     l.lock();
   }
+  if (auto it = workers_.find(id); it != workers_.end()) it->second.exited = true;
+  if (--threads_ == 0) exit_cv_.notify_all();
 }
 
 void SagaEngine::Impl::TimerLoop() {
@@ -121,51 +169,115 @@ void SagaEngine::Impl::TimerLoop() {
     TimerEntry e = std::move(first->second);
     uint64_t token = first->first.second;
     timers_.erase(first);
-    e.inst->has_timer = false;
-    if (e.inst->token != token || !failed_.ok()) continue;
-    if (!e.timeout) {
-      ready_.push_back(e.inst);
-      work_cv_.notify_one();
-      continue;
+    saga::Instance& inst = *e.inst;
+    inst.has_timer = false;
+    if (inst.token != token || !failed_.ok()) continue;
+    if (e.timeout) {
+      if (!inst.in_flight) continue;
+      // The attempt ran out of time: claim it, so that its late result is
+      // discarded, and hand its failure to a worker to commit. This thread
+      // never commits: a slow sync must not delay another saga's deadline.
+      inst.in_flight = false;
+      inst.token = ++seq_;
+      if (inst.cancel) inst.cancel->store(true);
+      stats_.timeouts++;
+      if (inst.runner != nullptr) {
+        // Its worker is stuck in the handler until it returns, which may be
+        // never: the pool goes on with a replacement, within the bound.
+        inst.runner->abandoned = true;
+        inst.runner = nullptr;
+        live_workers_--;
+        abandoned_++;
+        if (abandoned_ <= opt_.max_abandoned_threads) (void)SpawnWorkerLocked();
+      }
+      const uint32_t attempt = inst.rec->started;
+      Outcome out;
+      out.kind = Outcome::Kind::kTimedOut;
+      out.error = "attempt " + std::to_string(attempt) + " timed out after " +
+                  std::to_string(inst.def->d.steps[inst.rec->step].timeout.count()) + " ms";
+      out.partial = true;  // it may still be having effects
+      inst.timed_out = std::move(out);
+      inst.timed_out_attempt = attempt;
     }
-    if (!e.inst->in_flight) continue;
-    // The attempt ran out of time: claim it, so that its late result is
-    // discarded, and record the failure.
-    e.inst->in_flight = false;
-    e.inst->token = ++seq_;
-    if (e.inst->cancel) e.inst->cancel->store(true);
-    stats_.timeouts++;
-    uint32_t attempt = e.inst->rec->attempt + 1;
-    auto ms = e.inst->def->d.steps[e.inst->rec->step].timeout.count();
-    l.unlock();
-    Outcome out;
-    out.kind = Outcome::Kind::kTimedOut;
-    out.error = "attempt " + std::to_string(attempt) + " timed out after " + std::to_string(ms) +
-                " ms";
-    out.partial = true;  // it may still be having effects
-    bool run_now = Transition(e.inst, std::move(out), attempt);
-    l.lock();
-    if (run_now && !stopping_) {
-      ready_.push_back(e.inst);
-      work_cv_.notify_one();
-    }
+    ready_.push_back(std::move(e.inst));
+    work_cv_.notify_one();
   }
 }
 
-bool SagaEngine::Impl::RunOnce(const InstPtr& inst) {
+void SagaEngine::Impl::MaintenanceLoop() {
   std::unique_lock<std::mutex> l(mu_);
-  if (stopping_ || !failed_.ok()) return false;
+  for (;;) {
+    maint_cv_.wait_until(l, saga::After(opt_.retention_interval), [&] { return stopping_; });
+    if (stopping_ || !failed_.ok()) return;
+    l.unlock();
+    Result<uint64_t> r = Purge();
+    l.lock();
+    if (!r.ok() && !stopping_) FailLocked(r.status());
+  }
+}
+
+bool SagaEngine::Impl::RunOnce(const InstPtr& inst, saga::Worker* me) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (stopping_ || !failed_.ok()) {
+    const bool undo = inst->prestarted && failed_.ok();
+    inst->prestarted = false;
+    l.unlock();
+    if (undo) UndoPrestart(inst);
+    return false;
+  }
+  if (inst->timed_out) {
+    Outcome out = std::move(*inst->timed_out);
+    inst->timed_out.reset();
+    const uint32_t attempt = inst->timed_out_attempt;
+    l.unlock();
+    return Transition(inst, std::move(out), attempt);
+  }
   saga::RecordPtr rec = inst->rec;
+  if (inst->prestarted) {
+    // The transition this worker just committed counted this attempt.
+    inst->prestarted = false;
+  } else if (rec->started > rec->attempt) {
+    // Begun by an earlier run (or given up by shutdown) and never finished.
+    stats_.interrupted++;
+    l.unlock();
+    Outcome out;
+    out.kind = Outcome::Kind::kInterrupted;
+    out.error = "attempt " + std::to_string(rec->started) +
+                " was interrupted: it began but never finished (the process stopped, or the "
+                "engine was shut down without waiting for it)";
+    out.partial = true;  // it may have had effects
+    return Transition(inst, std::move(out), rec->started);
+  } else {
+    // Count the attempt before its handler runs, so that one that never
+    // returns (it crashes the process, or hangs through shutdown) still uses
+    // up an attempt. Unsynced: a power cut that loses it only undercounts,
+    // and the next synced commit makes it durable anyway.
+    l.unlock();
+    Record next = *rec;
+    next.started = rec->attempt + 1;
+    Status s = CommitFenced(inst, &next, {}, /*sync=*/false);
+    if (!s.ok()) {
+      CommitFailed(s);
+      return false;
+    }
+    rec = std::make_shared<const Record>(std::move(next));
+    l.lock();
+  }
+  const uint32_t attempt = rec->started;
   const saga::Def& def = *inst->def;
-  bool comp = static_cast<SagaState>(rec->state) == SagaState::kCompensating;
+  const bool comp = static_cast<SagaState>(rec->state) == SagaState::kCompensating;
   const StepDefinition& sd = def.d.steps[rec->step];
-  uint32_t attempt = rec->attempt + 1;
+  inst->rec = rec;
+  if (!failed_.ok()) return false;  // counted, not run: interrupted at the next open
   uint64_t token = ++seq_;
   inst->token = token;
   inst->in_flight = true;
-  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  inst->runner = me;
+  // Shut down meanwhile: the handler still runs (its start is recorded), told
+  // to stop at once.
+  auto cancel = std::make_shared<std::atomic<bool>>(stopping_);
   inst->cancel = cancel;
-  auto deadline = Clock::now() + sd.timeout;
+  auto deadline = saga::After(sd.timeout);
   EraseTimerLocked(inst.get());
   inst->timer_key = TimerKey(deadline, token);
   inst->has_timer = true;
@@ -205,8 +317,9 @@ bool SagaEngine::Impl::RunOnce(const InstPtr& inst) {
   l.lock();
   stats_.in_flight--;
   RecordLatencyLocked(us);
+  if (inst->runner == me) inst->runner = nullptr;
   if (inst->token != token || !inst->in_flight) {
-    stats_.late_results_discarded++;  // the timer took this attempt over
+    stats_.late_results_discarded++;  // the timer or shutdown took this attempt over
     return false;
   }
   inst->in_flight = false;
@@ -237,6 +350,9 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
   const StepDefinition& sd = def.d.steps[i];
   const bool comp = static_cast<SagaState>(next.state) == SagaState::kCompensating;
   const bool timed_out = out.kind == Outcome::Kind::kTimedOut;
+  const bool interrupted = out.kind == Outcome::Kind::kInterrupted;
+  // Lost track of: it may have had effects.
+  const bool lost = timed_out || interrupted;
   auto set_state = [&](SagaState s) { next.state = static_cast<uint8_t>(s); };
   auto go_stuck = [&](std::string why) {
     next.stuck_phase = next.state;
@@ -288,10 +404,13 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
         break;
       case Outcome::Kind::kRetry:
       case Outcome::Kind::kTimedOut:
-        next.tainted = next.tainted || out.partial || timed_out;
+      case Outcome::Kind::kInterrupted:
+        next.tainted = next.tainted || out.partial || lost;
         if (attempt < sd.retry.max_attempts) {
           set_state(SagaState::kRunning);
-          schedule_retry(sd.retry, timed_out ? SagaEvent::kStepTimedOut : SagaEvent::kStepFailed);
+          schedule_retry(sd.retry, timed_out     ? SagaEvent::kStepTimedOut
+                                   : interrupted ? SagaEvent::kStepInterrupted
+                                                 : SagaEvent::kStepFailed);
           std::lock_guard<std::mutex> l(mu_);
           stats_.step_retries++;
         } else {
@@ -322,9 +441,12 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
       }
       case Outcome::Kind::kRetry:
       case Outcome::Kind::kTimedOut:
+      case Outcome::Kind::kInterrupted:
         if (attempt < sd.compensation_retry.max_attempts) {
-          schedule_retry(sd.compensation_retry, timed_out ? SagaEvent::kCompensationTimedOut
-                                                          : SagaEvent::kCompensationFailed);
+          schedule_retry(sd.compensation_retry,
+                         timed_out     ? SagaEvent::kCompensationTimedOut
+                         : interrupted ? SagaEvent::kCompensationInterrupted
+                                       : SagaEvent::kCompensationFailed);
           std::lock_guard<std::mutex> l(mu_);
           stats_.step_retries++;
         } else {
@@ -337,22 +459,40 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
         break;
     }
   }
+  // When the next attempt runs right away, on this worker, this commit also
+  // counts its start: the common path needs no commit of its own for that.
+  const auto st = static_cast<SagaState>(next.state);
+  const bool prestart = !IsFinal(st) && st != SagaState::kStuck && next.next_attempt_ms == 0;
+  next.started = next.attempt + (prestart ? 1 : 0);
   return CommitTransition(inst, std::move(next), std::move(events), attempt);
 }
 
-bool SagaEngine::Impl::CommitTransition(const InstPtr& inst, Record next,
-                                        std::vector<StreamAppend> events, uint32_t attempt) {
+Status SagaEngine::Impl::CommitFenced(const InstPtr& inst, Record* next,
+                                      std::span<const StreamAppend> events, bool sync) {
   uint64_t base = inst->rec->revision;
-  // Fencing in commit order: the record this transition was computed from
-  // must still be the current one.
+  // Fencing in commit order: the record this change was computed from must
+  // still be the current one.
   auto precheck = [this, inst, base]() -> Status {
     std::lock_guard<std::mutex> l(mu_);
     if (inst->rec->revision != base)
       return Status::Aborted("saga '" + inst->id + "' changed since this attempt began");
     return Status::OK();
   };
+  return CommitRecord(next, /*is_new=*/false, events, precheck, sync);
+}
+
+void SagaEngine::Impl::CommitFailed(const Status& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  // Fenced: another path owns the saga. Refused by shutdown: the saga
+  // resumes at the next open.
+  if (s.IsAborted() || writes_closed_) return;
+  FailLocked(s);
+}
+
+bool SagaEngine::Impl::CommitTransition(const InstPtr& inst, Record next,
+                                        std::vector<StreamAppend> events, uint32_t attempt) {
   // The store validates the step's events like any append's.
-  Status s = CommitRecord(&next, events, precheck);
+  Status s = CommitFenced(inst, &next, events, /*sync=*/true);
   if (s.ok()) return Apply(inst, std::move(next));
   if (!events.empty() && RequestSpecific(s)) {
     // The step's events were refused and nothing was written: the attempt
@@ -362,9 +502,7 @@ bool SagaEngine::Impl::CommitTransition(const InstPtr& inst, Record next,
     out.error = "the step's events were rejected: " + s.ToString();
     return Transition(inst, std::move(out), attempt);
   }
-  std::lock_guard<std::mutex> l(mu_);
-  if (s.IsAborted()) return false;  // fenced: the other path owns the saga
-  FailLocked(s);
+  CommitFailed(s);
   return false;
 }
 
@@ -372,7 +510,9 @@ bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
   std::unique_lock<std::mutex> l(mu_);
   auto state = static_cast<SagaState>(next.state);
   int64_t at = next.next_attempt_ms;
+  const bool prestarted = next.started > next.attempt;
   inst->rec = std::make_shared<const Record>(std::move(next));
+  if (closed_) return false;  // committed after shutdown let go of the saga
   if (IsFinal(state) || state == SagaState::kStuck) {
     active_.erase(inst->id);
     EraseTimerLocked(inst.get());
@@ -387,12 +527,31 @@ bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
     }
     return false;
   }
-  if (stopping_) return false;
+  if (stopping_) {
+    l.unlock();
+    if (prestarted) UndoPrestart(inst);
+    return false;
+  }
   if (at != 0 && at > saga::NowMs()) {
     ScheduleLocked(inst, at);
     return false;
   }
+  inst->prestarted = prestarted;
   return true;
+}
+
+void SagaEngine::Impl::UndoPrestart(const InstPtr& inst) {
+  // Shut down between a transition and the attempt it counted: that attempt
+  // will not run, so the next open must not find it interrupted.
+  Record next = *inst->rec;
+  next.started = next.attempt;
+  Status s = CommitFenced(inst, &next, {}, /*sync=*/false);
+  if (!s.ok()) {
+    CommitFailed(s);
+    return;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  inst->rec = std::make_shared<const Record>(std::move(next));
 }
 
 }  // namespace evstore
