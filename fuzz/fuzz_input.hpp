@@ -10,13 +10,23 @@
 #include <string>
 #include <string_view>
 
+// Set by a target that keeps state across inputs: called once when a check
+// fails, before the abort, to save what reproduces the failure.
+inline void (*g_fuzz_on_failure)() = nullptr;
+
+[[noreturn]] inline void FuzzFail(const char* file, int line, const char* cond) {
+  std::fprintf(stderr, "%s:%d: check failed: %s\n", file, line, cond);
+  if (auto hook = g_fuzz_on_failure) {
+    g_fuzz_on_failure = nullptr;  // a check failing inside the hook just aborts
+    hook();
+  }
+  std::abort();
+}
+
 // A failed check: print and abort (libFuzzer records the input as a crash).
-#define FUZZ_CHECK(cond)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                             \
-    }                                                                           \
+#define FUZZ_CHECK(cond)                                 \
+  do {                                                   \
+    if (!(cond)) FuzzFail(__FILE__, __LINE__, #cond);    \
   } while (0)
 
 class FuzzInput {

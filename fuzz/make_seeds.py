@@ -81,30 +81,140 @@ def keys():
     write("keys", "uuid_text", b"0123ABCD-4567-89ab-cdef-0123456789AB")
 
 
+REOPEN_ONE_IN = 256  # store_model.hpp's kReopenOneIn
+
+
+def reopen_allowed(data):
+    """store_model.hpp's ReopenAllowed: FNV-1a, murmur3's finisher, 0 mod REOPEN_ONE_IN."""
+    m = 0xFFFFFFFF
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & m
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & m
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & m
+    h ^= h >> 16
+    return h % REOPEN_ONE_IN == 0
+
+
+def reopening(data):
+    """`data` with read_event ops appended until its reopen opcodes take effect."""
+    for n in range(1 << 16):
+        pad = b"".join(b"\x06" + bytes([(n >> (8 * i)) & 0xFF]) for i in range(1 + (n > 0xFF)))
+        if reopen_allowed(data + pad):
+            return data + pad
+    raise RuntimeError("no padding found")
+
+
+class Ops:
+    """Builds a store_ops / capi_ops input (the layout in store_model.hpp)."""
+
+    def __init__(self):
+        self.b = b""
+
+    @staticmethod
+    def event(shape=0x05, pool_id=None):
+        # shape: type % 3, data (>> 2) % 4, 0x10 metadata, 0x20 content type
+        if pool_id is None:
+            return bytes([shape & ~0x40])
+        return bytes([shape | 0x40, pool_id])
+
+    @staticmethod
+    def expect(kind, exact=0):
+        # 0 any, 1 no stream, 2 stream exists, 3 the model's head, 4 Exact(exact % 4)
+        return bytes([kind]) + (bytes([exact]) if kind == 4 else b"")
+
+    def append(self, stream, expect, events):
+        assert 1 <= len(events) <= 3
+        self.b += bytes([0, stream]) + expect + bytes([len(events) - 1]) + b"".join(events)
+        return self
+
+    def multi(self, stream, other, parts):
+        # streams: `stream` and (stream + 1 + other) % 4; parts: [(expect, events)] * 2
+        self.b += bytes([2, stream, other])
+        for expect, events in parts:
+            assert 1 <= len(events) <= 2
+            self.b += expect + bytes([len(events) - 1]) + b"".join(events)
+        return self
+
+    def read_stream(self, stream, mode, limit=None):
+        self.b += bytes([3, stream])
+        return self.read_args(mode, limit)
+
+    def read_all(self, mode, limit=None):
+        self.b += bytes([4])
+        return self.read_args(mode, limit)
+
+    def read_args(self, mode, limit):
+        # mode: 1 backward, 2 from the end (backward), bits 2.. the start,
+        # 0x80 no limit (and then no limit byte)
+        assert (limit is None) == bool(mode & 0x80)
+        self.b += bytes([mode]) + (b"" if limit is None else bytes([limit]))
+        return self
+
+    def read_index(self, mode):
+        # mode: 1 by type ((mode >> 1) % 3), else category (2: order, else cart);
+        # 8 backward from the end, else forward from (mode >> 4) % 16
+        self.b += bytes([5, mode])
+        return self
+
+    def read_event(self, position):
+        self.b += bytes([6, position])
+        return self
+
+    def head(self, stream):
+        self.b += bytes([7, stream])
+        return self
+
+    def reopen(self):
+        self.b += b"\x08"
+        return self
+
+
 def store_ops():
-    # opcodes: 0/1 append, 2 multi, 3 read_stream, 4 read_all, 5 category/type,
-    # 6 read_event, 7 head, 8 reopen. See fuzz_store_ops.cpp.
-    ev_plain = b"\x05"           # type/data choice, no id
-    ev_id = lambda k: b"\x45" + bytes([k])  # with pool id k
-    basic = (b"\x00\x00\x01\x02" + ev_plain + ev_plain + ev_plain +   # order-1, NoStream, 3 events
-             b"\x00\x00\x03\x00" + ev_plain +                         # order-1, Exact(head)
-             b"\x00\x00\x01\x00" + ev_plain +                         # order-1, NoStream: conflict
-             b"\x03\x00\x01" + b"\x04\x02\x02" + b"\x07\x00" + b"\x06\x03")
-    write("store_ops", "append_read", basic)
-    idem = (b"\x00\x01\x00\x01" + ev_id(1) +     # order-2 Any, id 1
-            b"\x00\x01\x00\x01" + ev_id(1) +     # same again: idempotent replay
-            b"\x00\x02\x00\x01" + ev_id(1) +     # id 1 on another stream: duplicate
-            b"\x00\x02\x00\x02" + ev_id(2) + ev_id(2) +  # one id twice: invalid
-            b"\x05\x01" + b"\x05\x00")
-    write("store_ops", "idempotency", idem)
-    reopen = (b"\x02\x00\x00\x00\x01" + ev_plain + b"\x00\x00" + ev_plain +  # multi order-1 + order-2
-              b"\x08" + b"\x04\x03" + b"\x01\x03\x02\x00" + ev_plain +
-              b"\x08" + b"\x03\x03\x01" + b"\x07\x03")
-    write("store_ops", "multi_reopen", reopen)
+    # Streams: 0 order-1, 1 order-2, 2 cart-1, 3 solo.
+    ev, expect = Ops.event, Ops.expect
+    basic = (Ops()
+             .append(0, expect(1), [ev(), ev(0x06), ev(0x31)])  # order-1 NoStream: 3 events
+             .append(0, expect(3), [ev()])                      # Exact(head)
+             .append(0, expect(1), [ev()])                      # NoStream again: conflict
+             .append(2, expect(4, 0), [ev()])                   # Exact(0) on no stream: conflict
+             .read_stream(0, 0x01, 2)                           # backward from version 0
+             .read_stream(0, 0x83)                              # backward from the end, no limit
+             .read_all(0x04, 2)                                 # forward from 1, limit 2
+             .read_index(0x02)                                  # category order
+             .read_index(0x09)                                  # type, backward
+             .head(0).head(3).read_event(3).read_event(30)).b
+    idem = (Ops()
+            .append(1, expect(0), [ev(pool_id=1)])             # order-2 Any, id 1
+            .append(1, expect(0), [ev(pool_id=1)])             # same again: idempotent replay
+            .append(2, expect(0), [ev(pool_id=1)])             # id 1 on another stream: duplicate
+            .append(2, expect(0), [ev(pool_id=2), ev(pool_id=2)])  # one id twice: invalid
+            .append(1, expect(0), [ev(0x09, pool_id=1)])       # id 1, other content: duplicate
+            .multi(0, 0, [(expect(0), [ev(pool_id=3)]),        # one id in both parts: invalid
+                          (expect(0), [ev(pool_id=3)])])
+            .read_index(0x01).read_index(0x00)).b
+    check = (Ops()
+             .multi(0, 0, [(expect(0), [ev()]), (expect(1), [ev(), ev()])])  # order-1 + order-2
+             .reopen()
+             .read_all(0x03, 5)                                 # backward from the end
+             .append(0, expect(3), [ev(pool_id=4)])             # Exact(recovered head)
+             .append(3, expect(2), [ev()])                      # StreamExists on no stream
+             .reopen()
+             .append(0, expect(0), [ev(pool_id=4)])             # replay across the reopen
+             .read_stream(0, 0x81)                              # backward, no limit
+             .head(1)).b
+    # In `check` the reopen opcodes read everything back (the input's hash
+    # says so); the padded copy reopens.
+    assert not reopen_allowed(check)
+    reopen = reopening(check)
     # fuzz_capi_ops reads the same operation layout.
-    write("capi_ops", "append_read", basic)
-    write("capi_ops", "idempotency", idem)
-    write("capi_ops", "multi_reopen", reopen)
+    for target in ("store_ops", "capi_ops"):
+        write(target, "append_read", basic)
+        write(target, "idempotency", idem)
+        write(target, "multi_check", check)
+        write(target, "multi_reopen", reopen)
 
 
 def cache():
