@@ -416,6 +416,17 @@ TEST_SUITE("saga") {
       CHECK(i.state == SagaState::kCompleted);
       CHECK(i.history[1].text.find("boom") != std::string::npos);
     }
+    SUBCASE("and a step that keeps throwing is compensated too: its effects are unknown") {
+      Plan plan = [&](const StepContext& c) -> StepResult {
+        if (!c.compensating && c.step_index == 1) throw std::runtime_error("boom");
+        return StepResult::Success();
+      };
+      auto eng = env.Engine({Def("d", 2, &fx, plan)});
+      REQUIRE(eng->start("d", "x", "").ok());
+      SagaInfo i = WaitFor(*eng, "x");
+      CHECK(i.state == SagaState::kCompensated);
+      CHECK(fx.Of("x") == std::vector<std::string>{"a1", "c2", "c1"});
+    }
   }
 
   TEST_CASE("a failure with partial effects compensates the failed step too") {

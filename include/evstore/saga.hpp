@@ -187,7 +187,9 @@ struct StepResult {
   }
 };
 
-// A handler. An exception escaping it counts as a retryable failure.
+// A handler. An exception escaping it counts as a retryable failure that
+// may have had effects (partial): the step is compensated too if the saga
+// compensates.
 using StepHandler = std::function<StepResult(const StepContext&)>;
 
 struct StepDefinition {

@@ -308,9 +308,11 @@ bool SagaEngine::Impl::RunOnce(const InstPtr& inst, saga::Worker* me) {
   try {
     r = h(ctx);
   } catch (const std::exception& e) {
-    r = StepResult::Retry(std::string("handler threw: ") + e.what());
+    // It may have had effects before it threw: like a timed-out attempt,
+    // the step is then compensated too.
+    r = StepResult::Retry(std::string("handler threw: ") + e.what(), /*partial=*/true);
   } catch (...) {
-    r = StepResult::Retry("handler threw a non-standard exception");
+    r = StepResult::Retry("handler threw a non-standard exception", /*partial=*/true);
   }
   double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
 
