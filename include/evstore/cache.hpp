@@ -177,7 +177,9 @@ inline void CpuRelax(int spins) {
 // Storage for objects of one type, in chunks of aligned slots reused through
 // a free list: no per-object allocator header or alignment waste, and no
 // allocator call per insert. Chunks grow from 4 to 256 slots. Not
-// thread-safe; memory goes back only with Reset or destruction.
+// thread-safe; memory goes back only with Reset or destruction. New has the
+// strong guarantee (a failed allocation or constructor leaves the slab as
+// it was); Delete and Reset do not throw.
 template <typename T>
 class Slab {
  public:
@@ -195,8 +197,14 @@ class Slab {
       std::memcpy(&free_, Link(p), sizeof(void*));
     } else {
       if (chunks_.empty() || used_ == ChunkSlots(chunks_.size() - 1)) {
-        chunks_.push_back(
-            ::operator new(sizeof(T) * ChunkSlots(chunks_.size()), std::align_val_t(alignof(T))));
+        void* chunk =
+            ::operator new(sizeof(T) * ChunkSlots(chunks_.size()), std::align_val_t(alignof(T)));
+        try {
+          chunks_.push_back(chunk);
+        } catch (...) {
+          ::operator delete(chunk, std::align_val_t(alignof(T)));
+          throw;
+        }
         used_ = 0;
       }
       p = static_cast<char*>(chunks_.back()) + sizeof(T) * used_++;
