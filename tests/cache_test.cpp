@@ -4,7 +4,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <list>
+#include <map>
+#include <new>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -18,6 +23,7 @@
 using evstore::CacheCodec;
 using evstore::CacheOptions;
 using evstore::CacheStats;
+using evstore::CacheTierStats;
 using evstore::CacheWeighers;
 using evstore::Result;
 using evstore::Status;
@@ -144,6 +150,255 @@ int LookUpStatsKeys(IntCache& c, int t, int n) {
     if (k < kStatsCached ? !v || *v != k : v.has_value()) wrong++;
   }
   return wrong;
+}
+
+// --- exception safety: throwing callbacks and values, failing allocations ---
+
+// What the test callbacks throw when armed.
+struct Injected : std::runtime_error {
+  Injected() : std::runtime_error("injected by the test") {}
+};
+
+// Switches that make the callbacks of FaultyCodec and FaultyWeighers throw,
+// for values (or their bytes) that start with '!' only, so that the rest of
+// the cache keeps working while they are armed.
+struct Faults {
+  std::atomic<bool> encode{false}, decode{false}, weigh_decoded{false}, weigh_encoded{false};
+  static bool Marked(std::string_view v) { return !v.empty() && v[0] == '!'; }
+};
+
+// StringCodec, throwing when armed.
+CacheCodec<std::string> FaultyCodec(Faults& f) {
+  CacheCodec<std::string> c;
+  c.encode = [&f](const std::string& v) {
+    if (f.encode && Faults::Marked(v)) throw Injected();
+    return v;
+  };
+  c.decode = [&f](std::string_view b) -> Result<std::string> {
+    if (f.decode && Faults::Marked(b)) throw Injected();
+    return std::string(b);
+  };
+  return c;
+}
+
+// LengthWeighers, throwing when armed.
+CacheWeighers<uint64_t, std::string> FaultyWeighers(Faults& f) {
+  CacheWeighers<uint64_t, std::string> w;
+  w.decoded = [&f](const uint64_t&, const std::string& v) -> uint64_t {
+    if (f.weigh_decoded && Faults::Marked(v)) throw Injected();
+    return v.size();
+  };
+  w.encoded = [&f](const uint64_t&, std::string_view b) -> uint64_t {
+    if (f.weigh_encoded && Faults::Marked(b)) throw Injected();
+    return b.size();
+  };
+  return w;
+}
+
+// A value whose copy constructor throws while g_fragile_armed is set and
+// its text starts with '!'. Moves never throw.
+std::atomic<bool> g_fragile_armed{false};
+struct Fragile {
+  std::string text;
+  Fragile() = default;
+  explicit Fragile(std::string t) : text(std::move(t)) {}
+  Fragile(const Fragile& o) : text(o.text) {
+    if (g_fragile_armed && Faults::Marked(text)) throw Injected();
+  }
+  Fragile(Fragile&&) noexcept = default;
+  Fragile& operator=(const Fragile&) = default;
+  Fragile& operator=(Fragile&&) noexcept = default;
+  friend bool operator==(const Fragile& a, const Fragile& b) { return a.text == b.text; }
+};
+using FragileCache = TieredCache<uint64_t, Fragile>;
+Fragile FragileOf(uint64_t k) { return Fragile(std::to_string(k)); }
+
+CacheCodec<Fragile> FragileCodec() {
+  CacheCodec<Fragile> c;
+  c.encode = [](const Fragile& v) { return v.text; };
+  c.decode = [](std::string_view b) -> Result<Fragile> { return Fragile(std::string(b)); };
+  return c;
+}
+
+// Runs f on another thread and waits for it to return: a cache operation
+// that never returns (a lock left held, a reader left counted inside its
+// shard, a waiter never woken) fails the test instead of hanging it. The
+// limit only bounds a hang; it measures nothing. The process must exit
+// then: the stuck thread still uses the test's objects.
+constexpr auto kHangLimit = std::chrono::seconds(120);
+template <typename F>
+void MustReturn(const char* what, F f) {
+  auto done = std::async(std::launch::async, std::move(f));
+  if (done.wait_for(kHangLimit) != std::future_status::ready) {
+    std::fprintf(stderr, "FAILED: %s did not return within %lld s: something was left blocked\n",
+                 what, static_cast<long long>(kHangLimit.count()));
+    std::fflush(stderr);
+    std::_Exit(EXIT_FAILURE);
+  }
+  done.get();  // rethrows what f threw
+}
+
+// Four threads at once put, look up, load and erase their own keys from
+// `base` on (one shard: the one an exception was thrown in). Each result
+// must be what the call promises: a lookup finds nothing or the value
+// last put, a load returns the loaded value. Returns the wrong results.
+template <typename Cache, typename Make>
+int WrongResultsFromThreads(Cache& c, uint64_t base, Make make) {
+  std::atomic<int> wrong{0};
+  MustReturn("using the cache from four threads", [&] {
+    std::vector<std::thread> threads;
+    for (uint64_t t = 0; t < 4; t++) {
+      threads.emplace_back([&, t] {
+        for (uint64_t i = 0; i < 8; i++) {
+          uint64_t k = base + t * 100 + i;
+          if (!c.put(k, make(k)).ok()) wrong++;
+          auto got = c.get(k);
+          if (got && !(*got == make(k))) wrong++;
+          using V = decltype(make(k));
+          auto loaded = c.get_or_load(k + 50, [&] { return Result<V>(make(k + 50)); });
+          if (!loaded.ok() || !(*loaded == make(k + 50))) wrong++;
+          (void)c.erase(k);
+          if (c.get(k)) wrong++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  });
+  return wrong.load();
+}
+
+// Runs get_or_load(key) on `threads` threads at once with a loader that
+// returns make() after a pause, so that the others wait for the first.
+// Returns how many callers got Injected; every other outcome (a value, an
+// error status, a hang) counts against it.
+template <typename Cache, typename Make>
+int LoadersThatGetInjected(Cache& c, uint64_t key, Make make, int threads) {
+  using V = decltype(make());
+  std::atomic<int> injected{0};
+  MustReturn("get_or_load with waiters", [&] {
+    std::atomic<bool> go{false};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; t++) {
+      ts.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        try {
+          (void)c.get_or_load(key, [&]() -> Result<V> {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            return make();
+          });
+        } catch (const Injected&) {
+          injected++;
+        }
+      });
+    }
+    go = true;
+    for (auto& th : ts) th.join();
+  });
+  return injected.load();
+}
+
+}  // namespace
+
+// Checks a cache's invariants from inside: every indexed node has the
+// value of its tier and is found by its key; the policy's per-tier entries
+// and weights and its queues' weight equal the nodes'; each tier is within
+// its capacity; no drain work or finished load is left behind. Returns
+// what is wrong ("" if nothing). REQUIRES: no other thread uses the cache.
+struct evstore::cache_internal::TestPeer {
+  template <typename C>
+  static std::string Check(C& c) {
+    std::string err;
+    c.ForEachShardHeld([&](auto& s, auto*) {
+      uint64_t n[3] = {}, w[3] = {};
+      s.index.ForEach([&](auto* node) {
+        size_t t = node->tier == Tier::kL1 ? 1 : node->tier == Tier::kL2 ? 2 : 0;
+        if (t == 0 || node->value.index() != t) err += "a node's tier and value disagree; ";
+        if (node->pending) err += "a node is still marked pending; ";
+        if (node->queue == Queue::kNone) err += "a node is in no queue; ";
+        if (s.index.Find(node->hash, node->key, c.eq_) != node) {
+          err += "a node is not found by its key; ";
+        }
+        n[t]++;
+        w[t] += node->charge;
+      });
+      const CacheTierStats& l1 = s.policy->stats(Tier::kL1);
+      const CacheTierStats& l2 = s.policy->stats(Tier::kL2);
+      if (n[0] != 0 || l1.entries != n[1] || l2.entries != n[2]) err += "entry counts disagree; ";
+      if (l1.bytes != w[1] || l2.bytes != w[2]) err += "tier weights disagree; ";
+      if (s.policy->total_charge() != w[1] + w[2]) err += "queue weights disagree; ";
+      if (l1.bytes > s.l1_cap || l2.bytes > s.l2_cap) err += "a tier is over its capacity; ";
+      if (!s.pending.empty()) err += "drain work is left queued; ";
+      for (const auto& f : s.flights) {
+        if (f.second->finished) err += "a finished load is still registered; ";
+      }
+    });
+    return err;
+  }
+};
+
+namespace {
+
+template <typename C>
+std::string CheckCache(C& c) {
+  return evstore::cache_internal::TestPeer::Check(c);
+}
+
+}  // namespace
+
+// Allocation failure on demand: the thread that sets g_fail_allocation_in
+// to n has its n-th operator new from then on throw std::bad_alloc, once.
+// Other threads, and this one otherwise, allocate normally.
+namespace {
+thread_local int64_t g_fail_allocation_in = -1;
+
+void* Allocate(size_t n, size_t align) {
+  if (g_fail_allocation_in >= 0 && g_fail_allocation_in-- == 0) throw std::bad_alloc();
+  if (n == 0) n = 1;
+  void* p = align <= alignof(std::max_align_t)
+                ? std::malloc(n)
+                : std::aligned_alloc(align, (n + align - 1) / align * align);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(size_t n) { return Allocate(n, 0); }
+void* operator new[](size_t n) { return Allocate(n, 0); }
+void* operator new(size_t n, std::align_val_t a) { return Allocate(n, static_cast<size_t>(a)); }
+void* operator new[](size_t n, std::align_val_t a) { return Allocate(n, static_cast<size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+// Runs op with its first allocation failing, then its second, and so on
+// until it runs without a failure. Before each run, prepare() sets up op's
+// arguments; after it, check(threw) checks the cache (threw: op ended in
+// std::bad_alloc; it may also have absorbed the failure). Only op runs
+// with failures armed: no test assertion may run inside it. Returns the
+// number of failures injected.
+template <typename Prepare, typename Op, typename Check>
+int EachAllocationFailing(Prepare prepare, Op op, Check check) {
+  for (int64_t n = 0;; n++) {
+    prepare();
+    bool threw = false;
+    g_fail_allocation_in = n;
+    try {
+      op();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    bool failed = g_fail_allocation_in < 0;
+    g_fail_allocation_in = -1;
+    check(threw);
+    if (!failed) return static_cast<int>(n);
+  }
 }
 
 }  // namespace
@@ -1363,5 +1618,323 @@ TEST_SUITE("cache") {
     CHECK(s.l2.hits == 1);
     CHECK(*c.get(1) == 10);
     CHECK(c.stats().l1.hits == 1);
+  }
+
+  TEST_CASE("a loader that throws wakes every waiter, and the next load of the key runs") {
+    Faults f;
+    StrCache c(Tiers(1000, 1000), FaultyCodec(f), FaultyWeighers(f));
+    std::atomic<int> calls{0}, caught{0};
+    MustReturn("get_or_load with a throwing loader", [&] {
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 6; t++) {
+        threads.emplace_back([&] {
+          try {
+            (void)c.get_or_load(9, [&]() -> Result<std::string> {
+              calls++;
+              std::this_thread::sleep_for(std::chrono::milliseconds(100));
+              throw Injected();
+            });
+          } catch (const Injected&) {
+            caught++;
+          }
+        });
+      }
+      for (auto& th : threads) th.join();
+    });
+    CHECK(caught.load() == 6);
+    CHECK(c.stats().load_errors == static_cast<uint64_t>(calls.load()));
+    Result<std::string> r = c.get_or_load(9, [] { return Result<std::string>("nine"); });
+    CHECK(*r == "nine");
+    CHECK(*c.get(9) == "nine");
+    CHECK(CheckCache(c) == "");
+    CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+  }
+
+  TEST_CASE("when caching a loaded value throws, every waiter gets it and the next load runs") {
+    Faults f;
+    SUBCASE("the weigher throws for the loaded value") {
+      StrCache c(Tiers(1000, 1000), FaultyCodec(f), FaultyWeighers(f));
+      f.weigh_decoded = true;
+      CHECK(LoadersThatGetInjected(c, 7, [] { return std::string("!seven"); }, 6) == 6);
+      CHECK_FALSE(c.get(7).has_value());
+      CHECK(CheckCache(c) == "");  // the failed load is out of the shard
+      f.weigh_decoded = false;
+      CHECK(*c.get_or_load(7, [] { return Result<std::string>("!again"); }) == "!again");
+      CHECK(*c.get(7) == "!again");
+      CHECK(CheckCache(c) == "");
+      CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    }
+    SUBCASE("the codec's encode throws for a value that can only go to L2") {
+      StrCache c(Tiers(0, 1000), FaultyCodec(f), FaultyWeighers(f));
+      f.encode = true;
+      CHECK(LoadersThatGetInjected(c, 7, [] { return std::string("!seven"); }, 6) == 6);
+      CHECK_FALSE(c.get(7).has_value());
+      CHECK(CheckCache(c) == "");  // the failed load is out of the shard
+      f.encode = false;
+      CHECK(*c.get_or_load(7, [] { return Result<std::string>("!again"); }) == "!again");
+      CHECK(*c.get(7) == "!again");
+      CHECK(CheckCache(c) == "");
+      CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    }
+    SUBCASE("the clock throws before the load is taken out of the shard") {
+      // With a TTL in use the owner reads the clock again after its loader:
+      // the load stays registered, finished, and the next call replaces it.
+      std::atomic<bool> clock_throws{false};
+      CacheOptions o = Tiers(1000, 1000);
+      o.clock = [&clock_throws]() -> int64_t {
+        if (clock_throws) throw Injected();
+        return 1'000'000'000;
+      };
+      o.l1.ttl = seconds(100);
+      StrCache c(o, FaultyCodec(f), FaultyWeighers(f));
+      std::atomic<int> caught{0};
+      MustReturn("get_or_load with waiters", [&] {
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 6; t++) {
+          threads.emplace_back([&] {
+            try {
+              (void)c.get_or_load(7, [&]() -> Result<std::string> {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                clock_throws = true;
+                return std::string("seven");
+              });
+            } catch (const Injected&) {
+              caught++;
+            }
+          });
+        }
+        for (auto& th : threads) th.join();
+      });
+      CHECK(caught.load() == 6);
+      clock_throws = false;
+      MustReturn("the next get_or_load", [&] {
+        Result<std::string> r = c.get_or_load(7, [] { return Result<std::string>("again"); });
+        CHECK(*r == "again");
+      });
+      CHECK(*c.get(7) == "again");
+      CHECK(CheckCache(c) == "");
+      CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    }
+    SUBCASE("copying the loaded value throws") {
+      FragileCache c(Tiers(1000, 1000), FragileCodec());
+      g_fragile_armed = true;
+      CHECK(LoadersThatGetInjected(c, 7, [] { return Fragile("!seven"); }, 6) == 6);
+      g_fragile_armed = false;
+      CHECK_FALSE(c.get(7).has_value());
+      CHECK(CheckCache(c) == "");  // the failed load is out of the shard
+      CHECK(c.get_or_load(7, [] { return Result<Fragile>(Fragile("!again")); })->text == "!again");
+      CHECK(c.get(7)->text == "!again");
+      CHECK(CheckCache(c) == "");
+      CHECK(WrongResultsFromThreads(c, 1000, FragileOf) == 0);
+    }
+  }
+
+  TEST_CASE("an encode that throws during a demotion evicts that entry and the write goes on") {
+    Faults f;
+    // L1 holds one 4-byte value: each new one demotes the last.
+    StrCache c(Tiers(4, 1000), FaultyCodec(f), FaultyWeighers(f));
+    SUBCASE("demoted by a put") {
+      CHECK(c.put(1, "!abc").ok());
+      f.encode = true;
+      CHECK(c.put(2, "defg").ok());  // demotes 1, whose encode throws
+      CHECK_FALSE(c.get(1).has_value());
+    }
+    SUBCASE("demoted after a promotion at a drain") {
+      CHECK(c.put(1, "abcd").ok());
+      CHECK(c.put(2, "!efg").ok());  // demotes 1
+      CHECK(*c.get(1) == "abcd");    // queues 1's promotion
+      f.encode = true;
+      // The put's exclusive hold replays the hit first: 1 is promoted, which
+      // demotes 2, whose encode throws.
+      MustReturn("a put whose drain demotes, and lookups after it", [&] {
+        CHECK(c.put(3, "hijk").ok());
+        CHECK_FALSE(c.get(2).has_value());
+        CHECK(*c.get(1) == "abcd");
+      });
+    }
+    MustReturn("the checks after a demotion threw", [&] {
+      CacheStats s = c.stats();
+      CHECK(s.l1.evictions == 1);
+      CHECK(s.l1.bytes <= s.l1.capacity);
+      CHECK(CheckCache(c) == "");
+    });
+    f.encode = false;
+    CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    CHECK(CheckCache(c) == "");
+  }
+
+  TEST_CASE("a decode that throws fails its lookup, evicts the entry and leaves the shard usable") {
+    Faults f;
+    SUBCASE("at a lookup of an L2 entry") {
+      StrCache c(Tiers(0, 1000), FaultyCodec(f), FaultyWeighers(f));
+      CHECK(c.put(1, "!one").ok());
+      CHECK(c.put(2, "two").ok());
+      f.decode = true;
+      CHECK_THROWS_AS(c.get(1), Injected);
+      CHECK_THROWS_AS((void)c.get_or_load(1, [] { return Result<std::string>(std::string("x")); }),
+                      Injected);
+      // Writers of the shard must not wait for the lookups that threw.
+      MustReturn("a put after a throwing lookup, and the checks after it", [&] {
+        CHECK(c.put(3, "three").ok());
+        CHECK(*c.get(2) == "two");
+        f.decode = false;
+        CHECK_FALSE(c.get(1).has_value());  // the drain decoded it again, which threw: evicted
+        CacheStats s = c.stats();
+        CHECK(s.l2.evictions == 1);
+        CHECK(s.l2.hits + s.misses == 2);  // the throwing lookups count as neither
+        CHECK(CheckCache(c) == "");
+      });
+      CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    }
+    SUBCASE("at a promotion by a drain") {
+      StrCache c(Tiers(4, 1000), FaultyCodec(f), FaultyWeighers(f));
+      CHECK(c.put(1, "!abc").ok());
+      CHECK(c.put(2, "defg").ok());  // demotes 1
+      CHECK(*c.get(1) == "!abc");    // queues 1's promotion
+      f.decode = true;
+      MustReturn("a put whose drain promotes, and the checks after it", [&] {
+        CHECK(c.put(3, "hijk").ok());
+        CHECK_FALSE(c.get(1).has_value());
+        CHECK(c.stats().l2.evictions == 1);
+        CHECK(CheckCache(c) == "");
+      });
+      CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    }
+  }
+
+  TEST_CASE("a weigher that throws fails its put or evicts the entry it was moving") {
+    Faults f;
+    StrCache c(Tiers(4, 1000), FaultyCodec(f), FaultyWeighers(f));
+    SUBCASE("weighing the value of a put: the put throws and the old value is gone") {
+      CHECK(c.put(1, "old").ok());
+      f.weigh_decoded = true;
+      CHECK_THROWS_AS((void)c.put(1, "!new"), Injected);
+      CHECK_FALSE(c.get(1).has_value());
+    }
+    SUBCASE("weighing an L2 entry being promoted at a drain") {
+      CHECK(c.put(1, "!abc").ok());
+      CHECK(c.put(2, "defg").ok());  // demotes 1
+      CHECK(*c.get(1) == "!abc");    // queues 1's promotion
+      f.weigh_decoded = true;
+      MustReturn("a put whose drain promotes, and the checks after it", [&] {
+        CHECK(c.put(3, "hijk").ok());
+        CHECK_FALSE(c.get(1).has_value());
+        CHECK(c.stats().l2.evictions == 1);
+      });
+    }
+    SUBCASE("weighing the encoding of an entry being demoted") {
+      CHECK(c.put(1, "!abc").ok());
+      f.weigh_encoded = true;
+      CHECK(c.put(2, "defg").ok());  // demotes 1, whose L2 weight throws
+      CHECK_FALSE(c.get(1).has_value());
+      CHECK(c.stats().l1.evictions == 1);
+    }
+    MustReturn("the checks after a weigher threw", [&] { CHECK(CheckCache(c) == ""); });
+    f.weigh_decoded = f.weigh_encoded = false;
+    CHECK(WrongResultsFromThreads(c, 1000, [](uint64_t k) { return std::to_string(k); }) == 0);
+    CHECK(CheckCache(c) == "");
+  }
+
+  TEST_CASE("a value whose copy throws fails the lookup copying it and nothing else") {
+    FragileCache c(Tiers(1000, 1000), FragileCodec());
+    CHECK(c.put(1, Fragile("!one")).ok());
+    CHECK(c.put(2, Fragile("two")).ok());
+    g_fragile_armed = true;
+    CHECK_THROWS_AS(c.get(1), Injected);
+    CHECK_THROWS_AS((void)c.get_or_load(1, [] { return Result<Fragile>(Fragile("x")); }), Injected);
+    // Writers of the shard must not wait for the lookups that threw.
+    MustReturn("a put after a throwing lookup, and the checks after it", [&] {
+      CHECK(c.put(3, Fragile("three")).ok());
+      CHECK(c.get(2)->text == "two");
+      g_fragile_armed = false;
+      CHECK(c.get(1)->text == "!one");  // the entry stays
+      CHECK(c.stats().l1.hits == 2);    // the throwing lookups count as neither hit nor miss
+      CHECK(CheckCache(c) == "");
+    });
+    CHECK(WrongResultsFromThreads(c, 1000, FragileOf) == 0);
+    CHECK(CheckCache(c) == "");
+  }
+
+  TEST_CASE("an allocation that fails in a write, load or lookup leaves the cache consistent") {
+    // L1 holds 8 of these 20-byte values: most writes also demote one, and
+    // encodings longer than 15 bytes take a heap block of their own.
+    StrCache c(Tiers(160, 100000), StringCodec(), LengthWeighers());
+    auto value = [](uint64_t k, int version) {
+      return std::to_string(version) + std::string(19 - std::to_string(version).size(), 'v') +
+             static_cast<char>('a' + k % 26);
+    };
+    std::map<uint64_t, std::string> model;  // the keys cached and their values
+    int failures = 0;
+    // After a run: the cache is consistent and holds what the model says
+    // for k; a put or load that threw left no value for k behind.
+    auto consistent = [&](uint64_t k, bool threw) {
+      REQUIRE(CheckCache(c) == "");
+      if (threw) model.erase(k);
+      std::optional<std::string> got = c.get(k);
+      CHECK((got ? model.count(k) == 1 && *got == model[k] : model.count(k) == 0));
+    };
+    std::string arg;
+    Status st;
+    // New keys (the index, the node slab, L1's clock and the sketch grow),
+    // then overwrites.
+    for (int version : {1, 2}) {
+      for (uint64_t k = 0; k < 100; k += version) {
+        failures += EachAllocationFailing(
+            [&] { arg = value(k, version); },
+            [&] { st = c.put(k, std::move(arg)); },
+            [&](bool threw) {
+              if (!threw) {
+                REQUIRE(st.ok());
+                model[k] = value(k, version);
+              }
+              consistent(k, threw);
+            });
+      }
+    }
+    // Loads of new keys (the loader's own allocation failing too).
+    for (uint64_t k = 100; k < 150; k++) {
+      std::optional<Result<std::string>> r;
+      failures += EachAllocationFailing(
+          [&] { r.reset(); },
+          [&] { r.emplace(c.get_or_load(k, [&] { return Result<std::string>(value(k, 3)); })); },
+          [&](bool threw) {
+            if (!threw) {
+              REQUIRE(r->ok());
+              CHECK(**r == value(k, 3));
+              model[k] = value(k, 3);
+            }
+            consistent(k, threw);
+          });
+    }
+    // Lookups of L2 entries (each decodes) and the promotions that an
+    // exclusive hold then carries out.
+    for (uint64_t k = 0; k < 150; k += 7) {
+      std::optional<std::string> got;
+      failures += EachAllocationFailing(
+          [&] { got.reset(); },
+          [&] {
+            got = c.get(k);
+            (void)c.stats();
+          },
+          [&](bool threw) {
+            REQUIRE(CheckCache(c) == "");
+            if (!threw && model.count(k)) CHECK((!got || *got == model[k]));
+            for (auto it = model.begin(); it != model.end();) {  // evicted entries leave the model
+              std::optional<std::string> now = c.get(it->first);
+              if (!now) {
+                it = model.erase(it);
+                continue;
+              }
+              CHECK(*now == it->second);
+              ++it;
+            }
+          });
+    }
+    // Hundreds of failures were injected: in puts, loads and lookups, and
+    // in the demotions and promotions they carry out (which evict instead,
+    // so the model lost most entries on the way).
+    CHECK(failures > 300);
+    CHECK(WrongResultsFromThreads(c, 1000, [&](uint64_t k) { return value(k, 4); }) == 0);
+    CHECK(CheckCache(c) == "");
   }
 }

@@ -23,11 +23,29 @@
 //
 // Callbacks: the loader passed to get_or_load runs with no cache lock held
 // and may use this cache freely, except get_or_load of the key it is loading
-// (that returns Busy instead of waiting for itself). The codec and the
-// weighers run while a shard is held (decode also by concurrent readers, so it
-// must be safe to call from several threads at once, as must V's copy
-// constructor): they must be quick, must not throw and must not call into this
-// cache.
+// (that returns Busy instead of waiting for itself). The weighers and the
+// codec's encode of a value being written run before the write holds its
+// shard where they can (always, for a value that can only go to L2); the
+// codec also runs while a shard is held (demotions, promotions) and decode
+// also in concurrent readers, so it must be safe to call from several
+// threads at once, as must V's copy constructor. They, K's hash and
+// equality, and K's and V's copy and move constructors must be quick and
+// must not call into this cache; destructors must not throw.
+//
+// Exceptions: user code above may throw, and so may allocation
+// (std::bad_alloc). No exception leaves a lock held, a reader or waiter
+// blocked, or the cache inconsistent: afterwards every method works as
+// documented. What a method does then:
+// - An exception thrown for the caller's own key (its hash, equality or
+//   copy, its value's copy or weight, the codec on its value, a loader)
+//   propagates to the caller, as stated per method below.
+// - An exception thrown while the cache moves another entry on its own (an
+//   L1 victim's encoding or L2 weight at a demotion, an L2 hit's decoding or
+//   L1 weight at a promotion) is caught and that entry is evicted (counted
+//   in `evictions`): the operation that made room or replayed the hits goes
+//   on. The same holds for a decode that throws at a lookup: the lookup
+//   throws, and the entry is evicted then or at its shard's next drain.
+// - A lookup that throws is counted as neither hit nor miss.
 #ifndef EVSTORE_CACHE_HPP_
 #define EVSTORE_CACHE_HPP_
 
@@ -177,7 +195,9 @@ inline void CpuRelax(int spins) {
 // Storage for objects of one type, in chunks of aligned slots reused through
 // a free list: no per-object allocator header or alignment waste, and no
 // allocator call per insert. Chunks grow from 4 to 256 slots. Not
-// thread-safe; memory goes back only with Reset or destruction.
+// thread-safe; memory goes back only with Reset or destruction. New has the
+// strong guarantee (a failed allocation or constructor leaves the slab as
+// it was); Delete and Reset do not throw.
 template <typename T>
 class Slab {
  public:
@@ -195,8 +215,14 @@ class Slab {
       std::memcpy(&free_, Link(p), sizeof(void*));
     } else {
       if (chunks_.empty() || used_ == ChunkSlots(chunks_.size() - 1)) {
-        chunks_.push_back(
-            ::operator new(sizeof(T) * ChunkSlots(chunks_.size()), std::align_val_t(alignof(T))));
+        void* chunk =
+            ::operator new(sizeof(T) * ChunkSlots(chunks_.size()), std::align_val_t(alignof(T)));
+        try {
+          chunks_.push_back(chunk);
+        } catch (...) {
+          ::operator delete(chunk, std::align_val_t(alignof(T)));
+          throw;
+        }
         used_ = 0;
       }
       p = static_cast<char*>(chunks_.back()) + sizeof(T) * used_++;
@@ -326,6 +352,9 @@ inline uint32_t ThreadSlot() {
   return holder.slot;
 }
 
+// Defined by tests that check a cache's internal invariants.
+struct TestPeer;
+
 }  // namespace cache_internal
 
 template <typename K, typename V, typename Hash = std::hash<K>, typename KeyEq = std::equal_to<K>>
@@ -350,7 +379,9 @@ class TieredCache {
   // the value; its promotion to L1 follows at the next exclusive hold of the
   // shard: a write, stats(), cleanup(), or a replay that has queued 32
   // promotions or removals (only then does a lookup stop the shard's other
-  // lookups).
+  // lookups). Throws what K's hash or equality, V's copy or move, the clock
+  // or (for an L2 entry) the codec's decode throws; the entry stays (after a
+  // throwing decode: until evicted, as stated above).
   std::optional<V> get(const K& key);
 
   // Caches `value` for `key`, replacing any previous value, with an optional
@@ -360,15 +391,20 @@ class TieredCache {
   // `key` that was already running when put was called will not cache its
   // possibly older result (nor hand it to get_or_load calls made after put).
   // Returns InvalidArgument if the value is heavier than the shard's share of
-  // both tiers; the key is then no longer cached.
+  // both tiers; the key is then no longer cached. Throws what a weigher, the
+  // codec, the clock, K's hash, equality or copy, V's move or an allocation
+  // throws; then, too, the key is no longer cached (unless K's hash or
+  // equality threw: then the old value may stay) and no running load of it
+  // will cache its result.
   Status put(const K& key, V value, std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
 
   // Removes `key`; true if it was cached. A get_or_load of `key` already
   // running will not cache its result, and later calls start a new load.
+  // Throws only what K's hash or equality throws, changing nothing.
   bool erase(const K& key);
 
   // Removes every entry (statistics are kept). Loads already running will not
-  // cache their results.
+  // cache their results. Does not throw.
   void clear();
 
   // The cached value for `key`; on a miss calls `loader()` (a callable
@@ -376,26 +412,35 @@ class TieredCache {
   // Concurrent misses on one key run the loader once: the other callers wait
   // and receive a copy of the same result. An error is returned to every
   // waiter and is not cached; if the loader throws, every waiter receives the
-  // exception. Returns Busy if called from inside the loader of the same key.
+  // exception. If caching a loaded value throws (a weigher, the codec, V's
+  // copy, an allocation, the clock), that exception likewise reaches the
+  // caller and every waiter and nothing is cached; a waiter whose copy of
+  // the result throws gets that exception. In every case all waiters return,
+  // and the next call for the key runs a new load. Lookups throw as for get.
+  // Returns Busy if called from inside the loader of the same key.
   template <typename Loader>
   Result<V> get_or_load(const K& key, Loader&& loader,
                         std::chrono::nanoseconds ttl = std::chrono::nanoseconds(0));
 
   // Removes every expired entry now. Without it, expired entries are removed
   // when looked up, when evicted, or during later writes up to ~1.07 s after
-  // their deadline; either way an expired entry is never returned.
+  // their deadline; either way an expired entry is never returned. Throws
+  // only what the clock throws.
   void cleanup();
 
   // Per-tier statistics summed over the shards (a consistent snapshot of each
   // shard, not of the whole cache). Replays buffered lookups first, so every
-  // lookup that returned before the call is counted.
+  // lookup that returned before the call is counted. Does not throw.
   CacheStats stats() const;
-  // Zeroes the event counters; entries and bytes keep describing the contents.
+  // Zeroes the event counters; entries and bytes keep describing the
+  // contents. Does not throw.
   void reset_stats();
 
   uint32_t shard_count() const { return nshards_; }
 
  private:
+  friend struct cache_internal::TestPeer;
+
   // Trivially copyable values of up to 64 bytes are kept in L1 as atomic
   // words under a sequence counter (a seqlock), so that a put of a new value
   // for a key in L1 overwrites it in place while lookups go on, instead of
@@ -523,9 +568,13 @@ class TieredCache {
       size_t i = Probe(h, key, eq);
       return i == kAbsent ? nullptr : &slots_[i];
     }
-    // REQUIRES: no node with an equal key is indexed.
-    void Insert(Node* n) {
+    // Makes room for one Insert. May throw std::bad_alloc, changing nothing.
+    void Reserve() {
       if ((count_ + 1) * 8 > slots_.size() * 5) Grow();
+    }
+    // Does not throw. REQUIRES: no node with an equal key is indexed;
+    // Reserve was called after the last Insert.
+    void Insert(Node* n) {
       Place(n->hash, n);
       count_++;
     }
@@ -603,8 +652,8 @@ class TieredCache {
         slot.word = ValueWord(std::get<1>(n->value).Read());
       }
     }
-    void Grow() {
-      std::vector<Slot> old(slots_.size() * 2);
+    [[gnu::noinline]] void Grow() {  // rare: kept out of Reserve's callers
+      std::vector<Slot> old(slots_.size() * 2);  // may throw: before any change
       old.swap(slots_);
       for (const Slot& s : old)
         if (s.node) Place(s);
@@ -613,16 +662,24 @@ class TieredCache {
     size_t count_ = 0;
   };
 
+  // A running load of one key (see get_or_load). Every path of its owner
+  // ends in Publish, which wakes the waiters.
   struct Flight {
     std::mutex mu;
     std::condition_variable cv;
-    bool done = false;
+    bool done = false;  // guarded by mu
+    // Set by Publish. A finished flight still in the shard's `flights` was
+    // left there by an owner that failed before taking it out (K's hash or
+    // equality, or the clock, threw): the next load of the key replaces it.
+    std::atomic<bool> finished{false};
     bool invalidated = false;  // guarded by the shard mutex
     std::thread::id owner;
+    // Written by the owner before done is set, read by waiters after.
     std::optional<Result<V>> result;
     std::exception_ptr error;
     Result<V> Wait();
-    void Publish(std::optional<Result<V>> r, std::exception_ptr e);
+    // Hands the waiters a copy of *r, or `e` (also if the copy throws).
+    void Publish(const Result<V>* r, std::exception_ptr e);
   };
 
   // Entries of a read buffer: a node pointer tagged in its low bits (nodes
@@ -688,6 +745,9 @@ class TieredCache {
     std::vector<Node*> pending;  // nodes to promote or drop (see kPendingBatch)
     uint64_t epoch_start = 0;  // policy->touches() when the epoch began
     uint64_t epoch_hand = 0;   // policy->hand_steps() when the epoch began
+    // A value this heavy in L1 can only go to L2 (PreEncode): fixed at
+    // construction, so read without `mu`.
+    uint64_t encode_from = 0;
     // Adaptive split: the configured capacities, L2's capacity to shrink to
     // (as promotions empty it), and the weights of recent tier moves.
     uint64_t l1_base = 0, l2_base = 0, l2_goal = 0;
@@ -700,11 +760,18 @@ class TieredCache {
   // Values displaced under a shard lock, destroyed after it is released.
   struct Graveyard {
     std::vector<V> values;
-    void Bury(V&& v) {
-      if constexpr (!std::is_trivially_destructible_v<V>) values.push_back(std::move(v));
+    // Does not throw: without memory (or if V's move throws) the value
+    // stays where it is and is destroyed there, under the lock.
+    void Bury(V&& v) noexcept {
+      if constexpr (!std::is_trivially_destructible_v<V>) {
+        try {
+          values.push_back(std::move(v));
+        } catch (...) {
+        }
+      }
     }
     // Takes n's decoded value, if it has one.
-    void BuryDecoded(Node* n) {
+    void BuryDecoded(Node* n) noexcept {
       if constexpr (!kInPlace) {
         if (n->value.index() == 1) Bury(std::move(std::get<1>(n->value)));
       }
@@ -747,7 +814,8 @@ class TieredCache {
   // replays the read buffers into the policy: most records before readers
   // are stopped (while they go on, as TryDrain does), the rest after, so
   // readers wait only for the holder's own work. Declare the Graveyard
-  // before it.
+  // before it. The constructor does not throw once it holds the mutex (the
+  // drains are noexcept), so the destructor always releases what it took.
   class Exclusive {
    public:
     // A writer about to insert the key with mixed hash `*insert_hash` also
@@ -793,6 +861,21 @@ class TieredCache {
   void NoteTtl(std::chrono::nanoseconds ttl);
   uint64_t WeighDecoded(const K& key, const V& v) const;
   uint64_t WeighEncoded(const K& key, std::string_view b) const;
+  // A value's L2 form and weight, made by a write before its exclusive
+  // hold when the value can only go to L2 (PreEncode), so that the codec,
+  // the weigher and the allocation run without the shard held; else by
+  // Store, under the hold, if the value turns out not to fit L1.
+  struct Encoded {
+    bool ready = false;
+    uint64_t charge = 0;
+    cache_internal::CompactBytes bytes;
+  };
+  void Encode(const K& key, const V& value, Encoded* out) const;
+  // Encode, if no L1 capacity the shard can have holds weight w1 (see
+  // Shard::encode_from; no lock needed).
+  void PreEncode(const Shard& s, const K& key, const V& value, uint64_t w1, Encoded* out) const {
+    if (w1 >= s.encode_from) Encode(key, value, out);
+  }
 
   // The shared-read hit path: no exclusive lock; the outcome goes to the
   // stripe's read buffer. With count_miss false a miss is left uncounted
@@ -806,7 +889,10 @@ class TieredCache {
   // leaves them. Readers go on meanwhile: the replay only touches the
   // policy's fields, which lookups do not read. Holds the shard exclusively
   // only once kPendingBatch promotions or removals are queued.
-  void TryDrain(Shard& s);
+  void TryDrain(Shard& s) noexcept;
+  // Leaves a shard whose lookup is ending in an exception (from K's
+  // equality, V's copy or the codec): counted as neither hit nor miss.
+  void LeaveThrowing(Shard& s, Stripe& st, uint32_t claim) noexcept;
   // Repeated accesses to an L1 entry within one epoch of its shard are one
   // correlated reference: the first is replayed into the policy, the others
   // are counted but not replayed. This keeps a hot entry's accesses off the
@@ -838,31 +924,52 @@ class TieredCache {
   static constexpr uint64_t kClaim = uint64_t{1} << 32;
   static constexpr uint64_t kEnterClaim = kClaim | 1;
   static constexpr uint64_t kEnterOnly = 1;
-  uint32_t EnterShared(Stripe& st, uint64_t inc);
-  uint32_t EnterSharedSlow(Stripe& st, uint64_t inc);  // a writer was in: back off and retry
+  uint32_t EnterShared(Stripe& st, uint64_t inc) noexcept;
+  // A writer was in: back off and retry.
+  uint32_t EnterSharedSlow(Stripe& st, uint64_t inc) noexcept;
   // Leaves a shard entered with EnterShared, which returned `claim`, and
   // drains its buffers if that claim filled the stripe's.
-  void LeaveShared(Shard& s, Stripe& st, uint32_t claim);
-  void Enter(Shard& s);  // REQUIRES: s.mu held; waits until no reader is inside
-  void Leave(Shard& s);  // REQUIRES: entered; lets readers in again
+  void LeaveShared(Shard& s, Stripe& st, uint32_t claim) noexcept;
+  void Enter(Shard& s) noexcept;  // REQUIRES: s.mu held; waits until no reader is inside
+  void Leave(Shard& s) noexcept;  // REQUIRES: entered; lets readers in again
   // Replays the read buffers into the policy and queues promotions and
   // removals in s.pending. REQUIRES: s.mu held; `exclusive`: also entered
   // (no reader inside), so every record is seen and the buffers are cleared.
   // Without `exclusive`, takes only stripes with at least `min_claims`
   // claims; returns whether it took any.
-  bool DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims = 1);
+  bool DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims = 1) noexcept;
 
   // All below REQUIRE the shard held exclusively.
-  void Drain(Shard& s, Graveyard* g);  // DrainBuffers, then the pending queue
+  //
+  // What they do when user code or an allocation throws: the moves the
+  // cache makes on its own (demotions, promotions at drains and lookups)
+  // catch the exception and evict the entry they were moving, so the
+  // maintenance functions (noexcept) always leave the shard consistent and
+  // never fail the operation that triggered them. Lookup and Store run user
+  // code for their caller's own key and let its exceptions through, after
+  // everything they changed is consistent again (see each).
+  void Drain(Shard& s, Graveyard* g) noexcept;  // DrainBuffers, then the pending queue
+  // Throws what K's equality, the codec's decode or V's copy throws; an
+  // entry whose decode threw is evicted first.
   bool Lookup(Shard& s, const K& key, uint64_t h, int64_t now, std::optional<V>* out,
               Graveyard* g);
-  Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
+  // Caches `value` (L1 weight w1; `enc` its L2 form if ready). If anything
+  // throws (the codec or a weigher, V's move, K's copy or equality, an
+  // allocation) the shard is consistent and the key is no longer cached
+  // (except when K's equality threw first: then nothing changed).
+  Status Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1, Encoded* enc,
                std::chrono::nanoseconds ttl, int64_t now, Graveyard* g);
-  void Maintain(Shard& s, int64_t now, Graveyard* g);
-  void Drop(Shard& s, Node* n, Graveyard* g);  // unlinks and erases
-  void Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
-  void Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g);
-  void Demote(Shard& s, Node* n, Graveyard* g);
+  void Maintain(Shard& s, int64_t now, Graveyard* g) noexcept;
+  void Drop(Shard& s, Node* n, Graveyard* g) noexcept;  // unlinks and erases
+  void Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) noexcept;
+  void Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) noexcept;
+  void Demote(Shard& s, Node* n, Graveyard* g) noexcept;  // evicts n if encoding throws
+  // Moves n from L2 to L1 with its decoded value, if L1 can hold it; true if
+  // it moved. Evicts n instead if the weigher, V's move or an allocation
+  // throws.
+  bool Promote(Shard& s, Node* n, V&& value, Graveyard* g) noexcept;
+  // The codec's decode of b, or nothing if it fails or throws.
+  std::optional<V> DecodeForMove(std::string_view b) const noexcept;
   void Invalidate(Shard& s, const K& key);
   // A put of a key whose value is in L1, with the same weight and no TTL in
   // use: overwrites the value in place, entered like a lookup (no lock;
@@ -872,6 +979,16 @@ class TieredCache {
   // Calls f(shard, graveyard) for each shard in turn, held exclusively.
   template <typename F>
   void ForEachShardHeld(F f);
+  // Removes key from s (and its running load from s.flights); erase.
+  bool DropKey(Shard& s, const K& key, uint64_t h);
+  // A load owner's work after its loader returned `value` (null: an error,
+  // or the loader threw): takes `flight` out of s.flights and caches the
+  // value. Throws what the weighers, the codec, V's copy, K's hash or
+  // equality, the clock or an allocation throw; the value is then not
+  // cached and, unless K's hash or equality or the clock threw, the flight
+  // is out of s.flights.
+  void FinishLoad(Shard& s, const K& key, uint64_t h, Flight& flight, const V* value,
+                  std::chrono::nanoseconds ttl);
 
   CacheOptions options_;
   Codec codec_;

@@ -33,6 +33,12 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
     s.l2_cap = l2 / nshards_ + (i < l2 % nshards_ ? 1 : 0);
     s.l1_base = s.l1_cap;
     s.l2_base = s.l2_goal = s.l2_cap;
+    // The adaptive split can give L1 at most both tiers' capacity (and none
+    // to a shard without any); without it L1 keeps its own.
+    uint64_t l1_most = options_.adaptive_split ? s.l1_base + s.l2_base : s.l1_base;
+    s.encode_from = !l2_enabled_ || l1_most == UINT64_MAX ? UINT64_MAX
+                    : s.l1_base == 0                      ? 0
+                                                          : l1_most + 1;
     s.policy = std::make_unique<cache_internal::CachePolicy>(
         s.l1_cap, s.l2_cap, options_.l1.ttl.count(), l2_enabled_ ? options_.l2.ttl.count() : 0,
         now);
@@ -73,7 +79,15 @@ uint64_t TieredCache<K, V, H, E>::WeighEncoded(const K& key, std::string_view b)
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
+void TieredCache<K, V, H, E>::Encode(const K& key, const V& value, Encoded* out) const {
+  std::string bytes = codec_.encode(value);
+  out->charge = WeighEncoded(key, bytes);
+  out->bytes = cache_internal::CompactBytes(bytes);
+  out->ready = true;
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) noexcept {
   s.policy->Remove(n);
   g->BuryDecoded(n);
   s.index.Erase(n);
@@ -81,27 +95,38 @@ void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) {
+void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n,
+                                    Graveyard* g) noexcept {
   s.policy->stats(n->tier).evictions++;
   s.policy->OnEvict(n);
   Drop(s, static_cast<Node*>(n), g);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n, Graveyard* g) {
+void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n,
+                                     Graveyard* g) noexcept {
   s.policy->stats(n->tier).expirations++;
   Drop(s, static_cast<Node*>(n), g);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) {
-  std::string bytes = codec_.encode(L1Value(s, n));
-  uint64_t w2 = WeighEncoded(n->key, bytes);
+void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) noexcept {
+  uint64_t w2;
+  cache_internal::CompactBytes compact;
+  try {
+    std::string bytes = codec_.encode(L1Value(s, n));
+    w2 = WeighEncoded(n->key, bytes);
+    if (w2 <= s.l2_cap) compact = cache_internal::CompactBytes(bytes);
+  } catch (...) {
+    // The write or drain that makes room must not fail for this entry, nor
+    // keep it in L1 past capacity: it leaves the cache, as if too heavy.
+    Evict(s, n, g);
+    return;
+  }
   if (w2 > s.l2_cap) {
     Evict(s, n, g);
     return;
   }
-  cache_internal::CompactBytes compact(bytes);  // may throw: before the node changes
   g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
   s.index.Sync(n);
@@ -147,7 +172,7 @@ void TieredCache<K, V, H, E>::SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2)
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) {
+void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) noexcept {
   cache_internal::CachePolicy& p = *s.policy;
   if (p.has_timers()) {
     while (cache_internal::PolicyNode* e = p.NextExpired(now, false)) Expire(s, e, g);
@@ -187,71 +212,113 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
     s.misses++;
     return false;
   }
+  // A copy or decode that throws leaves the lookup uncounted.
   if (n->value.index() == 1) {
-    p.RecordHit(n);
     out->emplace(L1Value(s, n));
+    p.RecordHit(n);
     return true;
   }
-  Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
-  if (!decoded.ok()) {
+  std::optional<Result<V>> decoded;
+  try {
+    decoded.emplace(codec_.decode(std::get<2>(n->value).view()));
+  } catch (...) {
+    Evict(s, n, g);  // as for bytes it cannot decode
+    throw;
+  }
+  if (!decoded->ok()) {
     Evict(s, n, g);
     p.RecordMiss();
     s.misses++;
     return false;
   }
+  out->emplace(decoded->value());
   p.RecordHit(n);
-  out->emplace(decoded.value());
-  if (s.l1_cap > 0) {
-    uint64_t w1 = WeighDecoded(key, decoded.value());
-    if (w1 <= s.l1_cap) {
-      n->value.template emplace<1>(std::move(decoded).value());
-      s.index.Sync(n);
-      MoveToTier(s, n, cache_internal::Tier::kL1, w1);
-      Maintain(s, now, g);
-    }
-  }
+  if (s.l1_cap > 0 && Promote(s, n, std::move(*decoded).value(), g)) Maintain(s, now, g);
   return true;
 }
 
 template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::Promote(Shard& s, Node* n, V&& value, Graveyard* g) noexcept {
+  uint64_t w1;
+  try {
+    w1 = WeighDecoded(n->key, value);
+    if (w1 > s.l1_cap) return false;
+    s.policy->Reserve(cache_internal::Tier::kL1);
+    // If V's move throws, the variant is left empty: n goes below.
+    n->value.template emplace<1>(std::move(value));
+  } catch (...) {
+    Evict(s, n, g);
+    return false;
+  }
+  s.index.Sync(n);
+  MoveToTier(s, n, cache_internal::Tier::kL1, w1);
+  return true;
+}
+
+template <typename K, typename V, typename H, typename E>
+std::optional<V> TieredCache<K, V, H, E>::DecodeForMove(std::string_view b) const noexcept {
+  try {
+    Result<V> r = codec_.decode(b);
+    if (r.ok()) return std::optional<V>(std::move(r).value());
+  } catch (...) {
+  }
+  return std::nullopt;
+}
+
+template <typename K, typename V, typename H, typename E>
 Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
-                                      std::chrono::nanoseconds ttl, int64_t now, Graveyard* g) {
+                                      Encoded* enc, std::chrono::nanoseconds ttl, int64_t now,
+                                      Graveyard* g) {
   using cache_internal::Tier;
-  Tier tier;
-  uint64_t charge;
-  std::string bytes;
-  if (s.l1_cap > 0 && w1 <= s.l1_cap) {
-    tier = Tier::kL1;
-    charge = w1;
-  } else if (l2_enabled_ && (bytes = codec_.encode(value), charge = WeighEncoded(key, bytes),
-                             charge <= s.l2_cap)) {
-    tier = Tier::kL2;
-  } else {
-    if (Node* old = s.index.Find(h, key, eq_)) Drop(s, old, g);
+  Node* found = s.index.Find(h, key, eq_);
+  Tier tier = s.l1_cap > 0 && w1 <= s.l1_cap ? Tier::kL1 : Tier::kL2;
+  uint64_t charge = w1;
+  Node* n = nullptr;  // stays null if the value is too heavy
+  // Whatever can throw comes before the first change to the shard: the
+  // codec, memory for the index, the policy and the node, the node's key and
+  // value. Only a value that fails to move into an existing node has
+  // changed it (its variant is then empty), and goes with the rest below.
+  try {
+    if (tier == Tier::kL2 && l2_enabled_) {
+      if (!enc->ready) Encode(key, value, enc);
+      charge = enc->charge;
+    }
+    if (tier == Tier::kL1 || (l2_enabled_ && charge <= s.l2_cap)) {
+      if (!found) s.index.Reserve();
+      s.policy->Reserve(tier);
+      n = found ? found : s.nodes.New(key);
+      if (found) g->BuryDecoded(found);
+      if (tier == Tier::kL1) {
+        try {
+          n->value.template emplace<1>(std::move(value));
+        } catch (...) {
+          if (!found) s.nodes.Delete(n);
+          throw;
+        }
+      } else {
+        g->Bury(std::move(value));
+        n->value.template emplace<2>(std::move(enc->bytes));
+      }
+    }
+  } catch (...) {
+    // A write that fails leaves no older value behind, as a rejected one.
+    if (found) Drop(s, found, g);
+    throw;
+  }
+  if (n == nullptr) {
+    if (found) Drop(s, found, g);
     s.rejections++;
     if (s.l1_cap == 0 && s.l2_cap == 0) return Status::OK();  // caching is disabled
     return Status::InvalidArgument("value is heavier than the cache's tiers");
   }
-  cache_internal::CompactBytes compact;
-  if (tier == Tier::kL2) compact = cache_internal::CompactBytes(bytes);  // may throw: before any change
-  Node* found = s.index.Find(h, key, eq_);
-  bool inserted = found == nullptr;
-  Node& n = inserted ? *s.nodes.New(key) : *found;
-  n.ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
-  if (!inserted) g->BuryDecoded(&n);
-  if (tier == Tier::kL1) {
-    n.value.template emplace<1>(std::move(value));
+  n->ttl_ns = ttl.count() > 0 ? ttl.count() : 0;
+  if (!found) {
+    n->hash = h;
+    s.index.Insert(n);
+    s.policy->Insert(n, tier, charge, now);
   } else {
-    g->Bury(std::move(value));
-    n.value.template emplace<2>(std::move(compact));
-  }
-  if (inserted) {
-    n.hash = h;
-    s.index.Insert(&n);
-    s.policy->Insert(&n, tier, charge, now);
-  } else {
-    s.index.Sync(&n);
-    s.policy->Rewrite(&n, tier, charge, now);
+    s.index.Sync(n);
+    s.policy->Rewrite(n, tier, charge, now);
   }
   Maintain(s, now, g);
   return Status::OK();
@@ -269,7 +336,7 @@ void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Enter(Shard& s) {
+void TieredCache<K, V, H, E>::Enter(Shard& s) noexcept {
   // The writer bit and a reader's entry are read-modify-writes of the same
   // word, so one of them sees the other: either the reader finds the bit and
   // backs off, or the bit is set with the reader counted, and we wait.
@@ -288,7 +355,7 @@ void TieredCache<K, V, H, E>::Enter(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Leave(Shard& s) {
+void TieredCache<K, V, H, E>::Leave(Shard& s) noexcept {
   // One AND clears the writer bit and the claims, so the next claims start
   // at 0 again: those this hold drained and the void ones made meanwhile
   // (readers still backing off keep their count in the low bits and take
@@ -301,7 +368,7 @@ void TieredCache<K, V, H, E>::Leave(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims) {
+bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims) noexcept {
   cache_internal::CachePolicy& p = *s.policy;
   using cache_internal::Tier;
   bool took = false;
@@ -365,8 +432,13 @@ bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t mi
         if (node->tier != Tier::kL2 || s.l1_cap == 0) continue;
       }
       if (!node->pending) {
-        node->pending = true;
-        s.pending.push_back(node);
+        // Without memory to queue it, the record is lost like one that
+        // finds its buffer full: the entry is promoted or removed later.
+        try {
+          s.pending.push_back(node);
+          node->pending = true;
+        } catch (const std::bad_alloc&) {
+        }
       }
     }
     // With the shard held exclusively no lookup is inside to count, so a
@@ -427,14 +499,28 @@ void TieredCache<K, V, H, E>::AdvanceEpoch(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
+void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
   cache_internal::CachePolicy& p = *s.policy;
-  using cache_internal::Tier;
   DrainBuffers(s, true);
   if (s.pending.empty()) return;
   // Promotions and removals come last and each node once, so nothing freed
   // here is still referenced by the loop above.
-  int64_t now = ttl_used() ? Now() : 0;
+  int64_t now = 0;
+  if (ttl_used()) {
+    try {
+      now = Now();
+    } catch (...) {
+      // Without the time no expiry can be judged: queued entries that have a
+      // deadline (a lookup may have found them expired) are evicted, the
+      // others' promotions dropped, as if their records were lost.
+      for (Node* n : s.pending) {
+        n->pending = false;
+        if (n->deadline_ns != cache_internal::kNever) Evict(s, n, g);
+      }
+      s.pending.clear();
+      return;
+    }
+  }
   bool moved = false;
   for (Node* n : s.pending) {
     n->pending = false;
@@ -443,25 +529,19 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) {
       continue;
     }
     if (n->value.index() != 2) continue;
-    Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
-    if (!decoded.ok()) {
+    std::optional<V> decoded = DecodeForMove(std::get<2>(n->value).view());
+    if (!decoded) {
       Evict(s, n, g);
       continue;
     }
-    if (s.l1_cap == 0) continue;
-    uint64_t w1 = WeighDecoded(n->key, decoded.value());
-    if (w1 > s.l1_cap) continue;
-    n->value.template emplace<1>(std::move(decoded).value());
-    s.index.Sync(n);
-    MoveToTier(s, n, Tier::kL1, w1);
-    moved = true;
+    if (s.l1_cap > 0 && Promote(s, n, std::move(*decoded), g)) moved = true;
   }
   s.pending.clear();
   if (moved) Maintain(s, now, g);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
+void TieredCache<K, V, H, E>::TryDrain(Shard& s) noexcept {
   Graveyard g;  // destroyed after the mutex is released
   if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
   DrainBuffers(s, false);
@@ -474,14 +554,14 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-inline uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st, uint64_t inc) {
+inline uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st, uint64_t inc) noexcept {
   uint64_t old = st.word.fetch_add(inc, std::memory_order_acq_rel);
   if ((old & kWriterBit) == 0) [[likely]] return static_cast<uint32_t>(old >> 32);
   return EnterSharedSlow(st, inc);
 }
 
 template <typename K, typename V, typename H, typename E>
-uint32_t TieredCache<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) {
+uint32_t TieredCache<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) noexcept {
   for (int spins = 0;;) {
     // A writer is in or entering: leave and wait for it to finish. The
     // claim made is void: it came after the writer took the claims to
@@ -494,10 +574,19 @@ uint32_t TieredCache<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) {
 }
 
 template <typename K, typename V, typename H, typename E>
-inline void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) {
+inline void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) noexcept {
   st.word.fetch_sub(1, std::memory_order_release);
   // The reader that fills the buffer drains it.
   if (claim + 1 >= kReadBuffer) [[unlikely]] TryDrain(s);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::LeaveThrowing(Shard& s, Stripe& st, uint32_t claim) noexcept {
+  // The claim is counted as another outcome, so that no drain takes it for
+  // an L1 hit. Without leaving, the reader would stay counted inside and the
+  // shard's next writer (and then every reader) would wait for it forever.
+  st.lost_other.fetch_add(1, std::memory_order_relaxed);
+  LeaveShared(s, st, claim);
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -507,7 +596,15 @@ template <typename K, typename V, typename H, typename E>
   Stripe& st = StripeOf(s);
   int64_t now = ttl_used() ? Now() : 0;
   uint32_t claim = EnterShared(st, kEnterClaim);  // the slot claimed for this lookup's record
-  typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
+  // User code inside (K's equality, V's copy) may throw: LeaveThrowing.
+  // The try blocks cost no instruction unless something throws.
+  typename Index::Slot* slot;
+  try {
+    slot = s.index.FindSlot(h, key, eq_);
+  } catch (...) {
+    LeaveThrowing(s, st, claim);
+    throw;
+  }
   // Statistics do not depend on the buffer: every lookup counts its outcome
   // on its stripe (an L1 hit by its claim alone, see Stripe). With the
   // buffer full the access is not replayed into the policy (lossy, as in
@@ -534,7 +631,12 @@ template <typename K, typename V, typename H, typename E>
         (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
       return ReadLookupRare(s, st, n, now, claim, count_miss, out);
     }
-    out->emplace(DecodedValue(n));
+    try {
+      out->emplace(DecodedValue(n));
+    } catch (...) {
+      LeaveThrowing(s, st, claim);
+      throw;
+    }
   }
   if (claim < kReadBuffer && FirstInEpoch(s, slot)) {
     st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
@@ -550,11 +652,19 @@ bool TieredCache<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, int6
   uintptr_t rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
   bool hit = false;
   if (n->deadline_ns == cache_internal::kNever || now < n->deadline_ns) {
-    Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
-    if (decoded.ok()) {
-      out->emplace(std::move(decoded).value());
-      rec = reinterpret_cast<uintptr_t>(n) | kHitL2;
-      hit = true;
+    try {
+      Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
+      if (decoded.ok()) {
+        out->emplace(std::move(decoded).value());
+        rec = reinterpret_cast<uintptr_t>(n) | kHitL2;
+        hit = true;
+      }
+    } catch (...) {
+      // Recorded like undecodable bytes: the drain decodes them again and
+      // evicts the entry if that fails (or throws) too.
+      if (claim < kReadBuffer) st.buf[claim].store(rec | kMissTag, std::memory_order_relaxed);
+      LeaveThrowing(s, st, claim);
+      throw;
     }
   }
   // Expired or undecodable entries are dropped by the drain or the next write.
@@ -578,16 +688,27 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
   NoteTtl(ttl);
   uint64_t h = Mix(hasher_(key));
   Shard& s = ShardFor(h);
-  uint64_t w1 = options_.l1.capacity > 0 ? WeighDecoded(key, value) : 0;
-  if constexpr (kInPlace) {
-    // Without TTLs no deadline changes, so the value is all a lookup sees.
-    if (!ttl_used() && w1 > 0 && PutInPlace(s, key, h, value, w1)) return Status::OK();
+  uint64_t w1 = 0;
+  Encoded enc;
+  int64_t now = 0;
+  // User code runs here, before the exclusive hold where it can: the
+  // weighers, and the codec for a value that can only go to L2.
+  try {
+    w1 = options_.l1.capacity > 0 ? WeighDecoded(key, value) : 0;
+    if constexpr (kInPlace) {
+      // Without TTLs no deadline changes, so the value is all a lookup sees.
+      if (!ttl_used() && w1 > 0 && PutInPlace(s, key, h, value, w1)) return Status::OK();
+    }
+    PreEncode(s, key, value, w1, &enc);
+    now = ttl_used() ? Now() : 0;
+  } catch (...) {
+    (void)DropKey(s, key, h);  // a put that fails leaves no older value behind
+    throw;
   }
-  int64_t now = ttl_used() ? Now() : 0;
   Graveyard g;
   Exclusive lock(*this, s, &g, &h);
   Invalidate(s, key);
-  return Store(s, key, h, std::move(value), w1, ttl, now, &g);
+  return Store(s, key, h, std::move(value), w1, &enc, ttl, now, &g);
 }
 
 template <typename K, typename V, typename H, typename E>
@@ -600,7 +721,13 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
   Stripe& st = StripeOf(s);
   EnterShared(st, kEnterOnly);
   uint32_t claim = 0;  // a buffer slot, claimed only to record the write
-  typename Index::Slot* slot = s.index.FindSlot(h, key, eq_);
+  typename Index::Slot* slot;
+  try {
+    slot = s.index.FindSlot(h, key, eq_);  // K's equality may throw
+  } catch (...) {
+    LeaveShared(s, st, claim);
+    throw;
+  }
   Node* n = slot ? slot->node : nullptr;
   // No load of the key can be in flight: a load is registered only while
   // the key is not indexed, and whatever indexes it (a put's Store, or the
@@ -652,7 +779,11 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
 template <typename K, typename V, typename H, typename E>
 bool TieredCache<K, V, H, E>::erase(const K& key) {
   uint64_t h = Mix(hasher_(key));
-  Shard& s = ShardFor(h);
+  return DropKey(ShardFor(h), key, h);
+}
+
+template <typename K, typename V, typename H, typename E>
+bool TieredCache<K, V, H, E>::DropKey(Shard& s, const K& key, uint64_t h) {
   Graveyard g;
   Exclusive lock(*this, s, &g);
   Invalidate(s, key);
@@ -714,21 +845,30 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
     Exclusive lock(*this, s, &g);
     if (Lookup(s, key, h, now, &out, &g)) return Result<V>(std::move(*out));
     auto it = s.flights.find(key);
-    if (it != s.flights.end()) {
+    if (it != s.flights.end() && !it->second->finished.load(std::memory_order_acquire)) {
       flight = it->second;
       if (flight->owner == std::this_thread::get_id()) {
         return Status::Busy("get_or_load called from the loader of the same key");
       }
     } else {
-      flight = std::make_shared<Flight>();
-      flight->owner = std::this_thread::get_id();
-      s.flights.emplace(key, flight);
+      // Registered before anything else changes: if registering throws, the
+      // caller gets the exception and no waiter can depend on this flight.
+      auto fresh = std::make_shared<Flight>();
+      fresh->owner = std::this_thread::get_id();
+      if (it != s.flights.end()) {
+        it->second = fresh;  // replaces one its owner left behind (see Flight)
+      } else {
+        s.flights.emplace(key, fresh);
+      }
       s.loads++;
+      flight = std::move(fresh);
       owner = true;
     }
   }
   if (!owner) return flight->Wait();
 
+  // Every path from here publishes to the waiters: whatever the loader or
+  // caching its result throws, they wake and get it.
   std::optional<Result<V>> result;
   std::exception_ptr error;
   try {
@@ -736,43 +876,75 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
   } catch (...) {
     error = std::current_exception();
   }
-  bool cache_it = !error && result->ok();
-  NoteTtl(ttl);
-  uint64_t w1 = cache_it && options_.l1.capacity > 0 ? WeighDecoded(key, result->value()) : 0;
-  {
-    int64_t now = ttl_used() ? Now() : 0;
-    Graveyard g;
-    Exclusive lock(*this, s, &g);
-    auto it = s.flights.find(key);
-    if (it != s.flights.end() && it->second == flight) s.flights.erase(it);
-    if (!cache_it) s.load_errors++;
-    if (cache_it && !flight->invalidated) {
-      V copy = result->value();
-      Status st = Store(s, key, h, std::move(copy), w1, ttl, now, &g);
-      (void)st;  // a rejected value is still returned, just not cached
-    }
+  bool loaded = !error && result->ok();
+  try {
+    FinishLoad(s, key, h, *flight, loaded ? &result->value() : nullptr, ttl);
+  } catch (...) {
+    if (!error) error = std::current_exception();  // the loader's own exception wins
   }
-  flight->Publish(result, error);
+  flight->Publish(error ? nullptr : &*result, error);
   if (error) std::rethrow_exception(error);
   return std::move(*result);
+}
+
+template <typename K, typename V, typename H, typename E>
+void TieredCache<K, V, H, E>::FinishLoad(Shard& s, const K& key, uint64_t h, Flight& flight,
+                                         const V* value, std::chrono::nanoseconds ttl) {
+  NoteTtl(ttl);
+  // User code and allocations come before the exclusive hold: the
+  // weighers, the codec for a value that can only go to L2, and the copy
+  // the cache keeps. If one throws, the hold still takes the flight out
+  // before the exception goes on, so the next call loads again.
+  uint64_t w1 = 0;
+  Encoded enc;
+  std::optional<V> copy;
+  std::exception_ptr failed;
+  if (value) {
+    try {
+      w1 = options_.l1.capacity > 0 ? WeighDecoded(key, *value) : 0;
+      PreEncode(s, key, *value, w1, &enc);
+      copy.emplace(*value);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  }
+  int64_t now = ttl_used() ? Now() : 0;
+  Graveyard g;
+  Exclusive lock(*this, s, &g);
+  auto it = s.flights.find(key);
+  if (it != s.flights.end() && it->second.get() == &flight) s.flights.erase(it);
+  if (!value) s.load_errors++;
+  if (failed) std::rethrow_exception(failed);
+  if (copy && !flight.invalidated) {
+    Status st = Store(s, key, h, std::move(*copy), w1, &enc, ttl, now, &g);
+    (void)st;  // a rejected value is still returned, just not cached
+  }
 }
 
 template <typename K, typename V, typename H, typename E>
 Result<V> TieredCache<K, V, H, E>::Flight::Wait() {
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [this] { return done; });
+  lock.unlock();  // result and error no longer change: V's copy runs unlocked
   if (error) std::rethrow_exception(error);
   return *result;
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Flight::Publish(std::optional<Result<V>> r, std::exception_ptr e) {
+void TieredCache<K, V, H, E>::Flight::Publish(const Result<V>* r, std::exception_ptr e) {
+  if (r) {
+    try {
+      result.emplace(*r);  // waiters read it only once they see done
+    } catch (...) {
+      e = std::current_exception();  // the waiters get the copy's exception
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu);
-    result = std::move(r);
     error = std::move(e);
     done = true;
   }
+  finished.store(true, std::memory_order_release);
   cv.notify_all();
 }
 

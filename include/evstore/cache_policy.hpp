@@ -231,6 +231,12 @@ class EVSTORE_EXPORT GhostList {
 // at; this is the order of a list with moves to the front, without the moves.
 class EVSTORE_EXPORT L1Clock {
  public:
+  // Makes room for one Push. May throw std::bad_alloc, changing nothing.
+  void Reserve() {
+    if (ring_.size() == ring_.capacity()) GrowRing();
+  }
+  // Push allocates only what Reserve would (strong guarantee); Remove never
+  // allocates or throws.
   void Push(PolicyNode* n);
   void Remove(PolicyNode* n);
   void Hit(const PolicyNode* n) { SetBit(n->l1_pos, true); }
@@ -256,6 +262,7 @@ class EVSTORE_EXPORT L1Clock {
   // The position the hand examined last. REQUIRES: the ring is not empty.
   uint32_t Behind() const { return hand_ == 0 ? static_cast<uint32_t>(ring_.size() - 1) : hand_ - 1; }
   uint32_t TakeHole();  // a free slot, the ring grown by one if none
+  void GrowRing();
   void Compact();
   std::vector<PolicyNode*> ring_;  // nullptr: a hole, listed once in free_
   std::vector<uint64_t> bits_;
@@ -283,6 +290,16 @@ class EVSTORE_EXPORT CachePolicy {
   uint64_t l1_capacity() const { return l1_cap_; }
   uint64_t l2_capacity() const { return l2_cap_; }
 
+  // Exceptions: Reserve, Insert, Rewrite and MoveToTier may throw
+  // std::bad_alloc, with nothing changed (the policy's other allocations,
+  // growing the sketch and the ghosts, are skipped when memory runs out);
+  // every other method allocates nothing and does not throw.
+  //
+  // Makes room so that the next Insert, Rewrite or MoveToTier into `tier`
+  // cannot throw.
+  void Reserve(Tier tier) {
+    if (tier == Tier::kL1) l1_clock_.Reserve();
+  }
   // Adds a new entry in `tier` with weight `charge`, written at `now`; its
   // ttl_ns (0 = none) is set before the call, as for Rewrite.
   void Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now);
@@ -355,6 +372,7 @@ class EVSTORE_EXPORT CachePolicy {
   void Adapt(PolicyNode* inserted);
   bool Admit(uint64_t candidate, uint64_t victim);
   void EnsureSketch();
+  [[gnu::noinline]] void GrowSketch();  // rare: kept out of Insert
 
   PolicyParams params_;
   uint64_t l1_cap_, l2_cap_, capacity_;

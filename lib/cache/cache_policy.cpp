@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <new>
 
 #include "evstore/cache_policy.hpp"
 
@@ -30,9 +31,12 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 // each hash still in it to the sequence number of its latest addition, so
 // that Add and Take cost O(1) and allocate nothing.
 void GhostList::Resize(uint64_t size) {
-  ring_.assign(std::max<uint64_t>(size, 1), 0);
+  // Both allocations first: if either throws, the list is as it was.
+  std::vector<uint64_t> ring(std::max<uint64_t>(size, 1), 0);
+  std::vector<Slot> slots(std::bit_ceil(2 * ring.size()), Slot());
+  ring_.swap(ring);
+  slots_.swap(slots);
   next_ = 0;
-  slots_.assign(std::bit_ceil(2 * ring_.size()), Slot());
 }
 
 size_t GhostList::Find(uint64_t hash) const {
@@ -134,12 +138,20 @@ void CachePolicy::SetLimits() {
 }
 
 void CachePolicy::EnsureSketch() {
-  if (entries_ > sketch_.sized_for() && sketch_.sized_for() < capacity_) {
+  if (entries_ > sketch_.sized_for() && sketch_.sized_for() < capacity_) GrowSketch();
+}
+
+void CachePolicy::GrowSketch() {
+  // A larger sketch only sharpens admission: without memory for it the
+  // smaller one goes on, and the next insertion tries again.
+  try {
     sketch_.Resize(std::min(capacity_, 2 * entries_));
+  } catch (const std::bad_alloc&) {
   }
 }
 
 void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64_t now) {
+  Reserve(tier);  // Push's allocation, before anything changes
   if (n->ttl_ns > 0) any_ttl_ = true;
   n->charge = charge;
   n->write_ns = now;
@@ -166,11 +178,16 @@ void CachePolicy::Adapt(PolicyNode* n) {
   // short horizon also keeps loops longer than the cache from reading as a
   // need for recency.
   if (ghost_sized_for_ != sketch_.sized_for()) {
-    ghost_sized_for_ = sketch_.sized_for();
     auto size = static_cast<uint64_t>(
-        params_.ghost_share * static_cast<double>(std::min(capacity_, ghost_sized_for_)));
-    window_ghost_.Resize(size);
-    main_ghost_.Resize(size);
+        params_.ghost_share * static_cast<double>(std::min(capacity_, sketch_.sized_for())));
+    // Without memory for them the ghosts keep their size (or stay off) and
+    // the next insertion tries again: they only steer the window.
+    try {
+      window_ghost_.Resize(size);
+      main_ghost_.Resize(size);
+      ghost_sized_for_ = sketch_.sized_for();
+    } catch (const std::bad_alloc&) {
+    }
   }
   //
   // Each ghost hit moves the window by the entry's weight, and while the
@@ -206,6 +223,7 @@ void CachePolicy::OnEvict(PolicyNode* n) {
 }
 
 void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now) {
+  Reserve(tier);  // Push's allocation, before anything changes
   if (n->ttl_ns > 0) any_ttl_ = true;
   Queue q = n->queue;
   Dequeue(n);
@@ -226,6 +244,7 @@ void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int64_t now
 }
 
 void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
+  Reserve(tier);  // Push's allocation, before anything changes
   CacheTierStats& from = stats(n->tier);
   from.entries--;
   from.bytes -= n->charge;
@@ -328,7 +347,18 @@ void CachePolicy::WarmForInsert(uint64_t hash) const {
   l1_clock_.Prefetch();
 }
 
+void L1Clock::GrowRing() {
+  // The ring's capacity grows last, so that its check in Reserve also
+  // covers the other two: free_ can list every ring slot (so that Remove
+  // never allocates), and bits_ has a bit for each.
+  size_t n = std::max<size_t>(16, 2 * ring_.capacity());
+  free_.reserve(n);
+  bits_.reserve((n + 63) / 64);
+  ring_.reserve(n);
+}
+
 void L1Clock::Push(PolicyNode* n) {
+  Reserve();  // the only allocation: before anything changes
   live_++;
   // Just behind the hand, so that it is examined last. Demotions leave
   // their hole there (the hole last listed, as a rule); otherwise the entry
@@ -365,15 +395,22 @@ uint32_t L1Clock::TakeHole() {
 void L1Clock::Remove(PolicyNode* n) {
   ring_[n->l1_pos] = nullptr;
   SetBit(n->l1_pos, false);
-  free_.push_back(n->l1_pos);
+  free_.push_back(n->l1_pos);  // within the capacity GrowRing kept
   live_--;
-  // Holes cost the hand a step each: once they are the majority, close them.
+  // Holes cost the hand a step each: once they are the majority, close them
+  // (without memory for the new ring they stay, and a later Remove retries).
   uint64_t holes = ring_.size() - live_;
-  if (holes > 64 && holes > live_) Compact();
+  if (holes > 64 && holes > live_) {
+    try {
+      Compact();
+    } catch (const std::bad_alloc&) {
+    }
+  }
 }
 
 void L1Clock::Compact() {
-  // Keeps the order as the hand will see it, starting from the hand.
+  // Keeps the order as the hand will see it, starting from the hand. Both
+  // allocations come before any change, so a failed one changes nothing.
   std::vector<PolicyNode*> ring;
   std::vector<uint64_t> bits((live_ + 63) / 64 + 1, 0);
   ring.reserve(live_);

@@ -35,12 +35,14 @@ inline void FrequencySketch::Locate(uint64_t hash, uint64_t idx[4], int shift[4]
 void FrequencySketch::Resize(uint64_t entries) {
   entries = std::max<uint64_t>(entries, 16);
   uint64_t words = std::bit_ceil(entries);
-  table_.assign(words, 0);
-  block_mask_ = words / 8 - 1;
   // About 8 doorkeeper bits per expected entry keep its false positives low
   // for the keys seen within one sample period.
   uint64_t bits = std::bit_ceil(entries * 8);
-  door_.assign(bits / 64, 0);
+  // Both allocations first: if either throws, the sketch is as it was.
+  std::vector<uint64_t> table(words, 0), door(bits / 64, 0);
+  table_.swap(table);
+  door_.swap(door);
+  block_mask_ = words / 8 - 1;
   door_mask_ = bits / 64 - 1;
   sized_for_ = entries;
   sample_size_ = 10 * entries;
