@@ -3,12 +3,18 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "evstore/evstore.h"
 #include "evstore/inspect.hpp"
 #include "evstore/saga.hpp"
 #include "evstore/store.hpp"
@@ -148,6 +154,31 @@ void PutSagas(const std::string& path) {
     }
   });
 }
+
+// A saga handler that runs until the test opens the gate, ignoring
+// cancellation, so that shutdown gives it up. Shared: the handler outlives
+// the engine that gave it up.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  int entered = 0;
+  void Pass() {
+    std::unique_lock<std::mutex> l(mu);
+    entered++;
+    cv.notify_all();
+    cv.wait(l, [&] { return open; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> l(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void AwaitEntered(int n) {
+    std::unique_lock<std::mutex> l(mu);
+    REQUIRE(cv.wait_for(l, std::chrono::seconds(60), [&] { return entered >= n; }));
+  }
+};
 
 }  // namespace
 
@@ -459,6 +490,170 @@ TEST_SUITE("inspect") {
       ToolRun t = RunTool("verify --db " + path);
       CHECK(t.code == 1);
       CHECK(Contains(t.out, "PROBLEM sagas [\"pay-2\"]"));
+    }
+  }
+
+  TEST_CASE("a saga whose attempt shutdown gave up shows it begun, then interrupted, by name") {
+    using namespace std::chrono_literals;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    auto gate = std::make_shared<Gate>();
+    auto def = [&](bool hang) {
+      SagaDefinition d;
+      d.name = "payment";
+      StepDefinition st;
+      st.name = "charge";
+      if (hang) {
+        st.action = [gate](const StepContext&) {
+          gate->Pass();
+          return StepResult::Success("late");
+        };
+      } else {
+        st.action = [](const StepContext& c) {
+          return StepResult::Success("attempt " + std::to_string(c.attempt));
+        };
+      }
+      d.steps.push_back(std::move(st));
+      return d;
+    };
+    {
+      Store store = OpenOrDie(path);
+      SagaEngineOptions o;
+      o.shutdown_timeout = 0ms;
+      auto eng = SagaEngine::open(store, std::vector{def(true)}, o);
+      REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+      REQUIRE((*eng)->start("payment", "pay-9", "{}").ok());
+      gate->AwaitEntered(1);
+      REQUIRE((*eng)->shutdown().IsTimedOut());
+      eng->reset();
+      // The handler returns into the engine that gave it up, which is then
+      // freed (with the definition holding the gate); its result is dropped.
+      gate->Open();
+      for (auto until = std::chrono::steady_clock::now() + 60s;
+           gate.use_count() > 1 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(1ms);
+      REQUIRE(gate.use_count() == 1);
+      // As the given-up attempt left the record: begun, not ended.
+      auto g = inspect::GetSaga(store, "pay-9");
+      REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+      CHECK(g->state == "pending");
+      CHECK(g->attempt == 0);
+      CHECK(g->started == 1);
+      CHECK(g->outputs.empty());
+      REQUIRE(store.close().ok());
+    }
+    if (ToolBuilt()) {
+      ToolRun t = RunTool("sagas --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Contains(t.out, "saga\tdefinition\tstate\tstep\tattempt\tstarted\tupdated\n"));
+      CHECK(Contains(t.out, "pay-9\tpayment@1\tpending\t0\t0\t1\t"));
+      t = RunTool("sagas --id pay-9 --db " + path);
+      CHECK(Contains(t.out, "step        0 (attempt 0, started 1: running or interrupted)"));
+      t = RunTool("sagas --json --id pay-9 --db " + path);
+      CHECK(Contains(t.out, "\"attempt\":0,\"started\":1,"));
+    }
+    {
+      Store store = OpenOrDie(path);
+      auto eng = SagaEngine::open(store, std::vector{def(false)});
+      REQUIRE_MESSAGE(eng.ok(), eng.status().ToString());
+      auto done = (*eng)->wait("pay-9", 60s);
+      REQUIRE_MESSAGE(done.ok(), done.status().ToString());
+      CHECK(done->state == SagaState::kCompleted);
+      REQUIRE((*eng)->shutdown().ok());
+      auto g = inspect::GetSaga(store, "pay-9");
+      REQUIRE(g.ok());
+      CHECK(g->state == "completed");
+      CHECK(g->outputs == std::vector<std::string>{"attempt 2"});
+      bool interrupted = false;
+      for (const auto& h : g->history)
+        if (h.event == "step interrupted" && h.step == 0 && h.attempt == 1) interrupted = true;
+      CHECK(interrupted);
+      // The engine's index keys (0x00 'v', 0x00 'f' ...) sit beside the
+      // record: neither a saga to list nor a record for verify to decode.
+      std::vector<std::string> ids;
+      REQUIRE(inspect::ListSagas(store, "", [&](const inspect::SagaInfo& s) {
+                ids.push_back(s.id);
+                return true;
+              }).ok());
+      CHECK(ids == std::vector<std::string>{"pay-9"});
+      CHECK(inspect::GetSaga(store, format::SagaFinishedKey(g->updated_ms, "pay-9"))
+                .status()
+                .IsNotFound());
+      auto v = inspect::Verify(store);
+      REQUIRE(v.ok());
+      CHECK_MESSAGE(v->ok(), Describe(*v));
+      CHECK(v->saga_records == 1);
+      REQUIRE(store.close().ok());
+    }
+    if (ToolBuilt()) {
+      ToolRun t = RunTool("sagas --id pay-9 --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Contains(t.out, "step interrupted -> "));
+      CHECK(Contains(t.out, "  step 0 attempt 1"));
+      t = RunTool("sagas --json --id pay-9 --db " + path);
+      CHECK(Contains(t.out, "\"event\":\"step interrupted\""));
+    }
+    // A malformed index key is a problem for verify, and still no saga.
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["sagas"], std::string("\0?junk", 6), "").ok());
+    });
+    Store ro = OpenReadOnly(path);
+    auto v = inspect::Verify(ro);
+    REQUIRE(v.ok());
+    REQUIRE(v->problem_count == 1);
+    CHECK(v->problems[0].column_family == "sagas");
+    CHECK(Contains(v->problems[0].message, "malformed saga index key"));
+    CHECK(v->saga_records == 1);
+    std::vector<std::string> ids;
+    REQUIRE(inspect::ListSagas(ro, "", [&](const inspect::SagaInfo& s) {
+              ids.push_back(s.id);
+              return true;
+            }).ok());
+    CHECK(ids == std::vector<std::string>{"pay-9"});
+  }
+
+  TEST_CASE("every saga event and state a record may hold has one name in the engine, the C API and the inspector") {
+    for (int v = -1; v <= 256; v++) {
+      const std::string c = evs_saga_event_name(v);
+      const bool known = v >= 0 && v < format::kSagaEventCount;
+      CHECK_MESSAGE((c != "unknown") == known, v);
+      if (v >= 0 && v <= 255) CHECK(c == SagaEventName(static_cast<SagaEvent>(v)));
+      const std::string cs = evs_saga_state_name(v);
+      CHECK_MESSAGE((cs != "unknown") == (v >= 0 && v < format::kSagaStateCount), v);
+      if (v >= 0 && v <= 255) CHECK(cs == SagaStateName(static_cast<SagaState>(v)));
+    }
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      format::SagaRecordData r;
+      r.id = "all-events";
+      r.definition = "d";
+      r.version = 1;
+      for (uint8_t k = 0; k < format::kSagaEventCount; k++)
+        r.history.push_back({1000 + k, k, static_cast<uint8_t>(k % format::kSagaStateCount), 0,
+                             1, ""});
+      std::string v;
+      format::EncodeSagaRecord(r, &v);
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["sagas"], r.id, v).ok());
+    });
+    Store s = OpenReadOnly(path);
+    auto g = inspect::GetSaga(s, "all-events");
+    REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+    REQUIRE(g->history.size() == format::kSagaEventCount);
+    for (int k = 0; k < format::kSagaEventCount; k++) {
+      CHECK(g->history[k].event == evs_saga_event_name(k));
+      CHECK(g->history[k].event != "unknown");
+      CHECK(g->history[k].state == evs_saga_state_name(k % format::kSagaStateCount));
+    }
+    CHECK(g->history[EVS_SAGA_EVENT_STEP_INTERRUPTED].event == "step interrupted");
+    CHECK(g->history[EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED].event == "compensation interrupted");
+    if (ToolBuilt()) {
+      ToolRun t = RunTool("sagas --id all-events --db " + path);
+      CHECK(t.code == 0);
+      CHECK(Contains(t.out, "  step interrupted -> "));
+      CHECK(Contains(t.out, "  compensation interrupted -> "));
+      CHECK_FALSE(Contains(t.out, "unknown"));
     }
   }
 

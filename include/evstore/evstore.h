@@ -547,6 +547,7 @@ typedef struct evs_saga_options_t evs_saga_options_t;
 typedef struct evs_saga_engine_t evs_saga_engine_t;
 typedef struct evs_saga_info_t evs_saga_info_t;
 typedef struct evs_saga_list_t evs_saga_list_t;
+typedef struct evs_saga_damaged_t evs_saga_damaged_t;
 
 /* Saga states (stored on disk; never renumbered). */
 #define EVS_SAGA_PENDING 0      /* started, no step finished yet */
@@ -570,8 +571,14 @@ typedef struct evs_saga_list_t evs_saga_list_t;
 #define EVS_SAGA_EVENT_STUCK 10
 #define EVS_SAGA_EVENT_RETRIED 11
 #define EVS_SAGA_EVENT_RESOLVED 12
+/* An attempt began but never reported: the process stopped while it ran, or
+ * shutdown gave up on it. Counts as a failure that may have had effects; a
+ * retry is scheduled. */
+#define EVS_SAGA_EVENT_STEP_INTERRUPTED 13
+#define EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED 14
 
-/* Static names ("pending", "step completed", ...); "unknown" otherwise. */
+/* Static names ("pending", "step completed", "step interrupted", ...) of
+ * every state and event above; "unknown" for other values. */
 EVS_EXPORT const char* evs_saga_state_name(int state);
 EVS_EXPORT const char* evs_saga_event_name(int event);
 
@@ -654,7 +661,14 @@ EVS_EXPORT int evs_saga_result_add_events(evs_saga_result_t* result, const char*
 
 /* Engine options. Callbacks receive a saga valid during the call. */
 typedef void (*evs_saga_callback_fn)(void* user_data, const evs_saga_info_t* saga);
-/* 4 threads, 64 history entries, no callbacks. NULL when out of memory. */
+/* A saga found damaged at open: its id, the status code (EVS_CORRUPTION) and
+ * a NUL-terminated message naming what is wrong, read as an errmsg (all
+ * valid during the call). */
+typedef void (*evs_saga_damaged_fn)(void* user_data, const char* id, size_t id_len, int code,
+                                    const char* message);
+/* 4 threads, 64 history entries, finished sagas kept 7 days (checked every
+ * minute), shutdown waits 30 s, 16 abandoned threads, no callbacks. NULL
+ * when out of memory. */
 EVS_EXPORT evs_saga_options_t* evs_saga_options_create(void);
 EVS_EXPORT void evs_saga_options_destroy(evs_saga_options_t* options);
 /* Setters return EVS_OK, or EVS_INVALID_ARGUMENT when options is NULL.
@@ -671,20 +685,58 @@ EVS_EXPORT int evs_saga_options_set_on_stuck(evs_saga_options_t* options, evs_sa
 EVS_EXPORT int evs_saga_options_set_on_finished(evs_saga_options_t* options,
                                                 evs_saga_callback_fn fn, void* user_data,
                                                 char** errmsg);
+/* Called by evs_saga_engine_open, on its thread and before it returns, for
+ * each unfinished saga whose record is damaged (not run; see
+ * evs_saga_engine_damaged). The engine handle does not exist yet: the
+ * callback must not wait for it. fn NULL: none. */
+EVS_EXPORT int evs_saga_options_set_on_damaged(evs_saga_options_t* options, evs_saga_damaged_fn fn,
+                                               void* user_data, char** errmsg);
+/* Retention of finished (completed or compensated) sagas: every
+ * interval_ms (> 0; default 60000) a pass deletes, record and history, each
+ * one that finished keep_ms ago or earlier (default 7 days; 2^40 and more:
+ * about forever), and the oldest ones beyond max_finished (default
+ * EVS_NO_LIMIT). Stuck and unfinished sagas are never deleted, nor the
+ * events their steps appended. A deleted saga is gone: evs_saga_get returns
+ * EVS_NOT_FOUND and evs_saga_start with its id starts a new saga. */
+EVS_EXPORT int evs_saga_options_set_keep_finished_ms(evs_saga_options_t* options, uint64_t keep_ms,
+                                                     char** errmsg);
+EVS_EXPORT int evs_saga_options_set_max_finished(evs_saga_options_t* options,
+                                                 uint64_t max_finished, char** errmsg);
+EVS_EXPORT int evs_saga_options_set_retention_interval_ms(evs_saga_options_t* options,
+                                                          uint64_t interval_ms, char** errmsg);
+/* How long evs_saga_engine_shutdown waits for running handlers and
+ * callbacks before it gives them up (default 30000; 0: not at all). */
+EVS_EXPORT int evs_saga_options_set_shutdown_timeout_ms(evs_saga_options_t* options,
+                                                        uint64_t timeout_ms, char** errmsg);
+/* A handler still running past its attempt's timeout is abandoned and its
+ * worker replaced at once; at most this many abandoned threads exist at a
+ * time (default 16). Beyond that a timed-out handler keeps its worker. */
+EVS_EXPORT int evs_saga_options_set_max_abandoned_threads(evs_saga_options_t* options,
+                                                          size_t threads, char** errmsg);
 
 /* Opens an engine on store with defs[0..count-1] (copied) and options (NULL:
- * defaults), then resumes every unfinished saga in the store. The engine
- * keeps the store open; destroy the engine before closing the store.
- * Errors: EVS_INVALID_ARGUMENT (no or bad definitions, bad options),
- * EVS_NOT_SUPPORTED (read-only store), EVS_CLOSED, EVS_CORRUPTION,
+ * defaults), then resumes every unfinished saga in the store. An unfinished
+ * saga whose record is damaged is not run: it is reported (on_damaged,
+ * evs_saga_engine_damaged) and the others run. The engine keeps the store
+ * open; destroy the engine before closing the store. At most one engine
+ * runs on a store. Errors: EVS_INVALID_ARGUMENT (no or bad definitions, bad
+ * options), EVS_BUSY (another engine is open on this store until it is shut
+ * down or destroyed), EVS_NOT_SUPPORTED (read-only store; sagas indexed by
+ * a newer evstore), EVS_CLOSED, EVS_CORRUPTION (the saga index is damaged),
  * EVS_IO_ERROR. */
 EVS_EXPORT int evs_saga_engine_open(evs_store_t* store, const evs_saga_def_t* const* defs,
                                     size_t count, const evs_saga_options_t* options,
                                     evs_saga_engine_t** engine, char** errmsg);
 /* Stops the engine: no new handler starts, running ones are cancelled and
- * waited for. Unfinished sagas resume at the next open. Afterwards every
- * call returns EVS_CLOSED. Idempotent. REQUIRES: not called from a handler
- * or callback. */
+ * waited for up to the shutdown timeout. Unfinished sagas resume at the next
+ * open, and the store is free for another engine. Handlers still running
+ * then are given up: what they return is discarded, their attempts count as
+ * interrupted at the next open, and the call returns EVS_TIMED_OUT naming
+ * how many (the engine is shut down all the same). A given-up handler keeps
+ * running on its thread: its user_data must outlive it. Afterwards every
+ * call returns EVS_CLOSED, except evs_saga_engine_stats and
+ * evs_saga_engine_damaged (the engine's last figures). Idempotent: later
+ * calls return EVS_OK. REQUIRES: not called from a handler or callback. */
 EVS_EXPORT int evs_saga_engine_shutdown(evs_saga_engine_t* engine, char** errmsg);
 /* Shuts down and releases the engine. NULL is fine. Same REQUIRES. */
 EVS_EXPORT void evs_saga_engine_destroy(evs_saga_engine_t* engine);
@@ -692,16 +744,49 @@ EVS_EXPORT void evs_saga_engine_destroy(evs_saga_engine_t* engine);
  * error that stopped it. */
 EVS_EXPORT int evs_saga_engine_status(const evs_saga_engine_t* engine, char** errmsg);
 
+/* Counters since the engine opened, and gauges. */
 typedef struct evs_saga_stats_t {
-  uint64_t started, completed, compensated, stuck, resumed;
-  uint64_t step_retries, timeouts, late_results_discarded;
-  uint64_t active;    /* gauge: not final and not stuck */
-  uint64_t in_flight; /* gauge: handlers running now */
+  uint64_t started;
+  uint64_t completed;
+  uint64_t compensated; /* including resolved by hand */
+  uint64_t stuck;       /* transitions into EVS_SAGA_STUCK */
+  uint64_t resumed;     /* unfinished sagas picked up at open */
+  uint64_t step_retries; /* failed attempts that were retried */
+  uint64_t timeouts;
+  uint64_t late_results_discarded;
+  uint64_t interrupted;       /* attempts found begun and never finished */
+  uint64_t purged;            /* finished sagas deleted by retention */
+  uint64_t active;            /* gauge: not final and not stuck */
+  uint64_t in_flight;         /* gauge: handlers running now */
+  uint64_t abandoned_threads; /* gauge: handlers past their timeout, still running */
+  uint64_t damaged;           /* gauge: sagas found damaged at open */
+  /* Action and compensation run times (power-of-two buckets). */
   uint64_t step_count;
   double step_mean_us, step_p50_us, step_p99_us, step_max_us;
 } evs_saga_stats_t;
 EVS_EXPORT int evs_saga_engine_stats(const evs_saga_engine_t* engine, evs_saga_stats_t* stats,
                                      char** errmsg);
+
+/* Runs a retention pass now (see evs_saga_options_set_keep_finished_ms);
+ * *deleted (may be NULL: not wanted) is how many finished sagas it deleted.
+ * Errors: EVS_CLOSED, EVS_IO_ERROR, the error that stopped the engine. */
+EVS_EXPORT int evs_saga_engine_purge_finished(evs_saga_engine_t* engine, uint64_t* deleted,
+                                              char** errmsg);
+
+/* The unfinished sagas found damaged at open and not run, in *damaged
+ * (destroy with evs_saga_damaged_destroy). Their records stay as they are
+ * for a person (evstore-inspect sagas --id, verify). */
+EVS_EXPORT int evs_saga_engine_damaged(const evs_saga_engine_t* engine,
+                                       evs_saga_damaged_t** damaged, char** errmsg);
+EVS_EXPORT size_t evs_saga_damaged_count(const evs_saga_damaged_t* damaged);
+/* Entry i: the saga id, its status code (EVS_CORRUPTION) and a
+ * NUL-terminated message naming what is wrong; views valid until the list is
+ * destroyed. Each out-pointer may be NULL. EVS_INVALID_ARGUMENT for NULL
+ * damaged or i out of range. */
+EVS_EXPORT int evs_saga_damaged_get(const evs_saga_damaged_t* damaged, size_t i, const char** id,
+                                    size_t* id_len, int* code, const char** message,
+                                    char** errmsg);
+EVS_EXPORT void evs_saga_damaged_destroy(evs_saga_damaged_t* damaged);
 
 /* Starts saga `id` under the highest registered version of `definition`
  * with `input`. *created (may be NULL) is 1 for a new saga, 0 when one with
@@ -712,7 +797,8 @@ EVS_EXPORT int evs_saga_start(evs_saga_engine_t* engine, const char* definition,
                               size_t definition_len, const char* id, size_t id_len,
                               const void* input, size_t input_len, int* created, char** errmsg);
 /* The saga as last committed, in *saga (destroy with evs_saga_info_destroy).
- * EVS_NOT_FOUND if absent. */
+ * EVS_NOT_FOUND if absent (also once retention deleted it); EVS_CORRUPTION
+ * if its record is damaged. */
 EVS_EXPORT int evs_saga_get(evs_saga_engine_t* engine, const char* id, size_t id_len,
                             evs_saga_info_t** saga, char** errmsg);
 /* Waits until the saga is final or stuck; *saga (may be NULL: not wanted)
@@ -721,9 +807,16 @@ EVS_EXPORT int evs_saga_wait(evs_saga_engine_t* engine, const char* id, size_t i
                              uint64_t timeout_ms, evs_saga_info_t** saga, char** errmsg);
 /* Waits until no saga is pending, running or compensating. */
 EVS_EXPORT int evs_saga_wait_idle(evs_saga_engine_t* engine, uint64_t timeout_ms, char** errmsg);
-/* Sagas in `state`, in id order, at most `limit` (EVS_NO_LIMIT). */
-EVS_EXPORT int evs_saga_list(evs_saga_engine_t* engine, int state, uint64_t limit,
-                             evs_saga_list_t** list, char** errmsg);
+/* One page of the sagas in `state`, in id order: at most `limit`
+ * (EVS_NO_LIMIT) whose ids come after after_id (NULL, 0: from the first).
+ * Page through them all by passing the page's evs_saga_list_next_after
+ * until it is empty. Damaged records met on the way are skipped and named
+ * (evs_saga_list_damaged_id). Unfinished states are read through the index
+ * of unfinished sagas; final states scan the records. Errors:
+ * EVS_INVALID_ARGUMENT (not a state, NULL list), EVS_CLOSED, EVS_IO_ERROR. */
+EVS_EXPORT int evs_saga_list(evs_saga_engine_t* engine, int state, const char* after_id,
+                             size_t after_id_len, uint64_t limit, evs_saga_list_t** list,
+                             char** errmsg);
 /* Resumes a stuck saga where it stopped. Errors: EVS_NOT_FOUND,
  * EVS_INVALID_ARGUMENT (not stuck), EVS_CLOSED. */
 EVS_EXPORT int evs_saga_retry(evs_saga_engine_t* engine, const char* id, size_t id_len,
@@ -736,6 +829,12 @@ EVS_EXPORT int evs_saga_resolve(evs_saga_engine_t* engine, const char* id, size_
 EVS_EXPORT size_t evs_saga_list_size(const evs_saga_list_t* list);
 /* The i-th saga, valid until the list is destroyed; NULL out of range. */
 EVS_EXPORT const evs_saga_info_t* evs_saga_list_get(const evs_saga_list_t* list, size_t i);
+/* The after_id of the next page; NULL with *len = 0 when there is none.
+ * Valid until the list is destroyed. */
+EVS_EXPORT const char* evs_saga_list_next_after(const evs_saga_list_t* list, size_t* len);
+/* Ids whose records failed verification in the range the page covered. */
+EVS_EXPORT size_t evs_saga_list_damaged_count(const evs_saga_list_t* list);
+EVS_EXPORT const char* evs_saga_list_damaged_id(const evs_saga_list_t* list, size_t i, size_t* len);
 EVS_EXPORT void evs_saga_list_destroy(evs_saga_list_t* list);
 
 /* A saga as last committed. Accessors return NULL / 0 for NULL; views are
@@ -747,9 +846,13 @@ EVS_EXPORT uint32_t evs_saga_info_version(const evs_saga_info_t* saga);
 EVS_EXPORT int evs_saga_info_state(const evs_saga_info_t* saga);
 /* For a stuck saga: the state evs_saga_retry resumes. */
 EVS_EXPORT int evs_saga_info_stuck_in(const evs_saga_info_t* saga);
-/* The step being run or compensated, and its failed attempts. */
+/* The step being run or compensated, and its attempts that ended without
+ * success. */
 EVS_EXPORT int32_t evs_saga_info_step(const evs_saga_info_t* saga);
 EVS_EXPORT uint32_t evs_saga_info_attempt(const evs_saga_info_t* saga);
+/* That step's attempts begun: evs_saga_info_attempt + 1 while one runs, or
+ * when one was interrupted and the engine has not recorded that yet. */
+EVS_EXPORT uint32_t evs_saga_info_attempts_started(const evs_saga_info_t* saga);
 EVS_EXPORT const char* evs_saga_info_input(const evs_saga_info_t* saga, size_t* len);
 /* Outputs of the completed steps: count, then each (NULL out of range). */
 EVS_EXPORT size_t evs_saga_info_output_count(const evs_saga_info_t* saga);

@@ -180,7 +180,7 @@ EVSTORE_EXPORT Result<VerifyReport> Verify(const Store& store,
 // One entry of a saga's history (see evstore/saga.hpp for the meanings).
 struct SagaHistoryItem {
   int64_t time_ms = 0;
-  std::string event;  // SagaEventName, e.g. "step_completed"
+  std::string event;  // SagaEventName, e.g. "step completed", "step interrupted"
   std::string state;  // SagaStateName after the transition
   int32_t step = -1;  // -1: none
   uint32_t attempt = 0;
@@ -194,7 +194,11 @@ struct SagaInfo {
   uint32_t version = 0;  // of the definition
   std::string state;     // SagaStateName
   int32_t step = 0;
-  uint32_t attempt = 0;
+  uint32_t attempt = 0;  // attempts of that step that ended without success
+  // Attempts of that step begun (0 in records of older builds). Above
+  // `attempt` while one runs, or after one was interrupted (the process
+  // stopped in it, or shutdown gave up on it) until an engine records that.
+  uint32_t started = 0;
   int64_t next_attempt_ms = 0;
   bool tainted = false;
   bool resolved = false;
@@ -209,11 +213,13 @@ struct SagaInfo {
 };
 
 // Calls `visit` for each saga in id order, from the first id >= `from_id`,
-// until it returns false. Errors: Corruption (naming the saga whose record is
-// damaged), IOError, Closed.
+// until it returns false. Only records: the saga engine's index keys beside
+// them (docs/format.md) are not sagas. Errors: Corruption (naming the saga
+// whose record is damaged), IOError, Closed.
 EVSTORE_EXPORT Status ListSagas(const Store& store, std::string_view from_id,
                                 const std::function<bool(const SagaInfo&)>& visit);
-// One saga. Errors: NotFound, Corruption, IOError, Closed.
+// One saga. Errors: NotFound (also for an index key), Corruption, IOError,
+// Closed.
 EVSTORE_EXPORT Result<SagaInfo> GetSaga(const Store& store, std::string_view id);
 
 // ---- stats ----

@@ -1,18 +1,25 @@
 // C API: saga definitions with C handlers, the engine, and saga queries.
 #include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "capi/capi_internal.hpp"
 #include "evstore/saga.hpp"
 #include "evstore/store.hpp"
+#include "format/saga_record.hpp"
 
 using evstore::Result;
 using evstore::RetryPolicy;
 using evstore::SagaDefinition;
 using evstore::SagaEngine;
+using evstore::SagaDamage;
 using evstore::SagaEngineOptions;
+using evstore::SagaEvent;
 using evstore::SagaInfo;
 using evstore::SagaState;
 using evstore::Status;
@@ -56,8 +63,20 @@ struct evs_saga_info_t {
   const SagaInfo* info;
 };
 
+// One page of evs_saga_list.
 struct evs_saga_list_t {
   std::vector<std::unique_ptr<evs_saga_info_t>> sagas;
+  std::string next_after;
+  std::vector<std::string> damaged;
+};
+
+struct evs_saga_damaged_t {
+  struct Entry {
+    std::string id;
+    int code;
+    std::string message;  // as an errmsg reads: "Corruption: ..."
+  };
+  std::vector<Entry> entries;
 };
 
 namespace {
@@ -97,6 +116,23 @@ std::function<void(const SagaInfo&)> WrapCallback(evs_saga_callback_fn fn, void*
   };
 }
 
+// on_damaged runs inside SagaEngine::open, which must not see an exception:
+// without memory for the message the callback gets an empty one.
+std::function<void(const SagaDamage&)> WrapDamaged(evs_saga_damaged_fn fn, void* user_data) {
+  if (!fn) return {};
+  return [fn, user_data](const SagaDamage& d) noexcept {
+    std::string message;
+    try {
+      message = d.error.ToString();
+    } catch (...) {
+    }
+    fn(user_data, d.id.data(), d.id.size(), static_cast<int>(d.error.code()), message.c_str());
+  };
+}
+
+// A uint64_t count where SIZE_MAX (EVS_NO_LIMIT) means none.
+size_t Count(uint64_t n) { return n > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(n); }
+
 const char* Bytes(std::string_view v, size_t* len) {
   if (len) *len = v.size();
   return v.data() ? v.data() : "";
@@ -107,7 +143,7 @@ const char* NoBytes(size_t* len) {
   return nullptr;
 }
 
-bool ValidState(int s) { return s >= EVS_SAGA_PENDING && s <= EVS_SAGA_STUCK; }
+bool ValidState(int s) { return s >= 0 && s < evstore::format::kSagaStateCount; }
 
 // REQUIRES: result is not NULL.
 int SetResult(evs_saga_result_t* result, StepResult r) {
@@ -123,22 +159,70 @@ int EmitInfo(Result<SagaInfo> r, evs_saga_info_t** saga, char** errmsg) {
   return EVS_OK;
 }
 
-}  // namespace
+// The C constant of each C++ enum value. No default: -Wswitch (part of
+// -Wall, an error under -Dwerror=true) names a value added to the C++ enum
+// and missing here. -1 for values that are not enumerators.
+constexpr int CState(SagaState s) {
+  switch (s) {
+    case SagaState::kPending: return EVS_SAGA_PENDING;
+    case SagaState::kRunning: return EVS_SAGA_RUNNING;
+    case SagaState::kCompensating: return EVS_SAGA_COMPENSATING;
+    case SagaState::kCompleted: return EVS_SAGA_COMPLETED;
+    case SagaState::kCompensated: return EVS_SAGA_COMPENSATED;
+    case SagaState::kStuck: return EVS_SAGA_STUCK;
+  }
+  return -1;
+}
 
-static_assert(EVS_SAGA_STUCK == static_cast<int>(SagaState::kStuck));
-static_assert(EVS_SAGA_COMPENSATED == static_cast<int>(SagaState::kCompensated));
-static_assert(EVS_SAGA_EVENT_RESOLVED == static_cast<int>(evstore::SagaEvent::kResolved));
-static_assert(EVS_SAGA_EVENT_STUCK == static_cast<int>(evstore::SagaEvent::kStuck));
+constexpr int CEvent(SagaEvent e) {
+  switch (e) {
+    case SagaEvent::kStarted: return EVS_SAGA_EVENT_STARTED;
+    case SagaEvent::kStepCompleted: return EVS_SAGA_EVENT_STEP_COMPLETED;
+    case SagaEvent::kStepFailed: return EVS_SAGA_EVENT_STEP_FAILED;
+    case SagaEvent::kStepTimedOut: return EVS_SAGA_EVENT_STEP_TIMED_OUT;
+    case SagaEvent::kCompensationStarted: return EVS_SAGA_EVENT_COMPENSATION_STARTED;
+    case SagaEvent::kStepCompensated: return EVS_SAGA_EVENT_STEP_COMPENSATED;
+    case SagaEvent::kCompensationFailed: return EVS_SAGA_EVENT_COMPENSATION_FAILED;
+    case SagaEvent::kCompensationTimedOut: return EVS_SAGA_EVENT_COMPENSATION_TIMED_OUT;
+    case SagaEvent::kCompleted: return EVS_SAGA_EVENT_COMPLETED;
+    case SagaEvent::kCompensated: return EVS_SAGA_EVENT_COMPENSATED;
+    case SagaEvent::kStuck: return EVS_SAGA_EVENT_STUCK;
+    case SagaEvent::kRetried: return EVS_SAGA_EVENT_RETRIED;
+    case SagaEvent::kResolved: return EVS_SAGA_EVENT_RESOLVED;
+    case SagaEvent::kStepInterrupted: return EVS_SAGA_EVENT_STEP_INTERRUPTED;
+    case SagaEvent::kCompensationInterrupted: return EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED;
+  }
+  return -1;
+}
+
+// Exactly the values the record decoder accepts (0..count-1) have a C
+// constant, equal to the C++ value: what the engine can write, C can name,
+// and the accessors that pass enum values through as int need no mapping.
+template <typename E>
+constexpr bool SameNumbering(int (*to_c)(E), int count) {
+  for (int v = 0; v < 256; v++) {
+    const int c = to_c(static_cast<E>(v));
+    if (v < count ? c != v : c != -1) return false;
+  }
+  return true;
+}
+static_assert(SameNumbering<SagaState>(CState, evstore::format::kSagaStateCount),
+              "every SagaState needs its EVS_SAGA_* constant, with the same value");
+static_assert(SameNumbering<SagaEvent>(CEvent, evstore::format::kSagaEventCount),
+              "every SagaEvent needs its EVS_SAGA_EVENT_* constant, with the same value");
+
+}  // namespace
 
 extern "C" {
 
 const char* evs_saga_state_name(int state) {
-  return ValidState(state) ? evstore::SagaStateName(static_cast<SagaState>(state)) : "unknown";
+  if (!ValidState(state)) return "unknown";
+  return evstore::SagaStateName(static_cast<SagaState>(state));
 }
 
 const char* evs_saga_event_name(int event) {
-  if (event < EVS_SAGA_EVENT_STARTED || event > EVS_SAGA_EVENT_RESOLVED) return "unknown";
-  return evstore::SagaEventName(static_cast<evstore::SagaEvent>(event));
+  if (event < 0 || event >= evstore::format::kSagaEventCount) return "unknown";
+  return evstore::SagaEventName(static_cast<SagaEvent>(event));
 }
 
 // ---- Definitions ----
@@ -332,6 +416,59 @@ int evs_saga_options_set_on_finished(evs_saga_options_t* options, evs_saga_callb
   });
 }
 
+int evs_saga_options_set_keep_finished_ms(evs_saga_options_t* options, uint64_t ms,
+                                          char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.keep_finished_for = Ms(ms);
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_max_finished(evs_saga_options_t* options, uint64_t count, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.max_finished = Count(count);
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_retention_interval_ms(evs_saga_options_t* options, uint64_t ms,
+                                               char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.retention_interval = Ms(ms);
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_shutdown_timeout_ms(evs_saga_options_t* options, uint64_t ms,
+                                             char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.shutdown_timeout = Ms(ms);
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_max_abandoned_threads(evs_saga_options_t* options, size_t threads,
+                                               char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.max_abandoned_threads = threads;
+    return EVS_OK;
+  });
+}
+
+int evs_saga_options_set_on_damaged(evs_saga_options_t* options, evs_saga_damaged_fn fn,
+                                    void* user_data, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.on_damaged = WrapDamaged(fn, user_data);
+    return EVS_OK;
+  });
+}
+
 // ---- Engine ----
 
 int evs_saga_engine_open(evs_store_t* store, const evs_saga_def_t* const* defs, size_t count,
@@ -382,11 +519,52 @@ int evs_saga_engine_stats(const evs_saga_engine_t* engine, evs_saga_stats_t* sta
     EVS_CHECK_ARG(engine, "engine");
     EVS_CHECK_ARG(stats, "stats");
     evstore::SagaStats s = engine->engine->stats();
-    *stats = evs_saga_stats_t{s.started,      s.completed,    s.compensated,
-                              s.stuck,        s.resumed,      s.step_retries,
-                              s.timeouts,     s.late_results_discarded, s.active,
-                              s.in_flight,    s.step_count,   s.step_mean_us,
-                              s.step_p50_us,  s.step_p99_us,  s.step_max_us};
+    evs_saga_stats_t c;
+    c.started = s.started;
+    c.completed = s.completed;
+    c.compensated = s.compensated;
+    c.stuck = s.stuck;
+    c.resumed = s.resumed;
+    c.step_retries = s.step_retries;
+    c.timeouts = s.timeouts;
+    c.late_results_discarded = s.late_results_discarded;
+    c.interrupted = s.interrupted;
+    c.purged = s.purged;
+    c.active = s.active;
+    c.in_flight = s.in_flight;
+    c.abandoned_threads = s.abandoned_threads;
+    c.damaged = s.damaged;
+    c.step_count = s.step_count;
+    c.step_mean_us = s.step_mean_us;
+    c.step_p50_us = s.step_p50_us;
+    c.step_p99_us = s.step_p99_us;
+    c.step_max_us = s.step_max_us;
+    *stats = c;
+    return EVS_OK;
+  });
+}
+
+int evs_saga_engine_purge_finished(evs_saga_engine_t* engine, uint64_t* deleted, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (deleted) *deleted = 0;
+    EVS_CHECK_ARG(engine, "engine");
+    auto r = engine->engine->purge_finished();
+    if (!r.ok()) return FromStatus(r.status(), errmsg);
+    if (deleted) *deleted = *r;
+    return EVS_OK;
+  });
+}
+
+int evs_saga_engine_damaged(const evs_saga_engine_t* engine, evs_saga_damaged_t** damaged,
+                            char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (damaged) *damaged = nullptr;
+    EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_ARG(damaged, "damaged");
+    auto out = std::make_unique<evs_saga_damaged_t>();
+    for (const SagaDamage& d : engine->engine->damaged())
+      out->entries.push_back({d.id, static_cast<int>(d.error.code()), d.error.ToString()});
+    *damaged = out.release();
     return EVS_OK;
   });
 }
@@ -436,19 +614,23 @@ int evs_saga_wait_idle(evs_saga_engine_t* engine, uint64_t timeout_ms, char** er
   });
 }
 
-int evs_saga_list(evs_saga_engine_t* engine, int state, uint64_t limit, evs_saga_list_t** list,
-                  char** errmsg) {
+int evs_saga_list(evs_saga_engine_t* engine, int state, const char* after_id, size_t after_id_len,
+                  uint64_t limit, evs_saga_list_t** list, char** errmsg) {
   return Guard(errmsg, [&] {
     if (list) *list = nullptr;
     EVS_CHECK_ARG(engine, "engine");
+    EVS_CHECK_BUF(after_id, after_id_len, "after_id");
     EVS_CHECK_ARG(list, "list");
     if (!ValidState(state)) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not a saga state");
-    size_t lim = limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(limit);
-    auto r = engine->engine->list(static_cast<SagaState>(state), lim);
+    auto r = engine->engine->list(static_cast<SagaState>(state), View(after_id, after_id_len),
+                                  Count(limit));
     if (!r.ok()) return FromStatus(r.status(), errmsg);
     auto out = std::make_unique<evs_saga_list_t>();
-    out->sagas.reserve(r->size());
-    for (SagaInfo& i : *r) out->sagas.push_back(std::make_unique<evs_saga_info_t>(std::move(i)));
+    out->sagas.reserve(r->sagas.size());
+    for (SagaInfo& i : r->sagas)
+      out->sagas.push_back(std::make_unique<evs_saga_info_t>(std::move(i)));
+    out->next_after = std::move(r->next_after);
+    out->damaged = std::move(r->damaged);
     *list = out.release();
     return EVS_OK;
   });
@@ -480,7 +662,44 @@ const evs_saga_info_t* evs_saga_list_get(const evs_saga_list_t* list, size_t i) 
   return list && i < list->sagas.size() ? list->sagas[i].get() : nullptr;
 }
 
+const char* evs_saga_list_next_after(const evs_saga_list_t* list, size_t* len) {
+  if (!list || list->next_after.empty()) return NoBytes(len);
+  return Bytes(list->next_after, len);
+}
+
+size_t evs_saga_list_damaged_count(const evs_saga_list_t* list) {
+  return list ? list->damaged.size() : 0;
+}
+
+const char* evs_saga_list_damaged_id(const evs_saga_list_t* list, size_t i, size_t* len) {
+  if (!list || i >= list->damaged.size()) return NoBytes(len);
+  return Bytes(list->damaged[i], len);
+}
+
 void evs_saga_list_destroy(evs_saga_list_t* list) { delete list; }
+
+size_t evs_saga_damaged_count(const evs_saga_damaged_t* damaged) {
+  return damaged ? damaged->entries.size() : 0;
+}
+
+int evs_saga_damaged_get(const evs_saga_damaged_t* damaged, size_t i, const char** id,
+                         size_t* id_len, int* code, const char** message, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(damaged, "damaged");
+    if (i >= damaged->entries.size())
+      return Fail(errmsg, EVS_INVALID_ARGUMENT,
+                  "damaged saga " + std::to_string(i) + " is out of range (" +
+                      std::to_string(damaged->entries.size()) + " entries)");
+    const evs_saga_damaged_t::Entry& e = damaged->entries[i];
+    if (id) *id = Bytes(e.id, id_len);
+    else if (id_len) *id_len = e.id.size();
+    if (code) *code = e.code;
+    if (message) *message = e.message.c_str();
+    return EVS_OK;
+  });
+}
+
+void evs_saga_damaged_destroy(evs_saga_damaged_t* damaged) { delete damaged; }
 
 void evs_saga_info_destroy(evs_saga_info_t* saga) { delete saga; }
 
@@ -499,6 +718,9 @@ int evs_saga_info_stuck_in(const evs_saga_info_t* saga) {
 }
 int32_t evs_saga_info_step(const evs_saga_info_t* saga) { return saga ? saga->info->step : 0; }
 uint32_t evs_saga_info_attempt(const evs_saga_info_t* saga) { return saga ? saga->info->attempt : 0; }
+uint32_t evs_saga_info_attempts_started(const evs_saga_info_t* saga) {
+  return saga ? saga->info->attempts_started : 0;
+}
 const char* evs_saga_info_input(const evs_saga_info_t* saga, size_t* len) {
   return saga ? Bytes(saga->info->input, len) : NoBytes(len);
 }

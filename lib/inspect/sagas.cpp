@@ -19,6 +19,7 @@ SagaInfo ToInfo(format::SagaRecordData&& r) {
   s.state = SagaStateName(static_cast<SagaState>(r.state));
   s.step = r.step;
   s.attempt = r.attempt;
+  s.started = r.started;
   s.next_attempt_ms = r.next_attempt_ms;
   s.tainted = r.tainted;
   s.resolved = r.resolved;

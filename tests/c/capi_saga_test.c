@@ -1,8 +1,12 @@
 /* Sagas through the C API from C11: definitions with C handlers, start,
- * wait, get, list, retry and resolve of stuck sagas, callbacks that call
- * back into the API, bad input, and use after shutdown. Linked against the
- * shared library. Exits 0 when every check holds. */
+ * wait, get, list pages, retry and resolve of stuck sagas, callbacks that
+ * call back into the API, retention, attempts given up at shutdown, damaged
+ * records, bad input, and use after shutdown. Linked against the shared
+ * library. Exits 0 when every check holds. */
 #include "check.h"
+
+#include <dlfcn.h>
+#include <rocksdb/c.h>
 
 #define WAIT_MS 60000
 
@@ -153,7 +157,7 @@ static void OnStuck(void* user, const evs_saga_info_t* saga) {
   evs_saga_list_t* list = NULL;
   atomic_fetch_add(&w->stuck, 1);
   if (evs_saga_info_state(saga) == EVS_SAGA_STUCK &&
-      evs_saga_list(w->engine, EVS_SAGA_STUCK, EVS_NO_LIMIT, &list, NULL) == EVS_OK &&
+      evs_saga_list(w->engine, EVS_SAGA_STUCK, NULL, 0, EVS_NO_LIMIT, &list, NULL) == EVS_OK &&
       evs_saga_list_size(list) >= 1)
     atomic_store(&w->stuck_list_ok, 1);
   evs_saga_list_destroy(list);
@@ -207,6 +211,46 @@ static evs_saga_info_t* WaitFor(evs_saga_engine_t* e, const char* id) {
   return info;
 }
 
+/* Pages through the sagas in `state`, `limit` at a time, and returns their
+ * ids ("a b ") and, in *damaged, the damaged ids the pages named (static
+ * buffers). */
+static const char* ListAll(evs_saga_engine_t* e, int state, uint64_t limit, const char** damaged) {
+  static char ids[512], bad[512];
+  evs_saga_list_t* page = NULL;
+  const char* after = NULL;
+  size_t after_len = 0, i, len;
+  int pages = 0;
+  ids[0] = bad[0] = '\0';
+  do {
+    evs_saga_list_t* next = NULL;
+    char* msg = NULL;
+    int rc = evs_saga_list(e, state, after, after_len, limit, &next, &msg);
+    evs_saga_list_destroy(page); /* after the call: `after` points into it */
+    page = next;
+    if (rc != EVS_OK) {
+      fprintf(stderr, "list: %s\n", msg ? msg : evs_errstr(rc));
+      evs_free(msg);
+      strcpy(ids, "(failed)");
+      break;
+    }
+    CHECK(evs_saga_list_size(page) <= limit);
+    for (i = 0; i < evs_saga_list_size(page); i++) {
+      const char* id = evs_saga_info_id(evs_saga_list_get(page, i), &len);
+      CHECK(evs_saga_info_state(evs_saga_list_get(page, i)) == state);
+      snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%.*s ", (int)len, id);
+    }
+    for (i = 0; i < evs_saga_list_damaged_count(page); i++) {
+      const char* id = evs_saga_list_damaged_id(page, i, &len);
+      snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%.*s ", (int)len, id);
+    }
+    CHECK(evs_saga_list_damaged_id(page, i, &len) == NULL && len == 0);
+    after = evs_saga_list_next_after(page, &after_len);
+  } while (after_len > 0 && ++pages < 100);
+  evs_saga_list_destroy(page);
+  if (damaged) *damaged = bad;
+  return ids;
+}
+
 static int HasEvent(const evs_saga_info_t* s, int event) {
   size_t i;
   int ev;
@@ -217,16 +261,34 @@ static int HasEvent(const evs_saga_info_t* s, int event) {
   return 0;
 }
 
+/* Every state and event the engine can write has a distinct name; nothing
+ * else has one. 13 and 14 (interrupted attempts) once read "unknown". */
 static void TestNames(void) {
-  int i;
+  const char* seen[EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED + 1];
+  int i, j;
+  for (i = -2; i <= 300; i++) {
+    const char* name = evs_saga_state_name(i);
+    int known = i >= EVS_SAGA_PENDING && i <= EVS_SAGA_STUCK;
+    CHECK(name != NULL && (strcmp(name, "unknown") != 0) == known);
+    if (known)
+      for (j = 0; j < i; j++) CHECK(strcmp(name, evs_saga_state_name(j)) != 0);
+  }
   CHECK(strcmp(evs_saga_state_name(EVS_SAGA_PENDING), "pending") == 0);
   CHECK(strcmp(evs_saga_state_name(EVS_SAGA_STUCK), "stuck") == 0);
-  CHECK(strcmp(evs_saga_state_name(6), "unknown") == 0);
-  CHECK(strcmp(evs_saga_state_name(-1), "unknown") == 0);
-  for (i = EVS_SAGA_EVENT_STARTED; i <= EVS_SAGA_EVENT_RESOLVED; i++)
-    CHECK(strcmp(evs_saga_event_name(i), "unknown") != 0);
-  CHECK(strcmp(evs_saga_event_name(13), "unknown") == 0);
-  CHECK(strcmp(evs_saga_event_name(-1), "unknown") == 0);
+  for (i = -2; i <= 300; i++) {
+    const char* name = evs_saga_event_name(i);
+    int known = i >= EVS_SAGA_EVENT_STARTED && i <= EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED;
+    if (name == NULL || (strcmp(name, "unknown") != 0) != known)
+      fprintf(stderr, "event %d is named \"%s\"\n", i, name ? name : "(null)");
+    CHECK(name != NULL && (strcmp(name, "unknown") != 0) == known);
+    if (!known) continue;
+    seen[i] = name;
+    for (j = 0; j < i; j++) CHECK(strcmp(name, seen[j]) != 0);
+  }
+  CHECK(EVS_SAGA_EVENT_STEP_INTERRUPTED == 13 && EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED == 14);
+  CHECK(strcmp(evs_saga_event_name(EVS_SAGA_EVENT_STEP_INTERRUPTED), "step interrupted") == 0);
+  CHECK(strcmp(evs_saga_event_name(EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED),
+               "compensation interrupted") == 0);
 }
 
 static void TestBadInput(evs_store_t* store, World* w) {
@@ -270,8 +332,20 @@ static void TestBadInput(evs_store_t* store, World* w) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(store, defs, 1, o, &e, &msg));
   CHECK(e == NULL);
 
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_threads(o, 2, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_retention_interval_ms(o, 0, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_open(store, defs, 1, o, &e, &msg));
+  CHECK(e == NULL);
+
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_threads(NULL, 1, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_max_history(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_keep_finished_ms(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_max_finished(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_retention_interval_ms(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_shutdown_timeout_ms(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_max_abandoned_threads(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_damaged(NULL, NULL, NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_damaged(o, NULL, NULL, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_stuck(NULL, OnStuck, w, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_options_set_on_finished(NULL, OnFinished, w, &msg));
   EXPECT_MSG(EVS_OK, evs_saga_options_set_on_stuck(o, NULL, NULL, &msg));
@@ -304,11 +378,28 @@ static void TestBadInput(evs_store_t* store, World* w) {
     CHECK(evs_saga_info_attempt(NULL) == 0 && evs_saga_info_output_count(NULL) == 0);
     CHECK(evs_saga_info_created_ms(NULL) == 0 && evs_saga_info_updated_ms(NULL) == 0);
     CHECK(evs_saga_info_resolved_by_hand(NULL) == 0 && evs_saga_info_history_count(NULL) == 0);
-    CHECK(evs_saga_info_history_dropped(NULL) == 0);
+    CHECK(evs_saga_info_history_dropped(NULL) == 0 && evs_saga_info_attempts_started(NULL) == 0);
     EXPECT_MSG(EVS_INVALID_ARGUMENT,
                evs_saga_info_history(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, &msg));
     CHECK(evs_saga_list_size(NULL) == 0 && evs_saga_list_get(NULL, 0) == NULL);
+    len = 9;
+    CHECK(evs_saga_list_next_after(NULL, &len) == NULL && len == 0);
+    len = 9;
+    CHECK(evs_saga_list_damaged_count(NULL) == 0);
+    CHECK(evs_saga_list_damaged_id(NULL, 0, &len) == NULL && len == 0);
     evs_saga_list_destroy(NULL);
+    CHECK(evs_saga_damaged_count(NULL) == 0);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT,
+               evs_saga_damaged_get(NULL, 0, NULL, NULL, NULL, NULL, &msg));
+    evs_saga_damaged_destroy(NULL);
+    {
+      evs_saga_damaged_t* dmg = (evs_saga_damaged_t*)&g_checks;
+      uint64_t deleted = 7;
+      EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_damaged(NULL, &dmg, &msg));
+      CHECK(dmg == NULL);
+      EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_purge_finished(NULL, &deleted, &msg));
+      CHECK(deleted == 0);
+    }
     evs_saga_info_destroy(NULL);
     evs_saga_engine_destroy(NULL);
     evs_saga_options_destroy(NULL);
@@ -432,21 +523,42 @@ static void TestEngine(evs_store_t* store) {
   {
     evs_saga_list_t* list = NULL;
     const evs_saga_info_t* first;
-    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, EVS_NO_LIMIT, &list, &msg));
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, NULL, 0, EVS_NO_LIMIT, &list, &msg));
     CHECK(evs_saga_list_size(list) == 2);
     first = evs_saga_list_get(list, 0);
     CHECK(VIEW_IS(evs_saga_info_id(first, &len), "o4"));
     CHECK(evs_saga_list_get(list, 2) == NULL);
+    len = 9;
+    CHECK(evs_saga_list_next_after(list, &len) == NULL && len == 0); /* the only page */
+    CHECK(evs_saga_list_damaged_count(list) == 0);
     evs_saga_list_destroy(list);
-    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, 1, &list, &msg));
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, NULL, 0, 1, &list, &msg));
     CHECK(evs_saga_list_size(list) == 1);
     evs_saga_list_destroy(list);
-    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_COMPLETED, EVS_NO_LIMIT, &list, &msg));
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_COMPLETED, NULL, 0, EVS_NO_LIMIT, &list, &msg));
     CHECK(evs_saga_list_size(list) == 2); /* o1, o2 */
     evs_saga_list_destroy(list);
-    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, 9, EVS_NO_LIMIT, &list, &msg));
-    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, EVS_SAGA_STUCK, EVS_NO_LIMIT, NULL, &msg));
-    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(NULL, EVS_SAGA_STUCK, EVS_NO_LIMIT, &list, &msg));
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_COMPLETED, NULL, 0, 0, &list, &msg));
+    CHECK(evs_saga_list_size(list) == 0 && evs_saga_list_next_after(list, &len) == NULL);
+    evs_saga_list_destroy(list);
+    /* Unfinished states page through the index, final ones through the records. */
+    CHECK(strcmp(ListAll(e, EVS_SAGA_STUCK, 1, NULL), "o4 o5 ") == 0);
+    CHECK(strcmp(ListAll(e, EVS_SAGA_COMPLETED, 1, NULL), "o1 o2 ") == 0);
+    CHECK(strcmp(ListAll(e, EVS_SAGA_STUCK, 2, NULL), "o4 o5 ") == 0);
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, STR("o4"), EVS_NO_LIMIT, &list, &msg));
+    CHECK(evs_saga_list_size(list) == 1);
+    CHECK(VIEW_IS(evs_saga_info_id(evs_saga_list_get(list, 0), &len), "o5"));
+    evs_saga_list_destroy(list);
+    EXPECT_MSG(EVS_OK, evs_saga_list(e, EVS_SAGA_STUCK, STR("o5"), EVS_NO_LIMIT, &list, &msg));
+    CHECK(evs_saga_list_size(list) == 0);
+    evs_saga_list_destroy(list);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, 9, NULL, 0, EVS_NO_LIMIT, &list, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, -1, NULL, 0, EVS_NO_LIMIT, &list, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, EVS_SAGA_STUCK, NULL, 0, EVS_NO_LIMIT, NULL, &msg));
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(NULL, EVS_SAGA_STUCK, NULL, 0, EVS_NO_LIMIT, &list, &msg));
+    list = (evs_saga_list_t*)&g_checks;
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_list(e, EVS_SAGA_STUCK, NULL, 2, EVS_NO_LIMIT, &list, &msg));
+    CHECK(list == NULL);
   }
   atomic_store(&w.comp_fails, 0);
   EXPECT_MSG(EVS_OK, evs_saga_retry(e, STR("o4"), &msg));
@@ -489,6 +601,23 @@ static void TestEngine(evs_store_t* store) {
   EXPECT_MSG(EVS_OK, evs_saga_engine_stats(e, &st, &msg));
   CHECK(st.started == 7 && st.completed == 4 && st.compensated == 3 && st.stuck == 2);
   CHECK(st.step_retries >= 1 && st.active == 0 && st.step_count > 0 && st.step_max_us >= st.step_p50_us);
+  CHECK(st.interrupted == 0 && st.purged == 0 && st.abandoned_threads == 0 && st.damaged == 0);
+  CHECK(st.in_flight == 0 && st.resumed == 0 && st.timeouts == 0);
+  {
+    /* Finished a moment ago: the default retention (7 days) keeps them. */
+    uint64_t deleted = 7;
+    evs_saga_damaged_t* dmg = NULL;
+    EXPECT_MSG(EVS_OK, evs_saga_engine_purge_finished(e, &deleted, &msg));
+    CHECK(deleted == 0);
+    EXPECT_MSG(EVS_OK, evs_saga_engine_purge_finished(e, NULL, &msg));
+    EXPECT_MSG(EVS_OK, evs_saga_get(e, STR("o1"), &s, &msg));
+    evs_saga_info_destroy(s);
+    EXPECT_MSG(EVS_OK, evs_saga_engine_damaged(e, &dmg, &msg));
+    CHECK(dmg != NULL && evs_saga_damaged_count(dmg) == 0);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_damaged_get(dmg, 0, NULL, NULL, NULL, NULL, &msg));
+    evs_saga_damaged_destroy(dmg);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_engine_damaged(e, NULL, &msg));
+  }
 
   /* Query errors. */
   s = (evs_saga_info_t*)&g_checks;
@@ -520,6 +649,21 @@ static void TestEngine(evs_store_t* store) {
   EXPECT_MSG(EVS_CLOSED, evs_saga_start(e, STR("order"), STR("late"), NULL, 0, NULL, &msg));
   EXPECT_MSG(EVS_CLOSED, evs_saga_get(e, STR("o1"), &s, &msg));
   EXPECT_MSG(EVS_CLOSED, evs_saga_retry(e, STR("o1"), &msg));
+  {
+    evs_saga_list_t* list = NULL;
+    evs_saga_damaged_t* dmg = NULL;
+    uint64_t deleted = 7;
+    EXPECT_MSG(EVS_CLOSED, evs_saga_list(e, EVS_SAGA_STUCK, NULL, 0, EVS_NO_LIMIT, &list, &msg));
+    CHECK(list == NULL);
+    EXPECT_MSG(EVS_CLOSED, evs_saga_engine_purge_finished(e, &deleted, &msg));
+    CHECK(deleted == 0);
+    /* The last figures stay readable. */
+    EXPECT_MSG(EVS_OK, evs_saga_engine_stats(e, &st, &msg));
+    CHECK(st.started == 7 && st.completed == 4);
+    EXPECT_MSG(EVS_OK, evs_saga_engine_damaged(e, &dmg, &msg));
+    CHECK(evs_saga_damaged_count(dmg) == 0);
+    evs_saga_damaged_destroy(dmg);
+  }
   evs_saga_engine_destroy(e);
   mtx_destroy(&w.fx.mu);
 }
@@ -706,6 +850,391 @@ static void TestReadOnly(const char* dir) {
   evs_store_destroy(ro);
 }
 
+/* Retention: finished sagas older than keep_finished_ms, and the oldest
+ * beyond max_finished, are deleted by evs_saga_engine_purge_finished (the
+ * background pass is an hour away); a deleted id starts a new saga. */
+static void TestRetention(const char* dir) {
+  evs_store_t* store = Open(dir, NULL);
+  evs_saga_def_t* d = NULL;
+  evs_saga_options_t* o = evs_saga_options_create();
+  evs_saga_engine_t* e = NULL;
+  evs_saga_info_t* s = NULL;
+  evs_saga_stats_t st;
+  uint64_t deleted = 0;
+  int created = 0;
+  const char* ids[] = {"x1", "x2", "x3"};
+  size_t i;
+
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("one"), 1, &d, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(d, STR("z1"), Nop, NULL, NULL, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_keep_finished_ms(o, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_retention_interval_ms(o, 3600 * 1000, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)&d, 1, o, &e, &msg));
+  for (i = 0; i < 3; i++) {
+    EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("one"), STR(ids[i]), NULL, 0, NULL, &msg));
+    s = WaitFor(e, ids[i]);
+    CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPLETED);
+    evs_saga_info_destroy(s);
+  }
+  EXPECT_MSG(EVS_OK, evs_saga_engine_purge_finished(e, &deleted, &msg));
+  CHECK(deleted == 3);
+  s = (evs_saga_info_t*)&g_checks;
+  EXPECT_MSG(EVS_NOT_FOUND, evs_saga_get(e, STR("x2"), &s, &msg));
+  CHECK(s == NULL);
+  EXPECT_MSG(EVS_OK, evs_saga_engine_stats(e, &st, &msg));
+  CHECK(st.purged == 3 && st.completed == 3);
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("one"), STR("x1"), NULL, 0, &created, &msg));
+  CHECK(created == 1); /* gone: the same id is a new saga */
+  s = WaitFor(e, "x1");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPLETED);
+  evs_saga_info_destroy(s);
+  EXPECT_MSG(EVS_OK, evs_saga_engine_shutdown(e, &msg));
+  evs_saga_engine_destroy(e);
+
+  /* Kept as good as forever, but at most one: the oldest go. */
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_keep_finished_ms(o, UINT64_MAX, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_max_finished(o, 1, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)&d, 1, o, &e, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("one"), STR("y1"), NULL, 0, NULL, &msg));
+  evs_saga_info_destroy(WaitFor(e, "y1"));
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("one"), STR("y2"), NULL, 0, NULL, &msg));
+  evs_saga_info_destroy(WaitFor(e, "y2"));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_purge_finished(e, &deleted, &msg));
+  CHECK(deleted == 2); /* x1 and y1 */
+  EXPECT_MSG(EVS_NOT_FOUND, evs_saga_get(e, STR("y1"), &s, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_get(e, STR("y2"), &s, &msg));
+  evs_saga_info_destroy(s);
+  EXPECT_MSG(EVS_OK, evs_saga_engine_purge_finished(e, &deleted, &msg));
+  CHECK(deleted == 0);
+  evs_saga_engine_destroy(e);
+  evs_saga_options_destroy(o);
+  evs_saga_def_destroy(d);
+  evs_store_destroy(store);
+}
+
+/* A handler that waits for the test to open the gate, ignoring
+ * cancellation, so that shutdown gives it up. Static: a given-up handler
+ * outlives the engine and the test function. */
+static struct {
+  mtx_t mu;
+  cnd_t cv;
+  int open;
+  atomic_int entered;
+  atomic_int left;
+} g_gate;
+
+static void Hang(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  (void)user;
+  (void)step;
+  atomic_fetch_add(&g_gate.entered, 1);
+  mtx_lock(&g_gate.mu);
+  while (!g_gate.open) cnd_wait(&g_gate.cv, &g_gate.mu);
+  mtx_unlock(&g_gate.mu);
+  evs_saga_result_success(result, STR("late"), NULL); /* discarded */
+  atomic_fetch_add(&g_gate.left, 1);
+}
+
+static void AttemptTwo(void* user, const evs_saga_step_t* step, evs_saga_result_t* result) {
+  atomic_int* ok = (atomic_int*)user;
+  if (evs_saga_step_attempt(step) == 2) atomic_fetch_add(ok, 1);
+  evs_saga_result_success(result, NULL, 0, NULL);
+}
+
+/* "hang": its action hangs. "hang-undo": step 2 fails, and step 1's
+ * compensation hangs. With hang = 0 the same definitions (same
+ * fingerprints) with handlers that return. */
+static void HangDefs(evs_saga_def_t* defs[2], int hang, atomic_int* second_attempts) {
+  evs_saga_handler_fn h = hang ? Hang : AttemptTwo;
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("hang"), 1, &defs[0], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[0], STR("h1"), h, NULL, second_attempts, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("hang-undo"), 1, &defs[1], &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("k1"), Nop, h, second_attempts, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(defs[1], STR("k2"), Refuse, NULL, NULL, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_set_retry(defs[1], 0, 1, 3, 1, 1.0, 1, 0, &msg));
+}
+
+/* At most one engine per store (EVS_BUSY); a shutdown that gives up running
+ * handlers returns EVS_TIMED_OUT, and the next engine records their
+ * attempts as interrupted, action and compensation alike, and runs them
+ * again as attempt 2. */
+static void TestGivenUp(evs_store_t* store) {
+  evs_saga_def_t* defs[2];
+  evs_saga_options_t* o = evs_saga_options_create();
+  evs_saga_engine_t* e = NULL;
+  evs_saga_engine_t* other = NULL;
+  evs_saga_info_t* s = NULL;
+  evs_saga_stats_t st;
+  atomic_int second_attempts;
+  char* why = NULL;
+  atomic_init(&second_attempts, 0);
+  mtx_init(&g_gate.mu, mtx_plain);
+  cnd_init(&g_gate.cv);
+  atomic_init(&g_gate.entered, 0);
+  atomic_init(&g_gate.left, 0);
+
+  HangDefs(defs, 1, NULL);
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_shutdown_timeout_ms(o, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_max_abandoned_threads(o, 4, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, o, &e, &msg));
+  evs_saga_def_destroy(defs[0]);
+  evs_saga_def_destroy(defs[1]);
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("hang"), STR("h"), NULL, 0, NULL, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("hang-undo"), STR("k"), NULL, 0, NULL, &msg));
+  CHECK(Reaches(&g_gate.entered, 2));
+  EXPECT_MSG(EVS_OK, evs_saga_get(e, STR("h"), &s, &msg));
+  CHECK(evs_saga_info_attempt(s) == 0 && evs_saga_info_attempts_started(s) == 1);
+  evs_saga_info_destroy(s);
+  EXPECT_MSG(EVS_OK, evs_saga_get(e, STR("k"), &s, &msg));
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPENSATING && evs_saga_info_step(s) == 0);
+  CHECK(evs_saga_info_attempt(s) == 0 && evs_saga_info_attempts_started(s) == 1);
+  evs_saga_info_destroy(s);
+
+  /* A second engine on the store is refused while this one runs. */
+  HangDefs(defs, 0, &second_attempts);
+  other = (evs_saga_engine_t*)&g_checks;
+  EXPECT_MSG(EVS_BUSY, evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, NULL, &other, &msg));
+  CHECK(other == NULL);
+
+  CHECK(evs_saga_engine_shutdown(e, &why) == EVS_TIMED_OUT);
+  CHECK(why != NULL && strstr(why, "2 handler") != NULL && strstr(why, "abandoned") != NULL);
+  evs_free(why);
+  EXPECT_MSG(EVS_CLOSED, evs_saga_engine_status(e, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_shutdown(e, &msg)); /* idempotent */
+  evs_saga_engine_destroy(e);
+
+  /* The handlers still hang, yet the store is free for the next engine. */
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)defs, 2, NULL, &e, &msg));
+  evs_saga_def_destroy(defs[0]);
+  evs_saga_def_destroy(defs[1]);
+  s = WaitFor(e, "h");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPLETED);
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_STEP_INTERRUPTED, 0, ""));
+  evs_saga_info_destroy(s);
+  s = WaitFor(e, "k");
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPENSATED);
+  CHECK(HasEntry(s, EVS_SAGA_EVENT_COMPENSATION_INTERRUPTED, 0, ""));
+  CHECK(!HasEvent(s, EVS_SAGA_EVENT_STEP_INTERRUPTED));
+  evs_saga_info_destroy(s);
+  CHECK(atomic_load(&second_attempts) == 2);
+  EXPECT_MSG(EVS_OK, evs_saga_engine_stats(e, &st, &msg));
+  CHECK(st.interrupted == 2 && st.resumed == 2);
+  evs_saga_engine_destroy(e);
+
+  mtx_lock(&g_gate.mu);
+  g_gate.open = 1;
+  cnd_broadcast(&g_gate.cv);
+  mtx_unlock(&g_gate.mu);
+  CHECK(Reaches(&g_gate.left, 2));
+  evs_saga_options_destroy(o);
+}
+
+/* RocksDB's own C API, found at run time in the librocksdb that libevstore
+ * loaded (so that this client links against evstore alone), to damage a
+ * saga record on disk as a fault would. */
+typedef struct {
+  rocksdb_options_t* (*options_create)(void);
+  void (*options_destroy)(rocksdb_options_t*);
+  char** (*list_cfs)(const rocksdb_options_t*, const char*, size_t*, char**);
+  void (*list_cfs_destroy)(char**, size_t);
+  rocksdb_t* (*open_cfs)(const rocksdb_options_t*, const char*, int, const char* const*,
+                         const rocksdb_options_t* const*, rocksdb_column_family_handle_t**, char**);
+  void (*cf_destroy)(rocksdb_column_family_handle_t*);
+  void (*close)(rocksdb_t*);
+  rocksdb_readoptions_t* (*readoptions_create)(void);
+  void (*readoptions_destroy)(rocksdb_readoptions_t*);
+  rocksdb_writeoptions_t* (*writeoptions_create)(void);
+  void (*writeoptions_destroy)(rocksdb_writeoptions_t*);
+  char* (*get_cf)(rocksdb_t*, const rocksdb_readoptions_t*, rocksdb_column_family_handle_t*,
+                  const char*, size_t, size_t*, char**);
+  void (*put_cf)(rocksdb_t*, const rocksdb_writeoptions_t*, rocksdb_column_family_handle_t*,
+                 const char*, size_t, const char*, size_t, char**);
+  void (*free)(void*);
+} Rocks;
+
+/* Stores dlsym's result in the function pointer at fn (POSIX: a function
+ * pointer and a void* share their representation). */
+static void RocksSym(void* self, void* fn, size_t size, const char* name) {
+  void* p = dlsym(self, name);
+  if (p == NULL || size != sizeof p) {
+    fprintf(stderr, "RocksDB's C API: no %s\n", name);
+    exit(2);
+  }
+  memcpy(fn, &p, size);
+}
+#define ROCKS_SYM(r, self, field, name) RocksSym((self), &(r).field, sizeof (r).field, (name))
+
+static void RocksCheck(char* err, const char* what) {
+  if (err == NULL) return;
+  fprintf(stderr, "RocksDB %s: %s\n", what, err);
+  exit(2);
+}
+
+/* Flips a bit in the middle of the stored record of saga `id` in the store
+ * at `dir`. REQUIRES: the store is closed. */
+static void DamageSagaRecord(const char* dir, const char* id) {
+  Rocks r;
+  void* self = dlopen(NULL, RTLD_NOW);
+  rocksdb_options_t* opts;
+  rocksdb_column_family_handle_t* handles[16];
+  const rocksdb_options_t* cf_opts[16];
+  rocksdb_readoptions_t* ro;
+  rocksdb_writeoptions_t* wo;
+  rocksdb_t* db;
+  char** names;
+  char* err = NULL;
+  char* value;
+  size_t n = 0, len = 0, i, sagas = 16;
+  if (self == NULL) {
+    fprintf(stderr, "dlopen: %s\n", dlerror());
+    exit(2);
+  }
+  ROCKS_SYM(r, self, options_create, "rocksdb_options_create");
+  ROCKS_SYM(r, self, options_destroy, "rocksdb_options_destroy");
+  ROCKS_SYM(r, self, list_cfs, "rocksdb_list_column_families");
+  ROCKS_SYM(r, self, list_cfs_destroy, "rocksdb_list_column_families_destroy");
+  ROCKS_SYM(r, self, open_cfs, "rocksdb_open_column_families");
+  ROCKS_SYM(r, self, cf_destroy, "rocksdb_column_family_handle_destroy");
+  ROCKS_SYM(r, self, close, "rocksdb_close");
+  ROCKS_SYM(r, self, readoptions_create, "rocksdb_readoptions_create");
+  ROCKS_SYM(r, self, readoptions_destroy, "rocksdb_readoptions_destroy");
+  ROCKS_SYM(r, self, writeoptions_create, "rocksdb_writeoptions_create");
+  ROCKS_SYM(r, self, writeoptions_destroy, "rocksdb_writeoptions_destroy");
+  ROCKS_SYM(r, self, get_cf, "rocksdb_get_cf");
+  ROCKS_SYM(r, self, put_cf, "rocksdb_put_cf");
+  ROCKS_SYM(r, self, free, "rocksdb_free");
+
+  opts = r.options_create();
+  names = r.list_cfs(opts, dir, &n, &err);
+  RocksCheck(err, "list column families");
+  if (n > 16) {
+    fprintf(stderr, "too many column families: %zu\n", n);
+    exit(2);
+  }
+  for (i = 0; i < n; i++) {
+    cf_opts[i] = opts;
+    if (strcmp(names[i], "sagas") == 0) sagas = i;
+  }
+  if (sagas == 16) {
+    fprintf(stderr, "no sagas column family in %s\n", dir);
+    exit(2);
+  }
+  db = r.open_cfs(opts, dir, (int)n, (const char* const*)names, cf_opts, handles, &err);
+  RocksCheck(err, "open");
+  ro = r.readoptions_create();
+  wo = r.writeoptions_create();
+  value = r.get_cf(db, ro, handles[sagas], id, strlen(id), &len, &err);
+  RocksCheck(err, "get");
+  if (value == NULL || len < 16) {
+    fprintf(stderr, "no record of saga %s\n", id);
+    exit(2);
+  }
+  value[len / 2] ^= 0x10;
+  r.put_cf(db, wo, handles[sagas], id, strlen(id), value, len, &err);
+  RocksCheck(err, "put");
+  r.free(value);
+  r.writeoptions_destroy(wo);
+  r.readoptions_destroy(ro);
+  for (i = 0; i < n; i++) r.cf_destroy(handles[i]);
+  r.close(db);
+  r.list_cfs_destroy(names, n);
+  r.options_destroy(opts);
+  dlclose(self);
+}
+
+/* What on_damaged was told. */
+typedef struct {
+  atomic_int calls;
+  char id[64];
+  int code;
+  char message[512];
+} DamageReport;
+
+static void OnDamaged(void* user, const char* id, size_t id_len, int code, const char* message) {
+  DamageReport* d = (DamageReport*)user;
+  atomic_fetch_add(&d->calls, 1);
+  snprintf(d->id, sizeof d->id, "%.*s", (int)id_len, id);
+  d->code = code;
+  snprintf(d->message, sizeof d->message, "%s", message ? message : "(null)");
+}
+
+/* An unfinished saga whose record is damaged is not run: it is reported at
+ * open (on_damaged, evs_saga_engine_damaged, stats), named by the list pages
+ * that meet it, and refused by evs_saga_get; the other sagas go on. */
+static void TestDamaged(const char* dir) {
+  evs_store_t* store = Open(dir, NULL);
+  evs_saga_def_t* d = NULL;
+  evs_saga_options_t* o = evs_saga_options_create();
+  evs_saga_engine_t* e = NULL;
+  evs_saga_info_t* s = NULL;
+  evs_saga_damaged_t* dmg = NULL;
+  evs_saga_stats_t st;
+  DamageReport report;
+  const char* ids[] = {"d1", "d2", "d3"};
+  const char* bad = NULL;
+  size_t i;
+  memset(&report, 0, sizeof report);
+  atomic_init(&report.calls, 0);
+
+  /* Three stuck sagas: step 2 fails, step 1's compensation fails for good. */
+  EXPECT_MSG(EVS_OK, evs_saga_def_create(STR("fragile"), 1, &d, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(d, STR("f1"), Nop, Refuse, NULL, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_def_add_step(d, STR("f2"), Refuse, NULL, NULL, 0, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)&d, 1, NULL, &e, &msg));
+  for (i = 0; i < 3; i++) {
+    EXPECT_MSG(EVS_OK, evs_saga_start(e, STR("fragile"), STR(ids[i]), NULL, 0, NULL, &msg));
+    s = WaitFor(e, ids[i]);
+    CHECK(evs_saga_info_state(s) == EVS_SAGA_STUCK);
+    evs_saga_info_destroy(s);
+  }
+  evs_saga_engine_destroy(e);
+  evs_store_destroy(store);
+
+  DamageSagaRecord(dir, "d2");
+
+  store = Open(dir, NULL);
+  EXPECT_MSG(EVS_OK, evs_saga_options_set_on_damaged(o, OnDamaged, &report, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_engine_open(store, (const evs_saga_def_t* const*)&d, 1, o, &e, &msg));
+  CHECK(atomic_load(&report.calls) == 1);
+  CHECK(strcmp(report.id, "d2") == 0 && report.code == EVS_CORRUPTION);
+  CHECK(strstr(report.message, "Corruption") == report.message && strstr(report.message, "d2") != NULL);
+
+  EXPECT_MSG(EVS_OK, evs_saga_engine_damaged(e, &dmg, &msg));
+  CHECK(evs_saga_damaged_count(dmg) == 1);
+  {
+    const char* id = NULL;
+    const char* text = NULL;
+    size_t len = 0;
+    int code = 0;
+    EXPECT_MSG(EVS_OK, evs_saga_damaged_get(dmg, 0, &id, &len, &code, &text, &msg));
+    CHECK(BytesEq(id, len, "d2") && code == EVS_CORRUPTION);
+    CHECK(text != NULL && strcmp(text, report.message) == 0);
+    len = 0;
+    EXPECT_MSG(EVS_OK, evs_saga_damaged_get(dmg, 0, NULL, &len, NULL, NULL, &msg));
+    CHECK(len == 2);
+    EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_saga_damaged_get(dmg, 1, &id, &len, &code, &text, &msg));
+  }
+  evs_saga_damaged_destroy(dmg);
+  EXPECT_MSG(EVS_OK, evs_saga_engine_stats(e, &st, &msg));
+  CHECK(st.damaged == 1);
+
+  CHECK(strcmp(ListAll(e, EVS_SAGA_STUCK, EVS_NO_LIMIT, &bad), "d1 d3 ") == 0);
+  CHECK(strcmp(bad, "d2 ") == 0);
+  CHECK(strcmp(ListAll(e, EVS_SAGA_STUCK, 1, &bad), "d1 d3 ") == 0);
+  CHECK(strcmp(bad, "d2 ") == 0);
+  /* Final states scan the records: the damaged one is met there too. */
+  CHECK(strcmp(ListAll(e, EVS_SAGA_COMPENSATED, EVS_NO_LIMIT, &bad), "") == 0);
+  CHECK(strcmp(bad, "d2 ") == 0);
+  EXPECT_MSG(EVS_CORRUPTION, evs_saga_get(e, STR("d2"), &s, &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_resolve(e, STR("d3"), STR("done by hand"), &msg));
+  EXPECT_MSG(EVS_OK, evs_saga_get(e, STR("d3"), &s, &msg));
+  CHECK(evs_saga_info_state(s) == EVS_SAGA_COMPENSATED);
+  evs_saga_info_destroy(s);
+  evs_saga_engine_destroy(e);
+  evs_saga_options_destroy(o);
+  evs_saga_def_destroy(d);
+  evs_store_destroy(store);
+}
+
 int main(void) {
   evs_store_t* store;
   evs_options_t* o = evs_options_create();
@@ -722,7 +1251,10 @@ int main(void) {
   TestEngine(store);
   TestTimeout(store);
   TestNoResult(store);
+  TestGivenUp(store);
   TestReadOnly(Sub("sagas"));
+  TestRetention(Sub("retention"));
+  TestDamaged(Sub("damaged"));
   evs_store_destroy(store);
   RemoveRoot();
   printf("%d checks, %d failed\n", g_checks, g_failures);

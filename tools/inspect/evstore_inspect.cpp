@@ -91,7 +91,8 @@ const Command kCommands[] = {
      "usage: evstore-inspect sagas [--db PATH] [--id ID] [--from ID] [--limit N] [--json]\n"
      "\n"
      "Without --id, lists sagas in id order: id, definition@version, state, step,\n"
-     "attempt, last update. With --id, shows that saga's record and its history.\n"
+     "attempts ended, attempts started, last update. With --id, shows that saga's\n"
+     "record and its history. The engine's index keys beside the records are skipped.\n"
      "A damaged saga record stops the listing with exit 1 (verify lists them all).\n"
      "\n"
      "  --db PATH     the store directory (default: the current directory)\n"
@@ -467,7 +468,8 @@ std::string SagaJson(const ins::SagaInfo& g, bool with_history) {
   std::string out = "{\"id\":" + Json(g.id) + ",\"definition\":" + Json(g.definition) +
                     ",\"version\":" + std::to_string(g.version) + ",\"state\":" + Json(g.state) +
                     ",\"step\":" + std::to_string(g.step) + ",\"attempt\":" +
-                    std::to_string(g.attempt) + ",\"next_attempt_ms\":" +
+                    std::to_string(g.attempt) + ",\"started\":" + std::to_string(g.started) +
+                    ",\"next_attempt_ms\":" +
                     std::to_string(g.next_attempt_ms) + ",\"tainted\":" +
                     (g.tainted ? "true" : "false") + ",\"resolved\":" +
                     (g.resolved ? "true" : "false") + ",\"error\":" + Json(g.error) +
@@ -505,7 +507,9 @@ int RunSagas(evstore::Store& store, const Args& a) {
     std::string out = "id          " + Esc(g.id) + "\ndefinition  " + Esc(g.definition) + "@" +
                       std::to_string(g.version) + "\nstate       " + g.state +
                       (g.resolved ? " (resolved by hand)" : "") + "\nstep        " +
-                      std::to_string(g.step) + " (attempt " + std::to_string(g.attempt) + ")" +
+                      std::to_string(g.step) + " (attempt " + std::to_string(g.attempt) +
+                      ", started " + std::to_string(g.started) +
+                      (g.started > g.attempt ? ": running or interrupted" : "") + ")" +
                       (g.tainted ? " tainted" : "") + "\ncreated     " + Time(g.created_ms) +
                       "\nupdated     " + Time(g.updated_ms) + " (revision " +
                       std::to_string(g.revision) + ")\n";
@@ -528,7 +532,7 @@ int RunSagas(evstore::Store& store, const Args& a) {
     return kOk;
   }
   uint64_t n = 0;
-  if (!a.json) Put("saga\tdefinition\tstate\tstep\tattempt\tupdated\n");
+  if (!a.json) Put("saga\tdefinition\tstate\tstep\tattempt\tstarted\tupdated\n");
   Status s = ins::ListSagas(store, a.from_name, [&](const ins::SagaInfo& g) {
     if (n >= a.limit) return false;
     n++;
@@ -537,7 +541,7 @@ int RunSagas(evstore::Store& store, const Args& a) {
     else
       Put(Esc(g.id) + "\t" + Esc(g.definition) + "@" + std::to_string(g.version) + "\t" + g.state +
           "\t" + std::to_string(g.step) + "\t" + std::to_string(g.attempt) + "\t" +
-          Time(g.updated_ms) + "\n");
+          std::to_string(g.started) + "\t" + Time(g.updated_ms) + "\n");
     return true;
   });
   if (!s.ok()) return Fail(s, s.IsCorruption() ? kProblems : kReadFailed);
