@@ -32,6 +32,7 @@
 #include "evstore/export.hpp"
 #include "evstore/options.hpp"
 #include "evstore/status.hpp"
+#include "evstore/subscription.hpp"
 
 namespace evstore {
 
@@ -182,6 +183,25 @@ class EVSTORE_EXPORT Store {
   // The caches' statistics; reset_cache_stats() zeroes their counters.
   Result<StoreCacheStats> cache_stats();
   Status reset_cache_stats();
+
+  // ---- Subscriptions and checkpoints (subscription.hpp) ----
+
+  // A pull subscription. Errors: InvalidArgument (an invalid filter,
+  // checkpoint name, max_batch or behind_after), Closed, and Corruption or
+  // IOError reading its checkpoint.
+  Result<Subscription> subscribe(const SubscribeOptions& options);
+  // A push subscription: `handler` runs on a thread the store starts. Errors
+  // as above, and InvalidArgument for an empty handler.
+  Result<std::unique_ptr<PushSubscription>> subscribe(const SubscribeOptions& options,
+                                                      DeliveryHandler handler);
+  // The checkpoint stored under `name`: NotFound if none.
+  Result<CheckpointInfo> get_checkpoint(std::string_view name);
+  // Every stored checkpoint, by name.
+  Result<std::vector<CheckpointInfo>> list_checkpoints();
+  // Sets or removes a checkpoint by hand (a subscription with this name
+  // then starts from `position`, or from its `from`). Not synced on its own.
+  Status set_checkpoint(std::string_view name, uint64_t position);
+  Status delete_checkpoint(std::string_view name);
 
   // The directory this store was opened on.
   const std::string& path() const;

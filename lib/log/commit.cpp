@@ -224,7 +224,11 @@ void StoreImpl::Publish(GroupState* gs) {
   }
   next_position_ = gs->next_position;
   next_stream_id_ = gs->next_stream_id;
-  visible_.store(next_position_, std::memory_order_release);
+  visible_.store(next_position_, std::memory_order_seq_cst);
+  if (tail_waiters_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard<std::mutex> l(tail_mu_);
+    tail_cv_.notify_all();
+  }
   if (!heads_) return;
   try {
     // Unit weights: a put cannot be refused for weight.

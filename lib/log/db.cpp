@@ -530,6 +530,7 @@ Status StoreImpl::Close() {
   });
   if (r == LifeGate::CloseResult::kFromInside)
     return Status::Busy("cannot close a store from inside one of its own operations (a callback)");
+  if (gate_.closed()) WakeTail();  // live readers see the store closed
   return result;
 }
 

@@ -3,6 +3,7 @@
 
 #include "log/iterator_impl.hpp"
 #include "log/store_impl.hpp"
+#include "log/subscription_impl.hpp"
 
 namespace evstore {
 
@@ -131,6 +132,46 @@ Result<StoreCacheStats> Store::cache_stats() {
 Status Store::reset_cache_stats() {
   if (!impl_) return MovedFrom();
   return impl_->ResetCacheStats();
+}
+
+Result<Subscription> Store::subscribe(const SubscribeOptions& options) {
+  if (!impl_) return MovedFrom();
+  return internal::SubscriptionImpl::Make(impl_, options);
+}
+
+Result<std::unique_ptr<PushSubscription>> Store::subscribe(const SubscribeOptions& options,
+                                                           DeliveryHandler handler) {
+  if (!impl_) return MovedFrom();
+  return internal::PushImpl::Make(impl_, options, std::move(handler));
+}
+
+Result<CheckpointInfo> Store::get_checkpoint(std::string_view name) {
+  if (!impl_) return MovedFrom();
+  Status s = internal::ValidCheckpointName(name);
+  if (!s.ok()) return s;
+  auto cp = impl_->ReadCheckpoint(name);
+  if (!cp.ok()) return cp.status();
+  if (!cp->has_value()) return Status::NotFound("no checkpoint '" + std::string(name) + "'");
+  return CheckpointInfo{std::string(name), (*cp)->position, (*cp)->updated_ms};
+}
+
+Result<std::vector<CheckpointInfo>> Store::list_checkpoints() {
+  if (!impl_) return MovedFrom();
+  return impl_->ListCheckpoints();
+}
+
+Status Store::set_checkpoint(std::string_view name, uint64_t position) {
+  if (!impl_) return MovedFrom();
+  Status s = internal::ValidCheckpointName(name);
+  if (!s.ok()) return s;
+  return impl_->WriteCheckpoint(name, position);
+}
+
+Status Store::delete_checkpoint(std::string_view name) {
+  if (!impl_) return MovedFrom();
+  Status s = internal::ValidCheckpointName(name);
+  if (!s.ok()) return s;
+  return impl_->DeleteCheckpoint(name);
 }
 
 const std::string& Store::path() const {

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@
 
 #include "evstore/cache.hpp"
 #include "evstore/store.hpp"
+#include "evstore/subscription.hpp"
+#include "format/checkpoint_record.hpp"
 #include "log/life_gate.hpp"
 
 namespace evstore::internal {
@@ -170,6 +173,28 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // First position not yet visible to readers.
   uint64_t visible() const { return visible_.load(std::memory_order_acquire); }
 
+  // Live readers (subscriptions): waits until visible() > after, `deadline`
+  // passes, *stop is set, or the store closes (the gate is shut). True when
+  // visible() > after. Waits outside the gate, so close() never waits for it.
+  bool WaitVisible(uint64_t after, std::chrono::steady_clock::time_point deadline,
+                   const std::atomic<bool>* stop);
+  // Wakes every WaitVisible (a stop, a close).
+  void WakeTail();
+  bool closed() const { return gate_.closed(); }
+
+  // Durable checkpoints (the `checkpoints` column family). Read: nullopt
+  // when none is stored. Write: a commit without a sync of its own.
+  Result<std::optional<format::CheckpointFields>> ReadCheckpoint(std::string_view name);
+  Status WriteCheckpoint(std::string_view name, uint64_t position);
+  Status DeleteCheckpoint(std::string_view name);
+  Result<std::vector<CheckpointInfo>> ListCheckpoints();
+
+  // The first version of stream `stream_id` (whose head is `head`) at a
+  // position at or after `position`; head.last_version + 1 when none.
+  Result<uint64_t> FirstVersionFrom(uint64_t stream_id, const StreamHead& head, uint64_t position);
+  // The stream's head bounded by visible(), or a head with exists=false.
+  Status PublishedHead(std::string_view stream, StreamHead* head);
+
   // Iterator bookkeeping (close() refuses while iterators are alive).
   void IteratorOpened() { live_iterators_.fetch_add(1, std::memory_order_relaxed); }
   void IteratorClosed() { live_iterators_.fetch_sub(1, std::memory_order_relaxed); }
@@ -269,6 +294,13 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   uint64_t next_stream_id_ = 1;       // leader only
   uint64_t id_tag_ = 0;               // this store's tag in generated event ids
   std::atomic<uint64_t> visible_{0};
+  // Live readers waiting for visible_ to grow (WaitVisible). A leader that
+  // publishes takes tail_mu_ to notify only when some wait; the seq_cst
+  // store of visible_ and load of tail_waiters_ (and the waiters' seq_cst
+  // increment and load of visible_) make sure no waiter misses a publish.
+  std::mutex tail_mu_;
+  std::condition_variable tail_cv_;
+  std::atomic<int> tail_waiters_{0};
 
   // Stream heads, bounded. Only the leader writes it (after publishing a
   // group), so it never holds a head older than the log; readers that miss
