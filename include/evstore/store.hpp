@@ -32,6 +32,7 @@
 #include "evstore/export.hpp"
 #include "evstore/options.hpp"
 #include "evstore/status.hpp"
+#include "evstore/projection.hpp"
 #include "evstore/subscription.hpp"
 
 namespace evstore {
@@ -202,6 +203,34 @@ class EVSTORE_EXPORT Store {
   // then starts from `position`, or from its `from`). Not synced on its own.
   Status set_checkpoint(std::string_view name, uint64_t position);
   Status delete_checkpoint(std::string_view name);
+
+  // ---- Projections (projection.hpp) ----
+
+  // Starts projection `name` (1..256 bytes of UTF-8 without NUL): creates
+  // it, or resumes it after its checkpoint (rebuilding it online when
+  // options.version differs from the stored one). Errors: InvalidArgument
+  // (name, filter, options, empty handler), Busy (it runs already in this
+  // process), Closed, Corruption or IOError reading its records.
+  Result<std::unique_ptr<Projection>> run_projection(std::string_view name,
+                                                     const ProjectionOptions& options,
+                                                     ProjectionHandler handler);
+  // The value under `key` in the serving state of projection `name`.
+  // NotFound when the projection or the key does not exist.
+  Result<std::string> projection_get(std::string_view name, std::string_view key);
+  // The entries of `name` whose keys start with `prefix`, in key order,
+  // after `start_after` (exclusive; empty: from the first), at most `limit`
+  // (a page: pass the last key back as start_after for the next one).
+  // NotFound when the projection does not exist.
+  Result<std::vector<ProjectionEntry>> projection_scan(std::string_view name, std::string_view prefix,
+                                                       std::string_view start_after = {},
+                                                       size_t limit = 1000);
+  // A stored projection's checkpoint and counts; NotFound when none.
+  Result<ProjectionInfo> projection_info(std::string_view name);
+  // Every stored projection, by name.
+  Result<std::vector<ProjectionInfo>> list_projections();
+  // Deletes projection `name` and all its state. Busy while it runs;
+  // NotFound when there is none.
+  Status delete_projection(std::string_view name);
 
   // The directory this store was opened on.
   const std::string& path() const;

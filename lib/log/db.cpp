@@ -21,6 +21,7 @@ namespace evstore::internal {
 const char* const kCfNames[kNumCfs] = {
     "default",        "events",     "stream_index", "streams",     "event_ids",
     "category_index", "type_index", "sagas",        "checkpoints", "snapshots",
+    "projections",
 };
 
 namespace fs = std::filesystem;
@@ -421,6 +422,8 @@ Status StoreImpl::OpenDb() {
     // A store from an older release may lack families added since.
     for (int c = 0; c < kNumCfs; c++) {
       if (cfs_[c] != nullptr) continue;
+      // Read-only: a store from before projections reads as having none.
+      if (options_.read_only && c == kCfProjections) continue;
       if (options_.read_only) {
         (void)CloseDb();
         return Status::NotSupported("'" + path_ + "' lacks column family " + kCfNames[c] +

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,7 @@
 #include "evstore/store.hpp"
 #include "evstore/subscription.hpp"
 #include "format/checkpoint_record.hpp"
+#include "format/projection_record.hpp"
 #include "log/life_gate.hpp"
 
 namespace evstore::internal {
@@ -54,6 +56,7 @@ enum Cf : int {
   kCfSagas,
   kCfCheckpoints,
   kCfSnapshots,
+  kCfProjections,
   kNumCfs,
 };
 extern const char* const kCfNames[kNumCfs];
@@ -189,6 +192,33 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Status DeleteCheckpoint(std::string_view name);
   Result<std::vector<CheckpointInfo>> ListCheckpoints();
 
+  // Projection records (the `projections` column family; lib/log/
+  // projection_store.cpp). Reads take an optional RocksDB snapshot, so a
+  // query sees one instance's state and its checkpoint together. A store
+  // from before projections, opened read-only, has no such column family:
+  // reads then find nothing.
+  Result<std::optional<format::ProjectionMeta>> ReadProjectionMeta(std::string_view name,
+                                                                   const rocksdb::Snapshot* snap);
+  Result<std::optional<format::ProjectionInstance>> ReadProjectionInstance(uint64_t id,
+                                                                           const rocksdb::Snapshot* snap);
+  Result<std::optional<std::string>> ReadProjectionValue(uint64_t id, std::string_view key,
+                                                         const rocksdb::Snapshot* snap);
+  // Appends up to `limit` entries of instance `id` whose keys start with
+  // `prefix` and sort after `start_after` (when not empty).
+  Status ScanProjectionState(uint64_t id, std::string_view prefix, std::string_view start_after,
+                             size_t limit, const rocksdb::Snapshot* snap,
+                             std::vector<ProjectionEntry>* out);
+  Status ListProjectionMetas(const rocksdb::Snapshot* snap,
+                             std::vector<std::pair<std::string, format::ProjectionMeta>>* out);
+  Status ListProjectionInstances(std::vector<std::pair<uint64_t, format::ProjectionInstance>>* out);
+  // A fresh instance id, never handed out before in this store.
+  Result<uint64_t> AllocateProjectionInstance();
+  // Deletes an instance's state and record, in commits of bounded size.
+  Status EraseProjectionInstance(uint64_t id);
+  // At most one runner per projection name: true when this call claimed it.
+  bool ClaimProjection(std::string_view name);
+  void ReleaseProjection(std::string_view name);
+
   // The first version of stream `stream_id` (whose head is `head`) at a
   // position at or after `position`; head.last_version + 1 when none.
   Result<uint64_t> FirstVersionFrom(uint64_t stream_id, const StreamHead& head, uint64_t position);
@@ -301,6 +331,12 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   std::mutex tail_mu_;
   std::condition_variable tail_cv_;
   std::atomic<int> tail_waiters_{0};
+
+  // Projections running in this process, and the next instance id (0: not
+  // read from disk yet).
+  std::mutex proj_mu_;
+  std::set<std::string, std::less<>> running_projections_;
+  uint64_t next_projection_instance_ = 0;
 
   // Stream heads, bounded. Only the leader writes it (after publishing a
   // group), so it never holds a head older than the log; readers that miss

@@ -23,9 +23,7 @@ Status ValidCheckpointName(std::string_view name) {
   return Status::OK();
 }
 
-namespace {
-
-Status ValidateOptions(const SubscribeOptions& o, const Options& so) {
+Status ValidateSubscribeOptions(const SubscribeOptions& o, const Options& so) {
   const SubscriptionFilter& f = o.filter;
   switch (f.kind) {
     case SubscriptionFilter::Kind::kAll: break;
@@ -50,8 +48,6 @@ Status ValidateOptions(const SubscribeOptions& o, const Options& so) {
   if (!o.checkpoint.empty()) return ValidCheckpointName(o.checkpoint);
   return Status::OK();
 }
-
-}  // namespace
 
 // ---- StoreImpl: waiting for commits, checkpoints ----
 
@@ -176,7 +172,7 @@ Result<Subscription> SubscriptionImpl::Make(std::shared_ptr<StoreImpl> store,
 
 Result<std::unique_ptr<SubscriptionImpl>> SubscriptionImpl::Create(std::shared_ptr<StoreImpl> store,
                                                                    const SubscribeOptions& o) {
-  Status s = ValidateOptions(o, store->options());
+  Status s = ValidateSubscribeOptions(o, store->options());
   if (!s.ok()) return s;
   uint64_t next = o.from == kNow ? store->visible() : o.from;
   if (!o.checkpoint.empty()) {

@@ -22,6 +22,8 @@ namespace evstore::internal {
 
 // InvalidArgument unless `name` is 1..256 bytes of UTF-8 without NUL.
 Status ValidCheckpointName(std::string_view name);
+// InvalidArgument naming what is wrong with `o`.
+Status ValidateSubscribeOptions(const SubscribeOptions& o, const Options& store_options);
 
 class SubscriptionImpl {
  public:
