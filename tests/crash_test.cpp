@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "evstore/store.hpp"
+#include "projection_fold.hpp"
 #include "test_util.hpp"
 
 using namespace evstore;
@@ -101,5 +102,38 @@ TEST_SUITE("crash") {
     }
     MESSAGE(all_acks.size() << " acknowledged appends checked over " << kRounds << " kills");
     CHECK(all_acks.size() > 0);
+  }
+
+  TEST_CASE("a projection's state equals the fold of the log up to its checkpoint across SIGKILLs") {
+    const char* child = std::getenv("EVSTORE_PROJECTION_CRASH_CHILD");
+    REQUIRE_MESSAGE(child != nullptr, "EVSTORE_PROJECTION_CRASH_CHILD must name the child binary");
+    evtest::TempDir dir;
+    std::string path = dir.sub("db");
+    std::mt19937 rng(777);
+    constexpr int kRounds = 30;
+    uint32_t version = 1;
+    int rebuilds = 0;
+    uint64_t folded = 0;
+    for (int round = 0; round < kRounds; round++) {
+      if (rng() % 4 == 0) {  // a new handler version: the kill may land inside its rebuild
+        version++;
+        rebuilds++;
+      }
+      int ms = 40 + static_cast<int>(rng() % 200);
+      evtest::ChildRun run = evtest::RunChild(
+          child, {path, std::to_string(round + 1), std::to_string(version)}, ms);
+      CHECK_MESSAGE(run.killed, "child exited on its own with code ", run.exit_code);
+      auto opened = Store::open(path);
+      REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+      Store s = std::move(opened).value();
+      if (s.projection_info("fold").ok()) {
+        evtest::CheckFoldMatchesLog(s, "fold");
+        folded += s.projection_info("fold")->position;
+      }
+      REQUIRE(s.close().ok());
+    }
+    MESSAGE(kRounds << " kills, " << rebuilds << " new handler versions, " << folded
+                    << " events in the folds checked");
+    CHECK(folded > 0);
   }
 }

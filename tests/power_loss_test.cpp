@@ -56,6 +56,7 @@
 #include "fault_fs.hpp"
 #include "fault_test_util.hpp"
 #include "log/store_impl.hpp"
+#include "projection_fold.hpp"
 
 using namespace evstore;
 using namespace std::chrono_literals;
@@ -135,6 +136,9 @@ struct Totals {
   uint64_t lost_unsynced = 0;     // sync=false acknowledged transactions lost (a clean suffix)
   uint64_t sagas_checked = 0;
   uint64_t saga_starts_retried = 0;
+  uint64_t projections_checked = 0;  // reopened projections whose state equalled the fold of the log
+  uint64_t projection_events = 0;    // events in those folds
+  uint64_t projection_rebuilds = 0;  // workloads that started an online rebuild
   uint64_t bytes_dropped = 0, torn_bytes_kept = 0, entries_removed = 0, renames_reverted = 0,
            torn_entries_kept = 0;
   uint64_t waits_timed_out = 0;  // cuts at an operation that did not come in 2 s (pulled by hand)
@@ -372,6 +376,23 @@ class Run {
       }
     }
     if (engine) ResolveSagaStarts(*engine);
+    // A projection folds the log as it grows; now and then under a new
+    // handler version, which rebuilds it online (cut at any point too).
+    std::unique_ptr<Projection> projection;
+    {
+      ProjectionOptions po;
+      po.max_batch = 1 + rng_() % 64;
+      po.version = projection_version_;
+      if (rng_() % 8 == 0) {
+        po.version = ++projection_version_;
+        totals_->projection_rebuilds++;
+      }
+      auto p = store.run_projection("fold", po, evtest::CountByType);
+      if (p.ok())
+        projection = std::move(p).value();
+      else if (!f->powered_off())
+        return Problem("run_projection: " + p.status().ToString());
+    }
     // Half the cuts at an operation come just after it: a sync that was
     // durable although its caller saw it fail (an unknown outcome that landed).
     if (cut == Cut::kWalSync || cut == Cut::kAnyOp) {
@@ -426,6 +447,7 @@ class Run {
     if (starter.joinable()) starter.join();
     if (engine) (void)engine->shutdown();
     engine.reset();
+    projection.reset();
     if (cut == Cut::kInClose || cut == Cut::kAfterClose) {
       if (cut == Cut::kInClose)
         f->AddRule(FaultRule::On(FsOp::kAny).After(rng_() % 150).With(FaultEffect::kPowerLoss));
@@ -669,6 +691,7 @@ class Run {
 
     for (Txn& t : txns_) CheckTxn(t, log, where, end);
     CheckSagas(store, where);
+    CheckProjection(store, log);
 
     auto v = inspect::Verify(store);
     if (!v.ok()) {
@@ -677,6 +700,28 @@ class Run {
       for (const auto& p : v->problems)
         Problem("inspect::Verify: " + p.column_family + " " + p.key + ": " + p.message);
     }
+  }
+
+  // The projection's state is the fold of the log before its checkpoint:
+  // no event folded twice or skipped, whatever the cut interrupted.
+  void CheckProjection(Store& store, const std::vector<RecordedEvent>& log) {
+    auto info = store.projection_info("fold");
+    if (info.status().IsNotFound()) return;
+    if (!info.ok()) return Problem("projection_info: " + info.status().ToString());
+    if (info->position > log.size())
+      return Problem("projection checkpoint " + std::to_string(info->position) + " is beyond the log");
+    std::map<std::string, uint64_t> want;
+    for (uint64_t i = 0; i < info->position; i++) want["count/" + log[i].type]++;
+    if (info->position > 0) want["total"] = info->position;
+    auto state = store.projection_scan("fold", "", {}, 1u << 20);
+    if (!state.ok()) return Problem("projection_scan: " + state.status().ToString());
+    std::map<std::string, uint64_t> got;
+    for (const auto& e : *state) got[e.key] = std::strtoull(e.value.c_str(), nullptr, 10);
+    if (got != want)
+      return Problem("projection state differs from the fold of the log before position " +
+                     std::to_string(info->position));
+    totals_->projections_checked++;
+    totals_->projection_events += info->position;
   }
 
   void CheckTxn(Txn& t, const std::vector<RecordedEvent>& log,
@@ -947,6 +992,7 @@ class Run {
   int cycles_ = 1;
   Options options_;
   int round_ = 0;
+  uint32_t projection_version_ = 1;
 
   std::vector<Txn> txns_;
   std::unordered_map<uint64_t, size_t> by_tag_;
@@ -1011,7 +1057,8 @@ TEST_SUITE("power_loss") {
         << tot.unknown_present << " landed, " << tot.unknown_absent
         << " did not; retries: " << tot.retries_replayed << " replayed, " << tot.retries_written
         << " written; " << tot.sagas_checked << " saga records checked, " << tot.saga_starts_retried
-        << " saga starts retried\n";
+        << " saga starts retried; " << tot.projections_checked << " projection states equal to their fold ("
+        << tot.projection_events << " events), " << tot.projection_rebuilds << " online rebuilds begun\n";
     sum << "dropped " << tot.bytes_dropped << " unsynced bytes (" << tot.torn_bytes_kept
         << " torn bytes kept), removed " << tot.entries_removed << " entries, reverted "
         << tot.renames_reverted << " renames, kept " << tot.torn_entries_kept
@@ -1027,6 +1074,7 @@ TEST_SUITE("power_loss") {
       CHECK(tot.unknown_present + tot.unknown_absent > 0);
       CHECK(tot.retries_replayed + tot.retries_written > 0);
       CHECK(tot.sagas_checked > 0);
+      CHECK(tot.projections_checked > 0);
       CHECK(tot.bytes_dropped > 0);
     }
   }
