@@ -37,6 +37,8 @@
 
 namespace evstore {
 
+class Snapshot;  // snapshot.hpp, included at the end
+
 namespace internal {
 class StoreImpl;
 class IteratorImpl;
@@ -204,6 +206,10 @@ class EVSTORE_EXPORT Store {
   Status set_checkpoint(std::string_view name, uint64_t position);
   Status delete_checkpoint(std::string_view name);
 
+  // A point-in-time view of the log, the stream heads and every projection
+  // (snapshot.hpp). Errors: Closed.
+  Result<Snapshot> snapshot();
+
   // ---- Projections (projection.hpp) ----
 
   // Starts projection `name` (1..256 bytes of UTF-8 without NUL): creates
@@ -245,5 +251,8 @@ class EVSTORE_EXPORT Store {
 };
 
 }  // namespace evstore
+
+// Snapshot needs EventIterator and StreamInfo, declared above.
+#include "evstore/snapshot.hpp"  // IWYU pragma: export
 
 #endif  // EVSTORE_STORE_HPP_

@@ -1,5 +1,7 @@
 // Readers: iterators over a stream, the global log, a category or a type,
 // and point reads. Every event is verified (checksum + schema) when read.
+#include <algorithm>
+
 #include "common/utf8.hpp"
 #include "format/keys.hpp"
 #include "format/record.hpp"
@@ -244,17 +246,18 @@ void IteratorImpl::Settle() {
 
 // ---- StoreImpl read entry points ----
 
-Result<EventIterator> StoreImpl::ReadAll(uint64_t from, Direction dir, uint64_t limit) {
+Result<EventIterator> StoreImpl::ReadAll(uint64_t from, Direction dir, uint64_t limit, uint64_t bound) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   auto impl = std::make_unique<IteratorImpl>(shared_from_this(), IteratorImpl::Kind::kAll, dir, limit);
+  impl->visible_ = std::min(impl->visible_, bound);
   impl->Init(kCfEvents, {}, {});
   impl->Seek(from);
   return EventIterator(std::move(impl));
 }
 
 Result<EventIterator> StoreImpl::ReadStream(std::string_view stream, uint64_t from, Direction dir,
-                                            uint64_t limit) {
+                                            uint64_t limit, uint64_t bound) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (!ValidStreamName(stream, options_))
@@ -275,6 +278,7 @@ Result<EventIterator> StoreImpl::ReadStream(std::string_view stream, uint64_t fr
   }
   auto impl =
       std::make_unique<IteratorImpl>(shared_from_this(), IteratorImpl::Kind::kStream, dir, limit);
+  impl->visible_ = std::min(impl->visible_, bound);
   impl->stream_id_ = sid;
   impl->name_ = std::string(stream);
   impl->Init(kCfStreamIndex, std::string(format::StreamIndexKey(sid, 0).view()),
@@ -284,7 +288,7 @@ Result<EventIterator> StoreImpl::ReadStream(std::string_view stream, uint64_t fr
 }
 
 Result<EventIterator> StoreImpl::ReadIndex(Cf cf, std::string_view name, uint64_t from,
-                                           Direction dir, uint64_t limit) {
+                                           Direction dir, uint64_t limit, uint64_t bound) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   size_t max = cf == kCfTypeIndex ? options_.max_type_name_bytes : options_.max_stream_name_bytes;
@@ -295,6 +299,7 @@ Result<EventIterator> StoreImpl::ReadIndex(Cf cf, std::string_view name, uint64_
     return Status::InvalidArgument("read: a category never contains '-'");
   auto impl =
       std::make_unique<IteratorImpl>(shared_from_this(), IteratorImpl::Kind::kIndex, dir, limit);
+  impl->visible_ = std::min(impl->visible_, bound);
   impl->name_ = std::string(name);
   impl->index_cf_ = cf;
   std::string lower = format::NameIndexKey(name, 0);
@@ -360,6 +365,36 @@ Result<StreamInfo> StoreImpl::StreamHeadOf(std::string_view stream) {
     if (!s.ok()) return s;
   }
   if (!h.exists) return Status::NotFound("stream '" + std::string(stream) + "' does not exist");
+  return StreamInfo{std::string(stream), h.stream_id, h.last_version, h.last_position};
+}
+
+Result<StreamInfo> StoreImpl::StreamHeadAt(std::string_view stream, uint64_t bound) {
+  OpGuard g(this);
+  if (g.closed()) return Status::Closed("store is closed");
+  if (!ValidStreamName(stream, options_))
+    return Status::InvalidArgument("stream_head: invalid stream name");
+  StreamHead h;
+  Status s = PublishedHead(stream, &h);
+  if (!s.ok()) return s;
+  auto missing = [&] {
+    return Status::NotFound("stream '" + std::string(stream) + "' did not exist at position " +
+                            std::to_string(bound));
+  };
+  if (!h.exists) return missing();
+  if (h.last_position >= bound) {
+    // Its last event before `bound` is the one before its first at or after.
+    auto v = FirstVersionFrom(h.stream_id, h, bound);
+    if (!v.ok()) return v.status();
+    if (*v == 0) return missing();
+    h.last_version = *v - 1;
+    format::StreamIndexKey k(h.stream_id, h.last_version);
+    std::string value;
+    rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), cfs_[kCfStreamIndex], rocksdb::Slice(k.buf, 16), &value);
+    if (!gs.ok()) return StatusFromRocks(gs, "reading stream_index");
+    auto p = format::DecodePositionValue(value);
+    if (!p) return Status::Corruption("stream_index entry is malformed");
+    h.last_position = *p;
+  }
   return StreamInfo{std::string(stream), h.stream_id, h.last_version, h.last_position};
 }
 

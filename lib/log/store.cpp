@@ -3,6 +3,7 @@
 
 #include "log/iterator_impl.hpp"
 #include "log/store_impl.hpp"
+#include "log/snapshot_impl.hpp"
 #include "log/subscription_impl.hpp"
 
 namespace evstore {
@@ -143,6 +144,13 @@ Result<std::unique_ptr<PushSubscription>> Store::subscribe(const SubscribeOption
                                                            DeliveryHandler handler) {
   if (!impl_) return MovedFrom();
   return internal::PushImpl::Make(impl_, options, std::move(handler));
+}
+
+Result<Snapshot> Store::snapshot() {
+  if (!impl_) return MovedFrom();
+  internal::StoreImpl::OpGuard g(impl_.get());
+  if (g.closed()) return Status::Closed("store is closed");
+  return internal::SnapshotImpl::Wrap(std::make_unique<internal::SnapshotImpl>(impl_));
 }
 
 Result<CheckpointInfo> Store::get_checkpoint(std::string_view name) {

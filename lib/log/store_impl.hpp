@@ -149,11 +149,17 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // saga engine for state records with or without events).
   Status Commit(CommitRequest* req);
 
+  // Reads see the events before min(visible(), bound) (a point-in-time
+  // snapshot passes its position as the bound).
   Result<EventIterator> ReadStream(std::string_view stream, uint64_t from, Direction dir,
-                                   uint64_t limit);
-  Result<EventIterator> ReadAll(uint64_t from, Direction dir, uint64_t limit);
+                                   uint64_t limit, uint64_t bound = UINT64_MAX);
+  Result<EventIterator> ReadAll(uint64_t from, Direction dir, uint64_t limit,
+                                uint64_t bound = UINT64_MAX);
   Result<EventIterator> ReadIndex(Cf cf, std::string_view name, uint64_t from, Direction dir,
-                                  uint64_t limit);
+                                  uint64_t limit, uint64_t bound = UINT64_MAX);
+  // The stream's head as of `bound` (its last event before that position);
+  // NotFound when it had none.
+  Result<StreamInfo> StreamHeadAt(std::string_view stream, uint64_t bound);
   Result<RecordedEvent> ReadEvent(uint64_t position);
   Result<StreamInfo> StreamHeadOf(std::string_view stream);
   Result<StoreStats> Stats();

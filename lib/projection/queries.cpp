@@ -3,6 +3,7 @@
 // record and the serving instance at one RocksDB snapshot, so a swap after
 // a rebuild (and the deletion of the old instance) never tears it.
 #include "evstore/store.hpp"
+#include "log/snapshot_impl.hpp"
 #include "projection/runner.hpp"
 
 namespace evstore {
@@ -56,6 +57,48 @@ Result<ProjectionInfo> InfoOf(internal::StoreImpl* impl, std::string_view name,
   return info;
 }
 
+Result<std::string> GetAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap, std::string_view name,
+                          std::string_view key) {
+  Status s = internal::ValidProjectionName(name);
+  if (!s.ok()) return s;
+  if (key.empty() || key.size() > kMaxProjectionKey)
+    return Status::InvalidArgument("projection_get: key must be 1.." + std::to_string(kMaxProjectionKey) +
+                                   " bytes");
+  auto m = impl->ReadProjectionMeta(name, snap);
+  if (!m.ok()) return m.status();
+  if (!m->has_value()) return NoProjection(name);
+  auto v = impl->ReadProjectionValue((*m)->active_id, key, snap);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return Status::NotFound("projection '" + std::string(name) + "' has no such key");
+  return std::move(**v);
+}
+
+Result<std::vector<ProjectionEntry>> ScanAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap,
+                                            std::string_view name, std::string_view prefix,
+                                            std::string_view start_after, size_t limit) {
+  Status s = internal::ValidProjectionName(name);
+  if (!s.ok()) return s;
+  if (prefix.size() > kMaxProjectionKey || start_after.size() > kMaxProjectionKey)
+    return Status::InvalidArgument("projection_scan: prefix and start_after are at most " +
+                                   std::to_string(kMaxProjectionKey) + " bytes");
+  auto m = impl->ReadProjectionMeta(name, snap);
+  if (!m.ok()) return m.status();
+  if (!m->has_value()) return NoProjection(name);
+  std::vector<ProjectionEntry> out;
+  s = impl->ScanProjectionState((*m)->active_id, prefix, start_after, limit, snap, &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<ProjectionInfo> InfoAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap, std::string_view name) {
+  Status s = internal::ValidProjectionName(name);
+  if (!s.ok()) return s;
+  auto m = impl->ReadProjectionMeta(name, snap);
+  if (!m.ok()) return m.status();
+  if (!m->has_value()) return NoProjection(name);
+  return InfoOf(impl, name, **m, snap);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Projection>> Store::run_projection(std::string_view name,
@@ -67,51 +110,24 @@ Result<std::unique_ptr<Projection>> Store::run_projection(std::string_view name,
 
 Result<std::string> Store::projection_get(std::string_view name, std::string_view key) {
   if (!impl_) return MovedFrom();
-  Status s = internal::ValidProjectionName(name);
-  if (!s.ok()) return s;
-  if (key.empty() || key.size() > kMaxProjectionKey)
-    return Status::InvalidArgument("projection_get: key must be 1.." + std::to_string(kMaxProjectionKey) +
-                                   " bytes");
   QuerySnapshot snap(impl_.get());
   if (snap.closed()) return Status::Closed("store is closed");
-  auto m = impl_->ReadProjectionMeta(name, snap.get());
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoProjection(name);
-  auto v = impl_->ReadProjectionValue((*m)->active_id, key, snap.get());
-  if (!v.ok()) return v.status();
-  if (!v->has_value()) return Status::NotFound("projection '" + std::string(name) + "' has no such key");
-  return std::move(**v);
+  return GetAt(impl_.get(), snap.get(), name, key);
 }
 
 Result<std::vector<ProjectionEntry>> Store::projection_scan(std::string_view name, std::string_view prefix,
                                                             std::string_view start_after, size_t limit) {
   if (!impl_) return MovedFrom();
-  Status s = internal::ValidProjectionName(name);
-  if (!s.ok()) return s;
-  if (prefix.size() > kMaxProjectionKey || start_after.size() > kMaxProjectionKey)
-    return Status::InvalidArgument("projection_scan: prefix and start_after are at most " +
-                                   std::to_string(kMaxProjectionKey) + " bytes");
   QuerySnapshot snap(impl_.get());
   if (snap.closed()) return Status::Closed("store is closed");
-  auto m = impl_->ReadProjectionMeta(name, snap.get());
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoProjection(name);
-  std::vector<ProjectionEntry> out;
-  s = impl_->ScanProjectionState((*m)->active_id, prefix, start_after, limit, snap.get(), &out);
-  if (!s.ok()) return s;
-  return out;
+  return ScanAt(impl_.get(), snap.get(), name, prefix, start_after, limit);
 }
 
 Result<ProjectionInfo> Store::projection_info(std::string_view name) {
   if (!impl_) return MovedFrom();
-  Status s = internal::ValidProjectionName(name);
-  if (!s.ok()) return s;
   QuerySnapshot snap(impl_.get());
   if (snap.closed()) return Status::Closed("store is closed");
-  auto m = impl_->ReadProjectionMeta(name, snap.get());
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoProjection(name);
-  return InfoOf(impl_.get(), name, **m, snap.get());
+  return InfoAt(impl_.get(), snap.get(), name);
 }
 
 Result<std::vector<ProjectionInfo>> Store::list_projections() {
@@ -160,6 +176,30 @@ Status Store::delete_projection(std::string_view name) {
     if (!s.ok()) return s;
   }
   return Status::OK();
+}
+
+// ---- The same queries at a point-in-time Snapshot ----
+
+Result<std::string> Snapshot::projection_get(std::string_view name, std::string_view key) const {
+  if (!impl_) return Status::Closed("snapshot was moved from");
+  internal::StoreImpl::OpGuard g(impl_->store());
+  if (g.closed()) return Status::Closed("store is closed");
+  return GetAt(impl_->store(), impl_->snap(), name, key);
+}
+
+Result<std::vector<ProjectionEntry>> Snapshot::projection_scan(std::string_view name, std::string_view prefix,
+                                                               std::string_view start_after, size_t limit) const {
+  if (!impl_) return Status::Closed("snapshot was moved from");
+  internal::StoreImpl::OpGuard g(impl_->store());
+  if (g.closed()) return Status::Closed("store is closed");
+  return ScanAt(impl_->store(), impl_->snap(), name, prefix, start_after, limit);
+}
+
+Result<ProjectionInfo> Snapshot::projection_info(std::string_view name) const {
+  if (!impl_) return Status::Closed("snapshot was moved from");
+  internal::StoreImpl::OpGuard g(impl_->store());
+  if (g.closed()) return Status::Closed("store is closed");
+  return InfoAt(impl_->store(), impl_->snap(), name);
 }
 
 }  // namespace evstore
