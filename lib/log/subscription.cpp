@@ -15,6 +15,8 @@ namespace evstore {
 namespace internal {
 
 constexpr size_t kMaxCheckpointName = 256;
+// Up to this many events past the cursor, an all-events read uses point reads.
+constexpr uint64_t kPointReadRun = 64;
 
 Status ValidCheckpointName(std::string_view name) {
   if (name.empty() || name.size() > kMaxCheckpointName || !IsValidName(name))
@@ -249,6 +251,18 @@ Status SubscriptionImpl::ReadBatch(uint64_t end, std::vector<RecordedEvent>* out
   if (f.kind == SubscriptionFilter::Kind::kStream) return ReadStream(end, out);
   if (f.kind == SubscriptionFilter::Kind::kTypes && f.types.size() > 1) return ReadMerged(end, out);
   const uint64_t from = next_.load(std::memory_order_relaxed);
+  if (f.kind == SubscriptionFilter::Kind::kAll && end - from <= kPointReadRun) {
+    // Live, a few events past the cursor: point reads through the event
+    // cache cost less than a RocksDB iterator (built and seeked per read).
+    const uint64_t stop = std::min<uint64_t>(end, from + o_.max_batch);
+    for (uint64_t p = from; p < stop; p++) {
+      auto e = store_->ReadEvent(p);
+      if (!e.ok()) return e.status();
+      out->push_back(std::move(e).value());
+    }
+    next_.store(stop, std::memory_order_release);
+    return Status::OK();
+  }
   Result<EventIterator> it =
       f.kind == SubscriptionFilter::Kind::kAll
           ? store_->ReadAll(from, Direction::kForward, o_.max_batch)
