@@ -237,9 +237,18 @@ def cache():
           b"\x02\x01" + b"\x07\x00")
 
 
+def projection_record():
+    write("projection_record", "meta_fields", b"\x01" + sized(b"order-totals") + be64(3) + be64(1) +
+          be64(4) + be64(2) + be64(5) + b"\x01")
+    write("projection_record", "instance_fields", b"\x02" + be64(3) + be64(1000) + be64(990) +
+          be64(1700000000000) + be64(1) + sized(b"order-totals") + be64(7) + b"\x02")
+    write("projection_record", "raw_garbage", b"\x00" + sized(b"Mname") + b"\x01" + b"\x00" * 32)
+
+
 if __name__ == "__main__":
     event_record()
     stream_record()
+    projection_record()
     saga_record()
     keys()
     store_ops()

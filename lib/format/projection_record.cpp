@@ -44,7 +44,7 @@ std::string Printable(std::string_view key) {
   return out;
 }
 
-// The format byte, the length and the checksum; body_end is where the sum starts.
+// The format byte, the length and the checksum.
 Status Check(std::string_view what, std::string_view key, std::string_view value, size_t min_size) {
   auto bad = [&](const char* why) {
     return Status::Corruption(std::string(what) + " record '" + Printable(key) + "': " + why);
