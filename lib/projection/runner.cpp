@@ -300,6 +300,7 @@ Status ProjectionRunner::Swap(uint64_t position) {
     std::lock_guard<std::mutex> l(mu_);
     meta_ = m;
     serving_position_ = position;
+    rebuilds_++;
     cv_.notify_all();
   }
   // Queries that began before the swap read the old instance at a snapshot,
@@ -480,6 +481,7 @@ ProjectionStatus ProjectionRunner::GetStatus() const {
     st.last_error = last_error_;
     st.rebuilding = meta_.building_id != 0;
     st.rebuild_position = st.rebuilding ? feeding_position_ : 0;
+    st.rebuilds = rebuilds_;
     if (rate_t1_ != std::chrono::steady_clock::time_point() && now > rate_t0_) {
       double secs = std::chrono::duration<double>(now - rate_t0_).count();
       if (secs > 0) st.events_per_s = static_cast<double>(handled_this_run_ - rate_n0_) / secs;

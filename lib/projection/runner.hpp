@@ -98,6 +98,7 @@ class ProjectionRunner : public std::enable_shared_from_this<ProjectionRunner> {
   uint64_t handled_this_run_ = 0;
   uint64_t retries_ = 0;
   uint32_t consecutive_failures_ = 0;
+  uint64_t rebuilds_ = 0;
   std::string last_error_;
   bool done_ = false;
   Status result_;
