@@ -139,9 +139,9 @@ Result<uint64_t> StoreImpl::AllocateProjectionInstance() {
   if (g.closed()) return Status::Closed("store is closed");
   std::lock_guard<std::mutex> l(proj_mu_);
   if (next_projection_instance_ == 0) {
-    // After the highest id on disk: an id is never reused, so state left by
-    // a deleted instance can never be mistaken for a new one's.
-    const std::string upper(1, format::kProjStateTag + 1);
+    // Above the highest id with keys on disk (and every id handed out since
+    // open), so state left by a deleted instance is never taken for a new
+    // one's.
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kCfProjections]));
     uint64_t high = 0;
     for (char tag : {format::kProjInstanceTag, format::kProjStateTag}) {

@@ -217,7 +217,7 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Status ListProjectionMetas(const rocksdb::Snapshot* snap,
                              std::vector<std::pair<std::string, format::ProjectionMeta>>* out);
   Status ListProjectionInstances(std::vector<std::pair<uint64_t, format::ProjectionInstance>>* out);
-  // A fresh instance id, never handed out before in this store.
+  // A fresh instance id: above every id that has keys or was handed out.
   Result<uint64_t> AllocateProjectionInstance();
   // Deletes an instance's state and record, in commits of bounded size.
   Status EraseProjectionInstance(uint64_t id);
