@@ -154,6 +154,7 @@ struct VerifyReport {
   uint64_t type_index_entries = 0;
   uint64_t event_id_entries = 0;
   uint64_t saga_records = 0;
+  uint64_t checkpoint_records = 0;
   // What was wrong: the first max_problems problems, and how many in all.
   std::vector<Problem> problems;
   uint64_t problem_count = 0;
@@ -168,7 +169,9 @@ struct VerifyReport {
 // at an event that matches it, and every event has its stream_index,
 // category_index, type_index and — for caller-supplied ids — event_ids
 // entries); every saga record (checksum, schema, enum ranges, its key) and
-// that the saga engine's index keys beside them are well formed.
+// that the saga engine's index keys beside them are well formed; every
+// checkpoint record (its name, checksum and format) and that no checkpoint
+// lies beyond the end of the log.
 // Finding problems is not an error: they are in the report.
 // Memory grows with the number of streams, not events. Errors: IOError,
 // Closed (the report is then incomplete).
@@ -221,6 +224,34 @@ EVSTORE_EXPORT Status ListSagas(const Store& store, std::string_view from_id,
 // One saga. Errors: NotFound (also for an index key), Corruption, IOError,
 // Closed.
 EVSTORE_EXPORT Result<SagaInfo> GetSaga(const Store& store, std::string_view id);
+
+// ---- checkpoints ----
+
+// A durable subscription checkpoint as stored in the `checkpoints` column
+// family (see evstore/subscription.hpp), with its lag behind the log.
+struct CheckpointStatus {
+  enum class State : uint8_t {
+    kOk,
+    kDamaged,    // the record does not decode: `problem` says why; numbers are 0
+    kBeyondEnd,  // `position` is past the end of the log: the store is damaged
+  };
+  std::string name;
+  State state = State::kOk;
+  uint64_t position = 0;   // delivery under this name resumes here
+  // Events from `position` to the end of the log: every event, not only those
+  // the subscription selects (its filter is not stored). 0 unless kOk.
+  uint64_t lag = 0;
+  int64_t updated_ms = 0;  // wall clock of its last update
+  std::string problem;     // empty when kOk
+};
+
+// Calls `visit` for each checkpoint in name order, until it returns false.
+// A damaged record is visited as kDamaged, not an error. *log_end (optional)
+// receives the end of the log the lags are measured against (the position
+// the next event gets). Errors: IOError, Closed.
+EVSTORE_EXPORT Status ListCheckpoints(const Store& store,
+                                      const std::function<bool(const CheckpointStatus&)>& visit,
+                                      uint64_t* log_end = nullptr);
 
 // ---- stats ----
 

@@ -31,8 +31,8 @@ namespace {
 enum Exit : int { kOk = 0, kProblems = 1, kUsage = 2, kCannotOpen = 3, kReadFailed = 4 };
 
 constexpr const char* kUsageText =
-    "usage: evstore-inspect <command> [--db PATH] [flags]\n"
-    "commands: info, streams, dump, verify, sagas, stats, help\n";
+    "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
+    "commands: info, streams, dump, verify, sagas, checkpoints, stats, help\n";
 
 struct Command {
   const char* name;
@@ -79,7 +79,8 @@ const Command kCommands[] = {
      "\n"
      "Checks the metadata, every event record (checksum, schema, key), gapless\n"
      "positions, stream records, dense versions and stream heads, and every index\n"
-     "entry both ways (stream_index, category_index, type_index, event_ids).\n"
+     "entry both ways (stream_index, category_index, type_index, event_ids), saga\n"
+     "records and checkpoint records (none may lie beyond the end of the log).\n"
      "Prints each problem with its column family, key and position. Exits 0 when\n"
      "the store is sound, 1 when a problem was found.\n"
      "\n"
@@ -87,6 +88,16 @@ const Command kCommands[] = {
      "  --max-problems N   list at most N problems (all are counted; default 1000)\n"
      "  --json             one JSON object with the counts and the problems\n"
      "  --no-progress      no progress line on a terminal\n"},
+    {"checkpoints", "subscription checkpoints: position, lag behind the log, last update",
+     "usage: evstore-inspect checkpoints [--db PATH] [--json]\n"
+     "\n"
+     "Lists the durable subscription checkpoints in name order: name, position\n"
+     "(where delivery resumes), lag (events from there to the end of the log) and\n"
+     "the time of the last update. A damaged record, or a checkpoint beyond the end\n"
+     "of the log, is listed with a PROBLEM and the exit code is 1.\n"
+     "\n"
+     "  --db PATH   the store directory (default: the current directory)\n"
+     "  --json      JSON Lines: one object per checkpoint\n"},
     {"sagas", "list sagas, or show one with its history",
      "usage: evstore-inspect sagas [--db PATH] [--id ID] [--from ID] [--limit N] [--json]\n"
      "\n"
@@ -121,15 +132,17 @@ const Command* FindCommand(std::string_view name) {
 
 void PrintMainHelp() {
   std::string out =
-      "usage: evstore-inspect <command> [--db PATH] [flags]\n"
+      "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
       "\n"
       "Examines an evstore store. Opens it read-only: never changes it, and works\n"
-      "while another process has it open.\n"
+      "while another process has it open. The store directory is given with --db\n"
+      "or as the one argument that is not a flag; the default is the current\n"
+      "directory.\n"
       "\n"
       "commands:\n";
   for (const Command& c : kCommands) {
     char line[160];
-    std::snprintf(line, sizeof line, "  %-9s %s\n", c.name, c.summary);
+    std::snprintf(line, sizeof line, "  %-12s %s\n", c.name, c.summary);
     out += line;
   }
   out +=
@@ -151,6 +164,7 @@ int UsageError(const std::string& msg, const char* command) {
 
 struct Args {
   std::string db = ".";
+  bool db_given = false;
   bool json = false, hex = false, no_progress = false;
   std::string stream, from_name;
   uint64_t from = 0, to = evstore::kEnd, limit = evstore::kNoLimit;
@@ -193,8 +207,17 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    if (!flag.starts_with("-"))
-      return UsageError("unexpected argument '" + std::string(arg) + "'", cmd.name);
+    if (!flag.starts_with("-")) {
+      // One positional argument: the store directory, as with --db.
+      if (a->db_given)
+        return UsageError("the store directory is given twice (unexpected argument '" +
+                              std::string(arg) + "')",
+                          cmd.name);
+      if (arg.empty()) return UsageError("the store directory is empty", cmd.name);
+      a->db = std::string(arg);
+      a->db_given = true;
+      continue;
+    }
     if (!allowed(flag))
       return UsageError("unknown flag '" + std::string(flag) + "' for " + std::string(name),
                         cmd.name);
@@ -221,7 +244,9 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     };
     if (flag == "--db") {
       if (value.empty()) return UsageError("--db needs a path", cmd.name);
+      if (a->db_given) return UsageError("the store directory is given twice", cmd.name);
       a->db = std::string(value);
+      a->db_given = true;
     } else if (flag == "--stream") {
       if (value.empty()) return UsageError("--stream needs a name", cmd.name);
       a->stream = std::string(value);
@@ -436,6 +461,7 @@ int RunVerify(evstore::Store& store, const Args& a) {
           ",\"type_index_entries\":" + std::to_string(v.type_index_entries) +
           ",\"event_id_entries\":" + std::to_string(v.event_id_entries) +
           ",\"saga_records\":" + std::to_string(v.saga_records) +
+          ",\"checkpoint_records\":" + std::to_string(v.checkpoint_records) +
           ",\"problem_count\":" + std::to_string(v.problem_count) + ",\"problems\":[";
     for (size_t k = 0; k < v.problems.size(); k++) {
       const auto& p = v.problems[k];
@@ -451,7 +477,8 @@ int RunVerify(evstore::Store& store, const Args& a) {
           std::to_string(v.category_index_entries) + " category_index, " +
           std::to_string(v.type_index_entries) + " type_index, " +
           std::to_string(v.event_id_entries) + " event_ids entries, " +
-          std::to_string(v.saga_records) + " sagas\n";
+          std::to_string(v.saga_records) + " sagas, " + std::to_string(v.checkpoint_records) +
+          " checkpoints\n";
     for (const auto& p : v.problems)
       out += "PROBLEM " + p.column_family + " [" + Esc(p.key) + "]: " + Esc(p.message) + "\n";
     if (v.problem_count > v.problems.size())
@@ -545,6 +572,39 @@ int RunSagas(evstore::Store& store, const Args& a) {
     return true;
   });
   if (!s.ok()) return Fail(s, s.IsCorruption() ? kProblems : kReadFailed);
+  return kOk;
+}
+
+int RunCheckpoints(evstore::Store& store, const Args& a) {
+  using State = ins::CheckpointStatus::State;
+  uint64_t problems = 0;
+  if (!a.json) Put("checkpoint\tposition\tlag\tupdated\n");
+  Status s = ins::ListCheckpoints(store, [&](const ins::CheckpointStatus& c) {
+    const bool damaged = c.state == State::kDamaged, ok = c.state == State::kOk;
+    if (!ok) problems++;
+    std::string out;
+    if (a.json) {
+      out = "{\"name\":" + Json(c.name) +
+            ",\"position\":" + (damaged ? "null" : std::to_string(c.position)) +
+            ",\"lag\":" + (ok ? std::to_string(c.lag) : "null") +
+            ",\"updated_ms\":" + (damaged ? "null" : std::to_string(c.updated_ms)) +
+            ",\"updated\":" + (damaged ? "null" : "\"" + Time(c.updated_ms) + "\"");
+      if (!ok) out += ",\"problem\":" + Json(c.problem);
+      out += "}\n";
+    } else {
+      out = Esc(c.name) + "\t" + (damaged ? "-" : std::to_string(c.position)) + "\t" +
+            (ok ? std::to_string(c.lag) : "-") + "\t" + (damaged ? "-" : Time(c.updated_ms));
+      if (!ok) out += "\tPROBLEM: " + Esc(c.problem);
+      out += "\n";
+    }
+    Put(out);
+    return true;
+  });
+  if (!s.ok()) return Fail(s, kReadFailed);
+  if (problems > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " checkpoint(s) with problems\n", problems);
+    return kProblems;
+  }
   return kOk;
 }
 
@@ -642,6 +702,7 @@ int main(int argc, char** argv) {
   if (name == "dump") rc = RunDump(store, a);
   if (name == "verify") rc = RunVerify(store, a);
   if (name == "sagas") rc = RunSagas(store, a);
+  if (name == "checkpoints") rc = RunCheckpoints(store, a);
   if (name == "stats") rc = RunStats(store, a);
   if (std::fflush(stdout) != 0 && rc == kOk) rc = kReadFailed;
   return rc;
