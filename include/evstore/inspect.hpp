@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,6 +126,74 @@ EVSTORE_EXPORT Status Dump(const Store& store, const DumpOptions& options,
 // The output is one or more lines, each ending in '\n'; any bytes are safe.
 EVSTORE_EXPORT void FormatEvent(const EventView& event, DumpFormat format, std::string_view record,
                                 std::string* out);
+
+// ---- follow (tail -f) ----
+
+struct FollowOptions {
+  // Where the follower makes its private directory (RocksDB's secondary
+  // instance keeps its info log there). Empty: $TMPDIR, else /tmp.
+  std::string scratch_parent;
+};
+
+// Follows the log of a store that another process may have open and be
+// appending to, like `tail -f` a file. It is a RocksDB secondary instance on
+// the store's directory: it takes no lock, writes nothing there, and sees
+// what the writer has committed each time it catches up (a read of the
+// writer's MANIFEST and write-ahead log, which costs little when nothing is
+// new). Unlike Options::read_only, it does not take the store as it was at
+// open for good.
+//
+// What it sees is always a prefix of the log: whole commits, in position
+// order. It may show the events of an append whose writer got an IOError
+// (such an outcome is unknown; the writer's next open settles it, see
+// docs/reliability.md).
+//
+// Its private directory (`<scratch_parent>/evstore-follow-XXXXXX`) is
+// removed when the follower is destroyed; a process killed with SIGKILL
+// leaves it behind.
+//
+// Thread safety: a LogFollower belongs to one thread at a time.
+class EVSTORE_EXPORT LogFollower {
+ public:
+  // Opens the store at `path` and catches up once. Errors: NotFound (no
+  // store there), InvalidArgument (not an evstore store), NotSupported (a
+  // newer format), Corruption, IOError (also: the private directory cannot
+  // be made).
+  static Result<std::unique_ptr<LogFollower>> Open(std::string_view path,
+                                                   const FollowOptions& options = FollowOptions());
+  ~LogFollower();
+  LogFollower(const LogFollower&) = delete;
+  LogFollower& operator=(const LogFollower&) = delete;
+
+  // Catches up with what the writer committed since. Afterwards end() and
+  // Read() include it. Errors: Corruption, IOError (the follower stays as it
+  // was; calling again retries).
+  Status CatchUp();
+
+  // One past the last position seen at the last catch-up: the position the
+  // next event will get.
+  uint64_t end() const;
+
+  // Writes the events from position `from` up to end(), at most `limit`, in
+  // `format` to `sink` (one or more complete lines per event, as Dump), until
+  // the sink returns false. A record that fails verification, and positions
+  // missing from the log, are written as CORRUPT lines and counted in
+  // summary->corrupt. *next (optional) receives the position to read from
+  // next time: one past the last position written. Errors: IOError,
+  // Corruption (the log cannot be read); *summary and *next then tell how far
+  // it got.
+  Status Read(uint64_t from, uint64_t limit, DumpFormat format,
+              const std::function<bool(std::string_view)>& sink, DumpSummary* summary = nullptr,
+              uint64_t* next = nullptr);
+
+  // The private directory (removed by the destructor).
+  const std::string& scratch_dir() const;
+
+ private:
+  struct Rep;
+  explicit LogFollower(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
 
 // ---- verify ----
 

@@ -1,14 +1,18 @@
 // evstore-inspect: examine an evstore store without changing it.
 //
-//   evstore-inspect <command> [--db PATH] [flags]
+//   evstore-inspect <command> [--db PATH | PATH] [flags]
 //
 // A thin shell over evstore/inspect.hpp; docs/inspect.md is the manual.
 // Exit codes: 0 success; 1 the store has problems (verify found some, dump
-// met damaged records); 2 usage error; 3 the store cannot be opened (missing,
-// not an evstore store, newer format, locked or damaged metadata); 4 a read
-// failed while the command ran.
+// or tail met damaged records, checkpoints found bad ones); 2 usage error;
+// 3 the store cannot be opened (missing, not an evstore store, newer format,
+// locked or damaged metadata); 4 a read failed while the command ran.
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -32,7 +36,7 @@ enum Exit : int { kOk = 0, kProblems = 1, kUsage = 2, kCannotOpen = 3, kReadFail
 
 constexpr const char* kUsageText =
     "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
-    "commands: info, streams, dump, verify, sagas, checkpoints, stats, help\n";
+    "commands: info, streams, dump, tail, verify, sagas, checkpoints, stats, help\n";
 
 struct Command {
   const char* name;
@@ -74,6 +78,21 @@ const Command kCommands[] = {
      "  --json          JSON Lines: one object per event\n"
      "  --hex           the key and record bytes as a hex dump\n"
      "  --no-progress   no progress line on a terminal\n"},
+    {"tail", "print the last events; with --follow, new ones as they are committed",
+     "usage: evstore-inspect tail [--db PATH] [--from N] [--follow] [--json | --hex]\n"
+     "\n"
+     "Prints the last 10 events of the global log, or the events from position N.\n"
+     "With --follow, keeps printing events as another process that has the store\n"
+     "open commits them (checking every 100 ms), like tail -f, until interrupted\n"
+     "(SIGINT, SIGTERM) or its output is closed; it then exits 0 (1 if it printed\n"
+     "damaged records). --follow uses a RocksDB secondary instance, whose own files\n"
+     "go to a private directory under $TMPDIR (or /tmp), removed at exit.\n"
+     "\n"
+     "  --db PATH   the store directory (default: the current directory)\n"
+     "  --from N    first position to print (default: the last 10 events)\n"
+     "  --follow    keep printing new events\n"
+     "  --json      JSON Lines: one object per event\n"
+     "  --hex       the key and record bytes as a hex dump\n"},
     {"verify", "check every record and index; exit 1 with a report on problems",
      "usage: evstore-inspect verify [--db PATH] [--max-problems N] [--json] [--no-progress]\n"
      "\n"
@@ -165,7 +184,7 @@ int UsageError(const std::string& msg, const char* command) {
 struct Args {
   std::string db = ".";
   bool db_given = false;
-  bool json = false, hex = false, no_progress = false;
+  bool json = false, hex = false, no_progress = false, follow = false;
   std::string stream, from_name;
   uint64_t from = 0, to = evstore::kEnd, limit = evstore::kNoLimit;
   uint64_t max_problems = 1000, top = 10;
@@ -190,6 +209,7 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     if (name == "dump")
       return flag == "--stream" || flag == "--from" || flag == "--to" || flag == "--limit" ||
              flag == "--hex" || flag == "--no-progress";
+    if (name == "tail") return flag == "--from" || flag == "--follow" || flag == "--hex";
     if (name == "verify") return flag == "--max-problems" || flag == "--no-progress";
     if (name == "stats") return flag == "--top" || flag == "--no-progress";
     return false;
@@ -221,12 +241,14 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     if (!allowed(flag))
       return UsageError("unknown flag '" + std::string(flag) + "' for " + std::string(name),
                         cmd.name);
-    bool boolean = flag == "--json" || flag == "--hex" || flag == "--no-progress";
+    bool boolean =
+        flag == "--json" || flag == "--hex" || flag == "--no-progress" || flag == "--follow";
     if (boolean) {
       if (inline_value) return UsageError(std::string(flag) + " takes no value", cmd.name);
       if (flag == "--json") a->json = true;
       if (flag == "--hex") a->hex = true;
       if (flag == "--no-progress") a->no_progress = true;
+      if (flag == "--follow") a->follow = true;
       continue;
     }
     if (!inline_value) {
@@ -441,6 +463,132 @@ int RunDump(evstore::Store& store, const Args& a) {
     return kProblems;
   }
   return kOk;
+}
+
+// How many events tail prints when not given --from.
+constexpr uint64_t kTailEvents = 10;
+
+ins::DumpFormat FormatOf(const Args& a) {
+  return a.json ? ins::DumpFormat::kJson : a.hex ? ins::DumpFormat::kHex : ins::DumpFormat::kText;
+}
+
+uint64_t TailStart(const Args& a, uint64_t end) {
+  if (a.from_given) return a.from;
+  return end > kTailEvents ? end - kTailEvents : 0;
+}
+
+int RunTail(evstore::Store& store, const Args& a) {
+  auto st = store.stats();
+  if (!st.ok()) return Fail(st.status(), kReadFailed);
+  ins::DumpOptions o;
+  o.format = FormatOf(a);
+  o.from = TailStart(a, st->next_position);
+  ins::DumpSummary sum;
+  Status s = ins::Dump(store, o, [&](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }, &sum);
+  if (!s.ok()) return Fail(s, kReadFailed);
+  if (sum.corrupt > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " damaged record(s)\n", sum.corrupt);
+    return kProblems;
+  }
+  return kOk;
+}
+
+// tail --follow: set by SIGINT and SIGTERM.
+volatile sig_atomic_t g_stop = 0;
+extern "C" void OnStopSignal(int) { g_stop = 1; }
+
+// Waits up to `ms` for a stop signal or, when stdout is a pipe or socket,
+// for its reader to go away (POLLERR/POLLHUP: nothing more would be read).
+// The signals stay blocked except inside ppoll, so one that arrives between
+// the check of g_stop and the wait still ends the wait. False when stdout's
+// reader is gone.
+bool Pause(int ms) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  bool open = true;
+  if (!g_stop) {
+    struct stat sb;
+    bool watch = fstat(STDOUT_FILENO, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode));
+    struct pollfd pfd = {STDOUT_FILENO, 0, 0};
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    int n = ppoll(watch ? &pfd : nullptr, watch ? 1 : 0, &ts, &old);
+    if (n > 0 && (pfd.revents & (POLLERR | POLLHUP))) open = false;
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return open;
+}
+
+// Follows the store through a secondary instance until a signal or a closed
+// output. Everything it made (the private directory) is removed on the way
+// out, which is why the signals only set a flag.
+int RunFollow(const Args& a) {
+  std::error_code ec;
+  if (!std::filesystem::exists(a.db, ec)) {
+    std::fprintf(stderr, "evstore-inspect: '%s': no such directory\n", a.db.c_str());
+    return kCannotOpen;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking call returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // A closed output is a write error (EPIPE), not a death by SIGPIPE that
+  // would leave the private directory behind.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto f = ins::LogFollower::Open(a.db);
+  if (!f.ok()) {
+    std::fprintf(stderr, "evstore-inspect: cannot open the store: %s\n",
+                 f.status().ToString().c_str());
+    return kCannotOpen;
+  }
+  ins::LogFollower& follower = **f;
+  const ins::DumpFormat format = FormatOf(a);
+  uint64_t next = TailStart(a, follower.end()), corrupt = 0;
+  bool out_open = true;
+  int write_errno = 0;
+  auto closed = [&] {
+    out_open = false;
+    if (write_errno == 0) write_errno = errno;
+  };
+  auto sink = [&](std::string_view text) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) closed();
+    return out_open && !g_stop;
+  };
+  int rc = kOk;
+  for (;;) {
+    ins::DumpSummary sum;
+    Status s = follower.Read(next, evstore::kNoLimit, format, sink, &sum, &next);
+    corrupt += sum.corrupt;
+    if (std::fflush(stdout) != 0) closed();
+    if (!s.ok()) {
+      rc = Fail(s, kReadFailed);
+      break;
+    }
+    if (!out_open || g_stop) break;
+    if (!Pause(100) || g_stop) break;
+    s = follower.CatchUp();
+    if (!s.ok()) {
+      rc = Fail(s, kReadFailed);
+      break;
+    }
+  }
+  if (!out_open && write_errno != EPIPE && rc == kOk) {
+    std::fprintf(stderr, "evstore-inspect: writing the output failed: %s\n",
+                 std::strerror(write_errno));
+    rc = kReadFailed;
+  }
+  if (rc == kOk && corrupt > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " damaged record(s)\n", corrupt);
+    rc = kProblems;
+  }
+  return rc;
 }
 
 int RunVerify(evstore::Store& store, const Args& a) {
@@ -692,6 +840,13 @@ int main(int argc, char** argv) {
   Args a;
   int rc = ParseArgs(*cmd, argc - 2, argv + 2, &a);
   if (rc >= 0) return rc;
+  if (a.follow) {
+    // Not the read-only store: it would see the log as it was at open.
+    rc = RunFollow(a);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    return rc;
+  }
   std::optional<evstore::Store> opened;
   rc = OpenStore(a.db, &opened);
   if (rc >= 0) return rc;
@@ -700,6 +855,7 @@ int main(int argc, char** argv) {
   if (name == "info") rc = RunInfo(store, a);
   if (name == "streams") rc = RunStreams(store, a);
   if (name == "dump") rc = RunDump(store, a);
+  if (name == "tail") rc = RunTail(store, a);
   if (name == "verify") rc = RunVerify(store, a);
   if (name == "sagas") rc = RunSagas(store, a);
   if (name == "checkpoints") rc = RunCheckpoints(store, a);
