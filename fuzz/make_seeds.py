@@ -73,6 +73,19 @@ def saga_record():
     write("saga_record", "raw_short", b"\x00" + sized(b"id") + b"\x00" * 12)
 
 
+def checkpoint_record():
+    # A record as the store writes it: format 1, position 12, time, then the
+    # checksum (filled in by the target in mode 1; mode 0 sees it as stored).
+    body = b"\x01" + be64(12) + be64(1700000000000)
+    write("checkpoint_record", "sealed_body", b"\x01" + sized(b"projector") + body)
+    write("checkpoint_record", "sealed_newer", b"\x01" + sized(b"p") + b"\x02" + be64(1) + be64(2))
+    write("checkpoint_record", "raw_short", b"\x00" + sized(b"reader") + b"\x01" + b"\x00" * 9)
+    write("checkpoint_record", "fields", b"\x02" + sized(b"order-totals") + be64(1200) +
+          be64(1700000000123) + b"!" + be64(3) + b"\x40")
+    write("checkpoint_record", "fields_odd", b"\x02" + sized("caf\u00e9\x00".encode()) +
+          be64(2**64 - 1) + be64(2**63) + b"\x00" + be64(24) + b"\xff")
+
+
 def keys():
     write("keys", "event_key", be64(12345))
     write("keys", "stream_index_key", be64(7) + be64(3))
@@ -241,6 +254,7 @@ if __name__ == "__main__":
     event_record()
     stream_record()
     saga_record()
+    checkpoint_record()
     keys()
     store_ops()
     cache()
