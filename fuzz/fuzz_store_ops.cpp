@@ -8,10 +8,17 @@
 // its arguments: append (stream, expectation, 1-3 events with optional ids
 // from a small pool), append_multi over two streams, read_stream / read_all /
 // read_category / read_type (from, direction, limit), read_event,
-// stream_head, close + reopen.
+// stream_head, close + reopen, pull subscriptions (a filter, a start or a
+// checkpoint, batch and fell-behind sizes) and their next() and stop(),
+// checkpoints (a subscription's, set, delete, get, list).
 //
-// Checks: the model predicts every result and every read. After each input
-// its whole log reads back as the model has it and stats agree. The whole
+// Checks: the model predicts every result and every read, and every
+// delivery: its kind, its events (the next selected ones after the
+// subscription's cursor, in order, at most a batch), and its position; when a
+// subscription catches up it has delivered each selected event from its
+// start exactly once. Checkpoints read back as the model stored them, also
+// across reopens. After each input its whole log reads back as the model has
+// it and stats agree. The whole
 // store goes through inspect::Verify (counts included) at each reopen (with
 // a dump), at the end of an input that reopened, and whenever an epoch of
 // inputs sharing the store ends (store_model.hpp explains the sharing and
@@ -185,11 +192,124 @@ void CheckHead(Store& s, const Model& m, uint8_t which) {
   }
 }
 
+// ---- subscriptions and checkpoints ----
+
+struct Slot {
+  std::optional<Subscription> sub;
+  std::optional<ModelSub> model;
+  void Clear() {
+    sub.reset();
+    model.reset();
+  }
+};
+
+void Subscribe(Store& s, const Model& m, const Op& op, Slot& slot) {
+  slot.Clear();
+  SubSpec spec = MakeSub(op, m);
+  auto r = s.subscribe(spec.options);
+  if (!spec.valid) {
+    FUZZ_CHECK(r.status().IsInvalidArgument());
+    return;
+  }
+  FUZZ_CHECK(r.ok());
+  slot.sub.emplace(std::move(r).value());
+  slot.model.emplace(spec.options, m);
+  FUZZ_CHECK(slot.sub->position() == slot.model->cursor);
+}
+
+void Pull(const Model& m, const Op& op, Slot& slot) {
+  if (!slot.sub) return;
+  if (op.mode & 0x80) {
+    slot.sub->stop();
+    FUZZ_CHECK(slot.sub->next(std::chrono::milliseconds(0)).status().IsClosed());
+    slot.Clear();
+    return;
+  }
+  for (int i = 0; i < op.limit; i++) {
+    auto d = slot.sub->next(std::chrono::milliseconds(0));
+    FUZZ_CHECK(d.ok());
+    WantDelivery want = slot.model->Next(m);
+    FUZZ_CHECK(d->kind == want.kind);
+    FUZZ_CHECK(d->position == want.position);
+    FUZZ_CHECK(d->events.size() == want.positions.size());
+    for (size_t k = 0; k < d->events.size(); k++) {
+      const RecordedEvent& e = d->events[k];
+      FUZZ_CHECK(e.position == want.positions[k]);
+      CheckEvent(m, EventView{e.id, e.stream, e.type, e.content_type, e.data, e.metadata,
+                              e.version, e.position, e.timestamp_ms});
+    }
+    FUZZ_CHECK(slot.sub->position() == slot.model->cursor);
+  }
+}
+
+void CheckCheckpoint(Store& s, const Model& m, const std::string& name) {
+  auto r = s.get_checkpoint(name);
+  auto it = m.checkpoints.find(name);
+  if (it == m.checkpoints.end()) {
+    FUZZ_CHECK(r.status().IsNotFound());
+    return;
+  }
+  FUZZ_CHECK(r.ok());
+  FUZZ_CHECK(r->name == name && r->position == it->second && r->updated_ms > 0);
+}
+
+void Checkpoint(Store& s, Model& m, const Op& op, Slot& slot) {
+  const std::string name = m.Checkpoint(op.arg[1]);
+  switch (static_cast<CheckpointOp>(op.arg[0] % 7)) {
+    case CheckpointOp::kSubCheckpoint:
+    case CheckpointOp::kSubCheckpointAt: {
+      if (!slot.sub) return;
+      const ModelSub& ms = *slot.model;
+      uint64_t p = ms.delivered;
+      bool at = op.arg[0] % 7 == 1, beyond = at && (op.arg[1] & 1);
+      if (beyond) p = ms.delivered + 1 + (op.arg[1] >> 1) % 4;
+      if (at && !beyond) p -= std::min<uint64_t>((op.arg[1] >> 1) % 4, ms.delivered - m.base);
+      Status st = at ? slot.sub->checkpoint(p) : slot.sub->checkpoint();
+      if (ms.o.checkpoint.empty() || beyond) {
+        FUZZ_CHECK(st.IsInvalidArgument());
+      } else {
+        FUZZ_CHECK(st.ok());
+        m.checkpoints[ms.o.checkpoint] = p;
+      }
+      break;
+    }
+    case CheckpointOp::kSet: {
+      uint64_t p = m.base + op.arg[1] % (m.log.size() + 1);
+      FUZZ_CHECK(s.set_checkpoint(name, p).ok());
+      m.checkpoints[name] = p;
+      break;
+    }
+    case CheckpointOp::kDelete:
+      FUZZ_CHECK(s.delete_checkpoint(name).ok());
+      m.checkpoints.erase(name);
+      break;
+    case CheckpointOp::kGet: CheckCheckpoint(s, m, name); break;
+    case CheckpointOp::kList: {
+      auto r = s.list_checkpoints();
+      FUZZ_CHECK(r.ok());
+      std::map<std::string, uint64_t> mine;
+      const std::string prefix = "cp" + m.ns + "-";
+      for (const CheckpointInfo& c : *r) {
+        if (c.name.starts_with(prefix)) FUZZ_CHECK(mine.emplace(c.name, c.position).second);
+      }
+      FUZZ_CHECK(mine == m.checkpoints);
+      break;
+    }
+    case CheckpointOp::kInvalid: {
+      const std::string bad[] = {"", std::string("cp\0x", 4), std::string(257, 'c')};
+      FUZZ_CHECK(s.set_checkpoint(bad[op.arg[1] % 3], 0).IsInvalidArgument());
+      FUZZ_CHECK(s.delete_checkpoint(bad[op.arg[1] % 3]).IsInvalidArgument());
+      break;
+    }
+  }
+}
+
 // What an input must leave behind: its whole log reads back as the model
-// has it, and the next position follows it.
+// has it, the next position follows it, and its checkpoints are stored.
 void CheckInput(Store& s, const Model& m) {
   Read(s, m, WholeRead(m));
   FUZZ_CHECK(s.stats()->next_position == m.end());
+  for (uint8_t i = 0; i < kCheckpoints; i++) CheckCheckpoint(s, m, m.Checkpoint(i));
 }
 
 }  // namespace
@@ -209,6 +329,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Model m(h.epoch().totals().events, h.epoch().inputs());
   h.epoch().Begin(data, size);
   FUZZ_CHECK(h.store().stats()->next_position == m.base);
+  Slot slots[kSlots];
   for (const Op& op : ops) {
     Store& s = h.store();
     switch (op.kind) {
@@ -243,8 +364,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Totals t = h.epoch().totals();
         t.Add(m);
         h.Reopen(t);
+        // The store they read was closed.
+        for (Slot& slot : slots) {
+          if (slot.sub) FUZZ_CHECK(slot.sub->next(std::chrono::milliseconds(0)).status().IsClosed());
+          slot.Clear();
+        }
+        for (uint8_t i = 0; i < kCheckpoints; i++) CheckCheckpoint(h.store(), m, m.Checkpoint(i));
         break;
       }
+      case Op::kSubscribe: Subscribe(s, m, op, slots[op.slot]); break;
+      case Op::kPull: Pull(m, op, slots[op.slot]); break;
+      case Op::kCheckpoint: Checkpoint(s, m, op, slots[op.slot]); break;
     }
   }
   CheckInput(h.store(), m);

@@ -73,6 +73,19 @@ def saga_record():
     write("saga_record", "raw_short", b"\x00" + sized(b"id") + b"\x00" * 12)
 
 
+def checkpoint_record():
+    # A record as the store writes it: format 1, position 12, time, then the
+    # checksum (filled in by the target in mode 1; mode 0 sees it as stored).
+    body = b"\x01" + be64(12) + be64(1700000000000)
+    write("checkpoint_record", "sealed_body", b"\x01" + sized(b"projector") + body)
+    write("checkpoint_record", "sealed_newer", b"\x01" + sized(b"p") + b"\x02" + be64(1) + be64(2))
+    write("checkpoint_record", "raw_short", b"\x00" + sized(b"reader") + b"\x01" + b"\x00" * 9)
+    write("checkpoint_record", "fields", b"\x02" + sized(b"order-totals") + be64(1200) +
+          be64(1700000000123) + b"!" + be64(3) + b"\x40")
+    write("checkpoint_record", "fields_odd", b"\x02" + sized("caf\u00e9\x00".encode()) +
+          be64(2**64 - 1) + be64(2**63) + b"\x00" + be64(24) + b"\xff")
+
+
 def keys():
     write("keys", "event_key", be64(12345))
     write("keys", "stream_index_key", be64(7) + be64(3))
@@ -171,6 +184,23 @@ class Ops:
         self.b += b"\x08"
         return self
 
+    def subscribe(self, slot, filt, start, batch):
+        # filt % 5: all, stream (>> 3), category (odd >> 3: order), one type, two types
+        # start % 4: from base + (>> 2) % 16, now, checkpoint (>> 2), invalid ((>> 2) % 5)
+        # batch: max_batch 1 + % 4, behind_after 1 + (>> 2) % 8
+        self.b += bytes([9, slot, filt, start, batch])
+        return self
+
+    def pull(self, slot, mode):
+        # next() 1 + mode % 4 times; 0x80: stop() first
+        self.b += bytes([10, slot, mode])
+        return self
+
+    def checkpoint(self, slot, op, arg):
+        # op % 7: sub checkpoint, sub checkpoint at, set, delete, get, list, invalid
+        self.b += bytes([11, slot, op, arg])
+        return self
+
 
 def store_ops():
     # Streams: 0 order-1, 1 order-2, 2 cart-1, 3 solo.
@@ -209,6 +239,50 @@ def store_ops():
     # says so); the padded copy reopens.
     assert not reopen_allowed(check)
     reopen = reopening(check)
+    # Subscriptions and checkpoints (fuzz_capi_ops skips these opcodes).
+    ev = Ops.event
+    subs = (Ops()
+            .append(0, expect(1), [ev(), ev(0x01), ev(0x02)])       # order-1: Placed, Shipped, Added
+            .subscribe(0, 0x00, 0x00, 0x05)                         # all from base, batch 2, behind 2
+            .pull(0, 0x03)                                          # 2 events, 1 event, caught up, timed out
+            .append(2, expect(0), [ev(), ev()])                     # cart-1
+            .append(1, expect(1), [ev(0x01), ev(), ev(0x02)])       # order-2
+            .pull(0, 0x02)                                          # fell behind, batches
+            .subscribe(1, 0x0A, 0x02, 0x00)                         # category order, checkpoint 0, batch 1
+            .pull(1, 0x03)
+            .checkpoint(1, 0, 0)                                    # its checkpoint
+            .checkpoint(0, 0, 1)                                    # slot 0 has no name: refused
+            .checkpoint(1, 1, 0x03)                                 # past its delivery: refused
+            .checkpoint(1, 1, 0x04)                                 # two before it
+            .checkpoint(0, 2, 0x04)                                 # set cp-1
+            .checkpoint(0, 5, 0)                                    # list
+            .subscribe(1, 0x0A, 0x02, 0x07)                         # resumes after checkpoint 0
+            .pull(1, 0x03)
+            .checkpoint(0, 3, 1)                                    # delete cp-1
+            .checkpoint(0, 4, 1).checkpoint(0, 4, 0).checkpoint(0, 5, 0)
+            .subscribe(0, 0x0C, 0x01, 0x03)                         # types Shipped + Added, from now
+            .append(0, expect(0), [ev(0x01)])
+            .pull(0, 0x01)
+            .subscribe(0, 0x09, 0x08, 0x00)                         # stream order-2 from base + 2
+            .pull(0, 0x03)
+            .pull(0, 0x80)                                          # stop
+            .subscribe(1, 0x00, 0x03, 0x00).subscribe(1, 0x03, 0x0B, 0x00)  # invalid options
+            .checkpoint(0, 6, 0).checkpoint(0, 6, 2)).b
+    assert not reopen_allowed(subs)
+    write("store_ops", "subscriptions", subs)
+    durable = (Ops()
+               .append(3, expect(0), [ev(), ev()])
+               .subscribe(0, 0x00, 0x06, 0x03)                      # all, checkpoint 1
+               .pull(0, 0x01)
+               .checkpoint(0, 0, 0)
+               .checkpoint(0, 2, 0x01)                              # set cp-1 (at base + 1)
+               .reopen()                                            # subscriptions end, checkpoints stay
+               .subscribe(0, 0x00, 0x06, 0x03)
+               .append(3, expect(0), [ev()])
+               .pull(0, 0x03)
+               .checkpoint(0, 5, 0)).b
+    write("store_ops", "checkpoints_reopen", reopening(durable))
+
     # fuzz_capi_ops reads the same operation layout.
     for target in ("store_ops", "capi_ops"):
         write(target, "append_read", basic)
@@ -250,6 +324,7 @@ if __name__ == "__main__":
     stream_record()
     projection_record()
     saga_record()
+    checkpoint_record()
     keys()
     store_ops()
     cache()

@@ -52,9 +52,11 @@ namespace {
 
 // ---- input layout ----
 //
-// A sequence of at most kMaxOps operations, each an opcode byte (% 9) and
+// A sequence of at most kMaxOps operations, each an opcode byte (% 12) and
 // its argument bytes. The layout does not depend on the store or the model,
 // so an input can be parsed before it runs (to see whether it reopens).
+// Opcodes 9-11 (subscriptions and checkpoints) came later: inputs made of
+// opcodes 0-8 parse as they always did.
 
 constexpr int kMaxOps = 48;
 constexpr int kMaxReopens = 2;  // further reopen opcodes are skipped
@@ -79,6 +81,9 @@ struct Op {
     kAppend, kMulti, kReadStream, kReadAll, kReadIndex, kReadEvent, kHead,
     kReopen,  // close and reopen the store
     kCheck,   // a reopen opcode in an input that does not reopen: read back everything
+    kSubscribe,   // a pull subscription in a slot (see SubSpec)
+    kPull,        // next() on a slot's subscription, `limit` times; mode & 0x80: stop() first
+    kCheckpoint,  // one of the checkpoint operations (see CheckpointOp)
   };
   Kind kind = kAppend;
   uint8_t stream[2] = {0, 0};  // indexes into kStreams (kMulti: two distinct ones)
@@ -86,7 +91,13 @@ struct Op {
   std::vector<EventSpec> events[2];
   uint8_t mode = 0;   // a read's direction, start and limit flags; read_event's position
   uint8_t limit = 0;  // a read's limit, when mode has no 0x80
+  // Subscriptions: the slot, and raw argument bytes (SubSpec, CheckpointOp).
+  uint8_t slot = 0;
+  uint8_t arg[3] = {0, 0, 0};
 };
+
+constexpr int kSlots = 2;         // subscriptions an input holds at once
+constexpr int kCheckpoints = 3;   // checkpoint names of an input
 
 // Whether the input's reopen opcodes take effect: FNV-1a of the input,
 // finished with murmur3's mixer, is 0 mod kReopenOneIn (make_seeds.py has
@@ -121,7 +132,7 @@ std::vector<Op> ParseOps(const uint8_t* data, size_t size) {
   int reopens = 0;
   for (int n = 0; n < kMaxOps && !in.empty(); n++) {
     Op op;
-    switch (in.Byte() % 9) {
+    switch (in.Byte() % 12) {
       case 0:
       case 1: {
         op.kind = Op::kAppend;
@@ -165,9 +176,26 @@ std::vector<Op> ParseOps(const uint8_t* data, size_t size) {
         op.kind = Op::kHead;
         op.stream[0] = in.Byte() % 4;
         break;
-      default:
+      case 8:
         if (reopens++ >= kMaxReopens) continue;
         op.kind = reopen ? Op::kReopen : Op::kCheck;
+        break;
+      case 9:
+        op.kind = Op::kSubscribe;
+        op.slot = in.Byte() % kSlots;
+        for (uint8_t& a : op.arg) a = in.Byte();
+        break;
+      case 10:
+        op.kind = Op::kPull;
+        op.slot = in.Byte() % kSlots;
+        op.mode = in.Byte();
+        op.limit = 1 + op.mode % 4;
+        break;
+      default:
+        op.kind = Op::kCheckpoint;
+        op.slot = in.Byte() % kSlots;
+        op.arg[0] = in.Byte();
+        op.arg[1] = in.Byte();
         break;
     }
     ops.push_back(std::move(op));
@@ -205,6 +233,7 @@ struct Model {
   std::vector<ModelEvent> log;                           // log[i] is at position base + i
   std::map<std::string, std::vector<uint64_t>> streams;  // name -> positions by version
   std::map<Uuid, uint64_t> ids;                          // -> position
+  std::map<std::string, uint64_t> checkpoints;           // stored: name -> position
 
   uint64_t end() const { return base + log.size(); }
   const ModelEvent& At(uint64_t position) const { return log[position - base]; }
@@ -218,6 +247,7 @@ struct Model {
   }
   std::string Category(bool order) const { return (order ? "order" : "cart") + ns; }
   std::string Type(uint8_t i) const { return kTypes[i % 3] + ns; }
+  std::string Checkpoint(uint8_t i) const { return "cp" + ns + "-" + std::to_string(i % kCheckpoints); }
   Uuid PoolId(uint8_t k) const {
     Uuid u;
     u.bytes[0] = 0xa0;
@@ -469,6 +499,138 @@ class ReadCheck {
   bool spilled_ = false;
 };
 
+// ---- subscriptions ----
+//
+// kSubscribe's arguments:
+//   arg[0] the filter: % 5 = all, a stream (m.Stream(>> 3)), a category
+//          (order when >> 3 is odd, else cart), one type, two types;
+//   arg[1] where it starts: % 4 = 0 from base + (>> 2) % 16, 1 from now
+//          (kNow), 2 the checkpoint m.Checkpoint(>> 2) (else from base +
+//          (>> 4) % 8), 3 invalid options ((>> 2) % 5 says which);
+//   arg[2] max_batch 1 + % 4, behind_after 1 + (>> 2) % 8 (small, so that
+//          subscriptions fall behind and catch up again).
+// A subscription with a checkpoint name starts at most at the end of the
+// log: one starting beyond it would checkpoint a position past the end,
+// which inspect::Verify reports as damage.
+struct SubSpec {
+  SubscribeOptions options;
+  bool valid = true;
+};
+
+[[maybe_unused]] SubSpec MakeSub(const Op& op, const Model& m) {
+  SubSpec s;
+  SubscribeOptions& o = s.options;
+  const uint8_t f = op.arg[0], st = op.arg[1], b = op.arg[2];
+  switch (f % 5) {
+    case 0: o.filter = SubscriptionFilter::All(); break;
+    case 1: o.filter = SubscriptionFilter::Stream(m.Stream(f >> 3)); break;
+    case 2: o.filter = SubscriptionFilter::Category(m.Category((f >> 3) & 1)); break;
+    case 3: o.filter = SubscriptionFilter::Types({m.Type(f >> 3)}); break;
+    default: o.filter = SubscriptionFilter::Types({m.Type(f >> 3), m.Type((f >> 3) + 1)}); break;
+  }
+  o.max_batch = 1 + b % 4;
+  o.behind_after = 1 + (b >> 2) % 8;
+  switch (st % 4) {
+    case 0: o.from = m.base + (st >> 2) % 16; break;
+    case 1: o.from = kNow; break;
+    case 2:
+      o.checkpoint = m.Checkpoint(st >> 2);
+      o.from = std::min(m.base + (st >> 4) % 8, m.end());
+      break;
+    default:
+      s.valid = false;
+      switch ((st >> 2) % 5) {
+        case 0: o.max_batch = 0; break;
+        case 1: o.behind_after = 0; break;
+        case 2: o.filter = SubscriptionFilter::Types({}); break;
+        case 3: o.filter = SubscriptionFilter::Stream(""); break;
+        default: o.checkpoint = std::string("cp\0", 3); break;
+      }
+  }
+  return s;
+}
+
+// What next(0 ms) must return.
+struct WantDelivery {
+  Delivery::Kind kind = Delivery::Kind::kEvents;
+  std::vector<uint64_t> positions;
+  uint64_t position = 0;
+};
+
+// The model of one pull subscription: a cursor over the model's log
+// (subscription_impl.hpp's next_), stepped as SubscriptionImpl::Next steps.
+struct ModelSub {
+  SubscribeOptions o;
+  uint64_t start = 0, cursor = 0, delivered = 0;
+  bool live = false;
+  std::vector<uint64_t> got;  // every position delivered, in order
+
+  ModelSub(const SubscribeOptions& options, const Model& m) : o(options) {
+    start = o.from == kNow ? m.end() : o.from;
+    if (!o.checkpoint.empty()) {
+      auto it = m.checkpoints.find(o.checkpoint);
+      if (it != m.checkpoints.end()) start = it->second;
+    }
+    cursor = delivered = start;
+  }
+
+  bool Selects(const ModelEvent& e) const {
+    const SubscriptionFilter& f = o.filter;
+    switch (f.kind) {
+      case SubscriptionFilter::Kind::kAll: return true;
+      case SubscriptionFilter::Kind::kStream: return e.stream == f.name;
+      case SubscriptionFilter::Kind::kCategory: return CategoryOf(e.stream) == f.name;
+      case SubscriptionFilter::Kind::kTypes: break;
+    }
+    return std::find(f.types.begin(), f.types.end(), e.type) != f.types.end();
+  }
+
+  WantDelivery Next(const Model& m) {
+    const uint64_t end = m.end();
+    WantDelivery w;
+    if (live && end > cursor && end - cursor > o.behind_after) {
+      live = false;
+      w.kind = Delivery::Kind::kFellBehind;
+      w.position = delivered = cursor;
+      return w;
+    }
+    if (cursor < end) {
+      for (uint64_t p = cursor; p < end && w.positions.size() < o.max_batch; p++)
+        if (Selects(m.At(p))) w.positions.push_back(p);
+      if (!w.positions.empty()) {
+        cursor = w.positions.size() == o.max_batch ? w.positions.back() + 1 : end;
+        got.insert(got.end(), w.positions.begin(), w.positions.end());
+        w.position = delivered = cursor;
+        return w;
+      }
+      cursor = end;
+    }
+    w.kind = live ? Delivery::Kind::kTimedOut : Delivery::Kind::kCaughtUp;
+    if (!live) {
+      // Caught up: every selected event from the start to the end of the
+      // log came exactly once, in order.
+      std::vector<uint64_t> all;
+      for (uint64_t p = start; p < end; p++)
+        if (Selects(m.At(p))) all.push_back(p);
+      FUZZ_CHECK(got == all);
+    }
+    live = true;
+    w.position = delivered = cursor;
+    return w;
+  }
+};
+
+// kCheckpoint's operations: arg[0] % 7 picks one; names are m.Checkpoint(arg[1]).
+enum class CheckpointOp : uint8_t {
+  kSubCheckpoint,     // the slot's subscription checkpoints its last delivery
+  kSubCheckpointAt,   // ... a given position: arg[1] odd past it (refused), else up to 3 before
+  kSet,               // set_checkpoint at base + arg[1] % (events + 1)
+  kDelete,
+  kGet,
+  kList,              // list_checkpoints, this input's names
+  kInvalid,           // set_checkpoint with a bad name ((arg[1] % 3): empty, NUL, 257 bytes)
+};
+
 // ---- the store ----
 
 [[maybe_unused]] Options StoreOptions() {
@@ -481,11 +643,12 @@ class ReadCheck {
 
 // What an epoch's inputs left in the store.
 struct Totals {
-  uint64_t events = 0, streams = 0, ids = 0;
+  uint64_t events = 0, streams = 0, ids = 0, checkpoints = 0;
   void Add(const Model& m) {
     events += m.log.size();
     streams += m.streams.size();
     ids += m.ids.size();
+    checkpoints += m.checkpoints.size();
   }
 };
 
@@ -504,6 +667,7 @@ void CheckWhole(const Store& s, const Totals& t, bool dump = true) {
   FUZZ_CHECK(r->events == t.events);
   FUZZ_CHECK(r->streams == t.streams);
   FUZZ_CHECK(r->event_id_entries == t.ids);
+  FUZZ_CHECK(r->checkpoint_records == t.checkpoints);
   if (!dump) return;
   inspect::DumpSummary sum;
   FUZZ_CHECK(inspect::Dump(s, inspect::DumpOptions(), [](std::string_view) {}, &sum).ok());

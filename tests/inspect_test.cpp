@@ -18,6 +18,7 @@
 #include "evstore/inspect.hpp"
 #include "evstore/saga.hpp"
 #include "evstore/store.hpp"
+#include "format/checkpoint_record.hpp"
 #include "format/keys.hpp"
 #include "format/saga_record.hpp"
 #include "test_util.hpp"
@@ -180,6 +181,35 @@ struct Gate {
   }
 };
 
+// Checkpoints as subscriptions leave them on the 12 events of Populate:
+// "projector" set by hand at 7, "reader" where a subscription that read the
+// whole log checkpointed (12).
+void PutCheckpoints(const std::string& path) {
+  Store s = OpenOrDie(path);
+  REQUIRE(s.set_checkpoint("projector", 7).ok());
+  SubscribeOptions o;
+  o.checkpoint = "reader";
+  auto sub = s.subscribe(o);
+  REQUIRE(sub.ok());
+  for (;;) {
+    auto d = sub->next(std::chrono::milliseconds(0));
+    REQUIRE(d.ok());
+    if (d->kind == Delivery::Kind::kCaughtUp) break;
+  }
+  REQUIRE(sub->checkpoint().ok());
+  REQUIRE(s.close().ok());
+}
+
+std::vector<inspect::CheckpointStatus> Checkpoints(const Store& s, uint64_t* end = nullptr) {
+  std::vector<inspect::CheckpointStatus> out;
+  Status st = inspect::ListCheckpoints(s, [&](const inspect::CheckpointStatus& c) {
+    out.push_back(c);
+    return true;
+  }, end);
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("inspect") {
@@ -316,7 +346,7 @@ TEST_SUITE("inspect") {
     CHECK(r->type_index_entries == 12);
     CHECK(r->event_id_entries == 2);
     CHECK(phases == std::set<std::string>{"streams", "events", "stream_index", "category_index",
-                                          "type_index", "event_ids", "sagas"});
+                                          "type_index", "event_ids", "sagas", "checkpoints"});
   }
 
   TEST_CASE("verify finds a corrupted event record and names its position") {
@@ -657,6 +687,125 @@ TEST_SUITE("inspect") {
     }
   }
 
+  TEST_CASE("checkpoints are listed with their lag behind the log") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutCheckpoints(path);
+    Store s = OpenReadOnly(path);
+    uint64_t end = 0;
+    auto cps = Checkpoints(s, &end);
+    CHECK(end == 12);
+    REQUIRE(cps.size() == 2);
+    CHECK(cps[0].name == "projector");
+    CHECK(cps[0].state == inspect::CheckpointStatus::State::kOk);
+    CHECK(cps[0].position == 7);
+    CHECK(cps[0].lag == 5);
+    CHECK(cps[0].updated_ms > 0);
+    CHECK(cps[0].problem.empty());
+    CHECK(cps[1].name == "reader");
+    CHECK(cps[1].position == 12);
+    CHECK(cps[1].lag == 0);
+    auto v = inspect::Verify(s);
+    REQUIRE(v.ok());
+    CHECK_MESSAGE(v->ok(), Describe(*v));
+    CHECK(v->checkpoint_records == 2);
+
+    SUBCASE("listing stops when asked") {
+      int seen = 0;
+      CHECK(inspect::ListCheckpoints(s, [&](const inspect::CheckpointStatus&) {
+        seen++;
+        return false;
+      }).ok());
+      CHECK(seen == 1);
+    }
+    SUBCASE("the lag follows appends of a host that has the store open") {
+      CHECK(s.close().ok());
+      Store host = OpenOrDie(path);
+      REQUIRE(host.append("order-9", ExpectedVersion::NoStream(), Evs(3)).ok());
+      cps = Checkpoints(host, &end);
+      CHECK(end == 15);
+      REQUIRE(cps.size() == 2);
+      CHECK(cps[0].lag == 8);
+      CHECK(cps[1].lag == 3);
+      CHECK(host.close().ok());
+    }
+    SUBCASE("a closed store is refused") {
+      CHECK(s.close().ok());
+      CHECK(inspect::ListCheckpoints(s, [](const inspect::CheckpointStatus&) { return true; })
+                .IsClosed());
+    }
+  }
+
+  TEST_CASE("damaged checkpoints and checkpoints beyond the log are reported, not fatal") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutCheckpoints(path);
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      auto put = [&](const std::string& k, const std::string& v) {
+        REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["checkpoints"], k, v).ok());
+      };
+      std::string projector;
+      REQUIRE(db->Get(rocksdb::ReadOptions(), cfs["checkpoints"], "projector", &projector).ok());
+      put("ahead", format::EncodeCheckpoint("ahead", {20, 1000}));  // sound, but past position 12
+      put("copied", projector);                                     // seeded with another name
+      put("short", projector.substr(0, 10));
+      put("zz-newer", std::string(1, '\x02') + projector.substr(1));
+      std::string flipped = projector;
+      flipped[5] ^= 1;
+      put("projector", flipped);
+    });
+    Store s = OpenReadOnly(path);
+    using State = inspect::CheckpointStatus::State;
+    auto cps = Checkpoints(s);
+    REQUIRE(cps.size() == 6);
+    CHECK(cps[0].name == "ahead");
+    CHECK(cps[0].state == State::kBeyondEnd);
+    CHECK(cps[0].position == 20);
+    CHECK(cps[0].lag == 0);
+    CHECK(Contains(cps[0].problem, "position 20 is beyond the end of the log"));
+    CHECK(cps[1].name == "copied");
+    CHECK(cps[1].state == State::kDamaged);
+    CHECK(Contains(cps[1].problem, "checksum mismatch"));
+    CHECK(cps[2].name == "projector");
+    CHECK(cps[2].state == State::kDamaged);
+    CHECK(cps[2].position == 0);
+    CHECK(cps[3].name == "reader");
+    CHECK(cps[3].state == State::kOk);
+    CHECK(cps[4].name == "short");
+    CHECK(Contains(cps[4].problem, "wrong length"));
+    CHECK(cps[5].state == State::kDamaged);
+    CHECK(Contains(cps[5].problem, "newer than this evstore reads"));
+
+    auto v = inspect::Verify(s);
+    REQUIRE(v.ok());
+    CHECK(v->checkpoint_records == 6);
+    CHECK_MESSAGE(v->problem_count == 5, Describe(*v));
+    CHECK(HasProblem(*v, "checkpoints", 20, "beyond the end of the log (the next event gets 12)"));
+    CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "'copied': checksum mismatch"));
+    CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "'projector': checksum"));
+    CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "'short': record has the wrong length"));
+    CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "record format 2"));
+  }
+
+  TEST_CASE("verify reports a checkpoint key that is no checkpoint name") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      std::string bad("a\0b", 3);
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["checkpoints"], bad,
+                      format::EncodeCheckpoint(bad, {1, 1}))
+                  .ok());
+    });
+    Store s = OpenReadOnly(path);
+    auto v = inspect::Verify(s);
+    REQUIRE(v.ok());
+    CHECK(v->problem_count == 1);
+    CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "not UTF-8 or holds NUL"));
+  }
+
   TEST_CASE("verify sees one consistent snapshot while appends run") {
     TempDir dir;
     Store s = OpenOrDie(dir.sub("db"));
@@ -779,6 +928,60 @@ TEST_SUITE("inspect") {
       CHECK(Lines(r.out) == 12);
       CHECK(Contains(r.err, "1 damaged record(s)"));
     }
+  }
+
+  TEST_CASE("evstore-inspect checkpoints lists them, and reports damage with exit 1") {
+    if (!ToolBuilt()) return;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutCheckpoints(path);
+    ToolRun r = RunTool("checkpoints " + path);  // the directory as the argument
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+    CHECK(Lines(r.out) == 3);
+    CHECK(Contains(r.out, "checkpoint\tposition\tlag\tupdated\n"));
+    CHECK(Contains(r.out, "projector\t7\t5\t20"));  // then the ISO time
+    CHECK(Contains(r.out, "reader\t12\t0\t20"));
+    r = RunTool("checkpoints --json --db " + path);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 2);
+    CHECK(Contains(r.out, "{\"name\":\"projector\",\"position\":7,\"lag\":5,\"updated_ms\":"));
+    CHECK_FALSE(Contains(r.out, "problem"));
+    r = RunTool("verify " + path);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "0 sagas, 2 checkpoints\n"));
+    r = RunTool("checkpoints --db " + path + " " + path);
+    CHECK(r.code == 2);
+    CHECK(Contains(r.err, "given twice"));
+    r = RunTool("checkpoints --from x " + path);
+    CHECK(r.code == 2);
+    CHECK(Contains(r.err, "unknown flag '--from' for checkpoints"));
+
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["checkpoints"], "ahead",
+                      format::EncodeCheckpoint("ahead", {40, 1000}))
+                  .ok());
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["checkpoints"], "broken", "\x01garbage").ok());
+    });
+    r = RunTool("checkpoints " + path);
+    CHECK(r.code == 1);
+    CHECK(Lines(r.out) == 5);
+    CHECK(Contains(r.out, "ahead\t40\t-\t"));
+    CHECK(Contains(r.out, "PROBLEM: position 40 is beyond the end of the log"));
+    CHECK(Contains(r.out, "broken\t-\t-\t-\tPROBLEM: checkpoint 'broken': "));
+    CHECK(Contains(r.out, "projector\t7\t5\t"));
+    CHECK(Contains(r.err, "2 checkpoint(s) with problems"));
+    r = RunTool("checkpoints --json " + path);
+    CHECK(r.code == 1);
+    CHECK(Contains(r.out, "{\"name\":\"ahead\",\"position\":40,\"lag\":null,"));
+    CHECK(Contains(r.out, "{\"name\":\"broken\",\"position\":null,\"lag\":null,\"updated_ms\":null,"
+                          "\"updated\":null,\"problem\":"));
+    r = RunTool("verify " + path);
+    CHECK(r.code == 1);
+    CHECK(Contains(r.out, "PROBLEM checkpoints [\"ahead\"]: checkpoint 'ahead' is at position 40, "
+                          "beyond the end of the log"));
+    CHECK(Contains(r.out, "PROBLEM checkpoints [\"broken\"]: checkpoint 'broken': "));
   }
 
   TEST_CASE("evstore-inspect reads a store that another handle has open") {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,74 @@ EVSTORE_EXPORT Status Dump(const Store& store, const DumpOptions& options,
 EVSTORE_EXPORT void FormatEvent(const EventView& event, DumpFormat format, std::string_view record,
                                 std::string* out);
 
+// ---- follow (tail -f) ----
+
+struct FollowOptions {
+  // Where the follower makes its private directory (RocksDB's secondary
+  // instance keeps its info log there). Empty: $TMPDIR, else /tmp.
+  std::string scratch_parent;
+};
+
+// Follows the log of a store that another process may have open and be
+// appending to, like `tail -f` a file. It is a RocksDB secondary instance on
+// the store's directory: it takes no lock, writes nothing there, and sees
+// what the writer has committed each time it catches up (a read of the
+// writer's MANIFEST and write-ahead log, which costs little when nothing is
+// new). Unlike Options::read_only, it does not take the store as it was at
+// open for good.
+//
+// What it sees is always a prefix of the log: whole commits, in position
+// order. It may show the events of an append whose writer got an IOError
+// (such an outcome is unknown; the writer's next open settles it, see
+// docs/reliability.md).
+//
+// Its private directory (`<scratch_parent>/evstore-follow-XXXXXX`) is
+// removed when the follower is destroyed; a process killed with SIGKILL
+// leaves it behind.
+//
+// Thread safety: a LogFollower belongs to one thread at a time.
+class EVSTORE_EXPORT LogFollower {
+ public:
+  // Opens the store at `path` and catches up once. Errors: NotFound (no
+  // store there), InvalidArgument (not an evstore store), NotSupported (a
+  // newer format), Corruption, IOError (also: the private directory cannot
+  // be made).
+  static Result<std::unique_ptr<LogFollower>> Open(std::string_view path,
+                                                   const FollowOptions& options = FollowOptions());
+  ~LogFollower();
+  LogFollower(const LogFollower&) = delete;
+  LogFollower& operator=(const LogFollower&) = delete;
+
+  // Catches up with what the writer committed since. Afterwards end() and
+  // Read() include it. Errors: Corruption, IOError (the follower stays as it
+  // was; calling again retries).
+  Status CatchUp();
+
+  // One past the last position seen at the last catch-up: the position the
+  // next event will get.
+  uint64_t end() const;
+
+  // Writes the events from position `from` up to end(), at most `limit`, in
+  // `format` to `sink` (one or more complete lines per event, as Dump), until
+  // the sink returns false. A record that fails verification, and positions
+  // missing from the log, are written as CORRUPT lines and counted in
+  // summary->corrupt. *next (optional) receives the position to read from
+  // next time: one past the last position written. Errors: IOError,
+  // Corruption (the log cannot be read); *summary and *next then tell how far
+  // it got.
+  Status Read(uint64_t from, uint64_t limit, DumpFormat format,
+              const std::function<bool(std::string_view)>& sink, DumpSummary* summary = nullptr,
+              uint64_t* next = nullptr);
+
+  // The private directory (removed by the destructor).
+  const std::string& scratch_dir() const;
+
+ private:
+  struct Rep;
+  explicit LogFollower(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
 // ---- verify ----
 
 // One inconsistency. `column_family` and `key` (printable: numbers in
@@ -154,6 +223,7 @@ struct VerifyReport {
   uint64_t type_index_entries = 0;
   uint64_t event_id_entries = 0;
   uint64_t saga_records = 0;
+  uint64_t checkpoint_records = 0;
   // What was wrong: the first max_problems problems, and how many in all.
   std::vector<Problem> problems;
   uint64_t problem_count = 0;
@@ -168,7 +238,9 @@ struct VerifyReport {
 // at an event that matches it, and every event has its stream_index,
 // category_index, type_index and — for caller-supplied ids — event_ids
 // entries); every saga record (checksum, schema, enum ranges, its key) and
-// that the saga engine's index keys beside them are well formed.
+// that the saga engine's index keys beside them are well formed; every
+// checkpoint record (its name, checksum and format) and that no checkpoint
+// lies beyond the end of the log.
 // Finding problems is not an error: they are in the report.
 // Memory grows with the number of streams, not events. Errors: IOError,
 // Closed (the report is then incomplete).
@@ -221,6 +293,34 @@ EVSTORE_EXPORT Status ListSagas(const Store& store, std::string_view from_id,
 // One saga. Errors: NotFound (also for an index key), Corruption, IOError,
 // Closed.
 EVSTORE_EXPORT Result<SagaInfo> GetSaga(const Store& store, std::string_view id);
+
+// ---- checkpoints ----
+
+// A durable subscription checkpoint as stored in the `checkpoints` column
+// family (see evstore/subscription.hpp), with its lag behind the log.
+struct CheckpointStatus {
+  enum class State : uint8_t {
+    kOk,
+    kDamaged,    // the record does not decode: `problem` says why; numbers are 0
+    kBeyondEnd,  // `position` is past the end of the log: the store is damaged
+  };
+  std::string name;
+  State state = State::kOk;
+  uint64_t position = 0;   // delivery under this name resumes here
+  // Events from `position` to the end of the log: every event, not only those
+  // the subscription selects (its filter is not stored). 0 unless kOk.
+  uint64_t lag = 0;
+  int64_t updated_ms = 0;  // wall clock of its last update
+  std::string problem;     // empty when kOk
+};
+
+// Calls `visit` for each checkpoint in name order, until it returns false.
+// A damaged record is visited as kDamaged, not an error. *log_end (optional)
+// receives the end of the log the lags are measured against (the position
+// the next event gets). Errors: IOError, Closed.
+EVSTORE_EXPORT Status ListCheckpoints(const Store& store,
+                                      const std::function<bool(const CheckpointStatus&)>& visit,
+                                      uint64_t* log_end = nullptr);
 
 // ---- stats ----
 

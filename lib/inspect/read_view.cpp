@@ -1,5 +1,6 @@
 #include "inspect/read_view.hpp"
 
+#include "format/keys.hpp"
 #include "log/rocks_status.hpp"
 
 namespace evstore::inspect {
@@ -47,6 +48,17 @@ uint64_t EstimateKeys(const ReadView& view, internal::Cf cf) {
   uint64_t n = 0;
   if (!view.db()->GetIntProperty(view.cf(cf), "rocksdb.estimate-num-keys", &n)) return 0;
   return n;
+}
+
+uint64_t LogEnd(const ReadView& view) {
+  uint64_t end = view.impl()->visible();
+  auto it = view.NewIterator(internal::kCfEvents);
+  it->SeekToLast();
+  if (it->Valid()) {
+    if (auto p = format::DecodeEventKey(ToView(it->key())); p && *p != UINT64_MAX)
+      end = std::max(end, *p + 1);
+  }
+  return end;
 }
 
 }  // namespace evstore::inspect

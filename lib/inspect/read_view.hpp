@@ -74,6 +74,12 @@ class Ticker {
 // RocksDB's estimate of the keys in `cf` (0 when unknown).
 uint64_t EstimateKeys(const ReadView& view, internal::Cf cf);
 
+// The end of the log (the position the next event gets) at the view's
+// snapshot: one past its last key of `events`, and never below what the
+// store has published (so damage at the tail of `events` cannot make the
+// log look shorter than it is).
+uint64_t LogEnd(const ReadView& view);
+
 }  // namespace evstore::inspect
 
 #endif  // EVSTORE_LIB_INSPECT_READ_VIEW_HPP_

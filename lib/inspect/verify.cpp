@@ -8,11 +8,13 @@
 #include "common/utf8.hpp"
 #include "event_generated.h"
 #include "evstore/inspect.hpp"
+#include "format/checkpoint_record.hpp"
 #include "format/keys.hpp"
 #include "format/record.hpp"
 #include "format/saga_record.hpp"
 #include "inspect/read_view.hpp"
 #include "inspect/text.hpp"
+#include "log/subscription_impl.hpp"
 
 namespace evstore::inspect {
 
@@ -66,6 +68,7 @@ class Verifier {
     if (s.ok()) s = CheckNameIndex(internal::kCfTypeIndex, &r_->type_index_entries);
     if (s.ok()) s = CheckEventIds();
     if (s.ok()) s = CheckSagas();
+    if (s.ok()) s = CheckCheckpoints();
     return s;
   }
 
@@ -197,6 +200,9 @@ class Verifier {
       format::Be64 k(resume);
       it->Seek(rocksdb::Slice(k.buf, 8));
     }
+    // Also past damage that hid the last records: a checkpoint there is not
+    // beyond the end.
+    log_end_ = std::max(expect, LogEnd(view_));
     t.Finish();
     return Status::OK();
   }
@@ -283,6 +289,7 @@ class Verifier {
   Status CheckNameIndex(Cf cf, uint64_t* count);
   Status CheckEventIds();
   Status CheckSagas();
+  Status CheckCheckpoints();
   // Reads and decodes the event an index entry points at. False (with a
   // problem reported, unless the event itself was reported) when there is
   // none or it is damaged.
@@ -296,6 +303,7 @@ class Verifier {
   uint64_t tag_ = 0;
   bool have_tag_ = false;
   uint64_t next_stream_id_ = 0;
+  uint64_t log_end_ = 0;  // one past the last position of the log
   std::unordered_map<uint64_t, StreamState> streams_;
   std::unordered_map<std::string, uint64_t> stream_ids_;  // name -> id, for events
   std::set<uint64_t> bad_;                                // positions already reported
@@ -536,6 +544,39 @@ Status Verifier::CheckSagas() {
              std::string(ds.message()));
   }
   if (!it->status().ok()) ReportScanFailure(internal::kCfSagas, it->status());
+  t.Finish();
+  return Status::OK();
+}
+
+// Checkpoints are written by subscriptions in the same commit as, or after,
+// the events they cover, so one past the end of the log means lost events or
+// a damaged record.
+Status Verifier::CheckCheckpoints() {
+  Ticker t(o_.progress, "checkpoints", EstimateKeys(view_, internal::kCfCheckpoints));
+  auto it = view_.NewIterator(internal::kCfCheckpoints);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    t.Tick();
+    r_->checkpoint_records++;
+    std::string_view name = ToView(it->key());
+    if (!internal::ValidCheckpointName(name).ok()) {
+      Report(internal::kCfCheckpoints, Quoted(name), Problem::kNoPosition,
+             "checkpoint name is empty, longer than 256 bytes, not UTF-8 or holds NUL");
+      continue;
+    }
+    format::CheckpointFields f;
+    Status ds = format::DecodeCheckpoint(name, ToView(it->value()), &f);
+    if (!ds.ok()) {
+      Report(internal::kCfCheckpoints, Quoted(name), Problem::kNoPosition,
+             std::string(ds.message()));
+      continue;
+    }
+    if (f.position > log_end_)
+      Report(internal::kCfCheckpoints, Quoted(name), f.position,
+             "checkpoint '" + std::string(name) + "' is at position " +
+                 std::to_string(f.position) + ", beyond the end of the log (the next event gets " +
+                 std::to_string(log_end_) + "): events it covers are missing");
+  }
+  if (!it->status().ok()) ReportScanFailure(internal::kCfCheckpoints, it->status());
   t.Finish();
   return Status::OK();
 }

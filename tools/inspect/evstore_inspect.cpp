@@ -1,14 +1,18 @@
 // evstore-inspect: examine an evstore store without changing it.
 //
-//   evstore-inspect <command> [--db PATH] [flags]
+//   evstore-inspect <command> [--db PATH | PATH] [flags]
 //
 // A thin shell over evstore/inspect.hpp; docs/inspect.md is the manual.
 // Exit codes: 0 success; 1 the store has problems (verify found some, dump
-// met damaged records); 2 usage error; 3 the store cannot be opened (missing,
-// not an evstore store, newer format, locked or damaged metadata); 4 a read
-// failed while the command ran.
+// or tail met damaged records, checkpoints found bad ones); 2 usage error;
+// 3 the store cannot be opened (missing, not an evstore store, newer format,
+// locked or damaged metadata); 4 a read failed while the command ran.
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -31,8 +35,8 @@ namespace {
 enum Exit : int { kOk = 0, kProblems = 1, kUsage = 2, kCannotOpen = 3, kReadFailed = 4 };
 
 constexpr const char* kUsageText =
-    "usage: evstore-inspect <command> [--db PATH] [flags]\n"
-    "commands: info, streams, dump, verify, sagas, stats, help\n";
+    "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
+    "commands: info, streams, dump, tail, verify, sagas, checkpoints, stats, help\n";
 
 struct Command {
   const char* name;
@@ -74,12 +78,28 @@ const Command kCommands[] = {
      "  --json          JSON Lines: one object per event\n"
      "  --hex           the key and record bytes as a hex dump\n"
      "  --no-progress   no progress line on a terminal\n"},
+    {"tail", "print the last events; with --follow, new ones as they are committed",
+     "usage: evstore-inspect tail [--db PATH] [--from N] [--follow] [--json | --hex]\n"
+     "\n"
+     "Prints the last 10 events of the global log, or the events from position N.\n"
+     "With --follow, keeps printing events as another process that has the store\n"
+     "open commits them (checking every 100 ms), like tail -f, until interrupted\n"
+     "(SIGINT, SIGTERM) or its output is closed; it then exits 0 (1 if it printed\n"
+     "damaged records). --follow uses a RocksDB secondary instance, whose own files\n"
+     "go to a private directory under $TMPDIR (or /tmp), removed at exit.\n"
+     "\n"
+     "  --db PATH   the store directory (default: the current directory)\n"
+     "  --from N    first position to print (default: the last 10 events)\n"
+     "  --follow    keep printing new events\n"
+     "  --json      JSON Lines: one object per event\n"
+     "  --hex       the key and record bytes as a hex dump\n"},
     {"verify", "check every record and index; exit 1 with a report on problems",
      "usage: evstore-inspect verify [--db PATH] [--max-problems N] [--json] [--no-progress]\n"
      "\n"
      "Checks the metadata, every event record (checksum, schema, key), gapless\n"
      "positions, stream records, dense versions and stream heads, and every index\n"
-     "entry both ways (stream_index, category_index, type_index, event_ids).\n"
+     "entry both ways (stream_index, category_index, type_index, event_ids), saga\n"
+     "records and checkpoint records (none may lie beyond the end of the log).\n"
      "Prints each problem with its column family, key and position. Exits 0 when\n"
      "the store is sound, 1 when a problem was found.\n"
      "\n"
@@ -87,6 +107,16 @@ const Command kCommands[] = {
      "  --max-problems N   list at most N problems (all are counted; default 1000)\n"
      "  --json             one JSON object with the counts and the problems\n"
      "  --no-progress      no progress line on a terminal\n"},
+    {"checkpoints", "subscription checkpoints: position, lag behind the log, last update",
+     "usage: evstore-inspect checkpoints [--db PATH] [--json]\n"
+     "\n"
+     "Lists the durable subscription checkpoints in name order: name, position\n"
+     "(where delivery resumes), lag (events from there to the end of the log) and\n"
+     "the time of the last update. A damaged record, or a checkpoint beyond the end\n"
+     "of the log, is listed with a PROBLEM and the exit code is 1.\n"
+     "\n"
+     "  --db PATH   the store directory (default: the current directory)\n"
+     "  --json      JSON Lines: one object per checkpoint\n"},
     {"sagas", "list sagas, or show one with its history",
      "usage: evstore-inspect sagas [--db PATH] [--id ID] [--from ID] [--limit N] [--json]\n"
      "\n"
@@ -121,15 +151,17 @@ const Command* FindCommand(std::string_view name) {
 
 void PrintMainHelp() {
   std::string out =
-      "usage: evstore-inspect <command> [--db PATH] [flags]\n"
+      "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
       "\n"
       "Examines an evstore store. Opens it read-only: never changes it, and works\n"
-      "while another process has it open.\n"
+      "while another process has it open. The store directory is given with --db\n"
+      "or as the one argument that is not a flag; the default is the current\n"
+      "directory.\n"
       "\n"
       "commands:\n";
   for (const Command& c : kCommands) {
     char line[160];
-    std::snprintf(line, sizeof line, "  %-9s %s\n", c.name, c.summary);
+    std::snprintf(line, sizeof line, "  %-12s %s\n", c.name, c.summary);
     out += line;
   }
   out +=
@@ -151,7 +183,8 @@ int UsageError(const std::string& msg, const char* command) {
 
 struct Args {
   std::string db = ".";
-  bool json = false, hex = false, no_progress = false;
+  bool db_given = false;
+  bool json = false, hex = false, no_progress = false, follow = false;
   std::string stream, from_name;
   uint64_t from = 0, to = evstore::kEnd, limit = evstore::kNoLimit;
   uint64_t max_problems = 1000, top = 10;
@@ -176,6 +209,7 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     if (name == "dump")
       return flag == "--stream" || flag == "--from" || flag == "--to" || flag == "--limit" ||
              flag == "--hex" || flag == "--no-progress";
+    if (name == "tail") return flag == "--from" || flag == "--follow" || flag == "--hex";
     if (name == "verify") return flag == "--max-problems" || flag == "--no-progress";
     if (name == "stats") return flag == "--top" || flag == "--no-progress";
     return false;
@@ -193,17 +227,28 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    if (!flag.starts_with("-"))
-      return UsageError("unexpected argument '" + std::string(arg) + "'", cmd.name);
+    if (!flag.starts_with("-")) {
+      // One positional argument: the store directory, as with --db.
+      if (a->db_given)
+        return UsageError("the store directory is given twice (unexpected argument '" +
+                              std::string(arg) + "')",
+                          cmd.name);
+      if (arg.empty()) return UsageError("the store directory is empty", cmd.name);
+      a->db = std::string(arg);
+      a->db_given = true;
+      continue;
+    }
     if (!allowed(flag))
       return UsageError("unknown flag '" + std::string(flag) + "' for " + std::string(name),
                         cmd.name);
-    bool boolean = flag == "--json" || flag == "--hex" || flag == "--no-progress";
+    bool boolean =
+        flag == "--json" || flag == "--hex" || flag == "--no-progress" || flag == "--follow";
     if (boolean) {
       if (inline_value) return UsageError(std::string(flag) + " takes no value", cmd.name);
       if (flag == "--json") a->json = true;
       if (flag == "--hex") a->hex = true;
       if (flag == "--no-progress") a->no_progress = true;
+      if (flag == "--follow") a->follow = true;
       continue;
     }
     if (!inline_value) {
@@ -221,7 +266,9 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     };
     if (flag == "--db") {
       if (value.empty()) return UsageError("--db needs a path", cmd.name);
+      if (a->db_given) return UsageError("the store directory is given twice", cmd.name);
       a->db = std::string(value);
+      a->db_given = true;
     } else if (flag == "--stream") {
       if (value.empty()) return UsageError("--stream needs a name", cmd.name);
       a->stream = std::string(value);
@@ -418,6 +465,132 @@ int RunDump(evstore::Store& store, const Args& a) {
   return kOk;
 }
 
+// How many events tail prints when not given --from.
+constexpr uint64_t kTailEvents = 10;
+
+ins::DumpFormat FormatOf(const Args& a) {
+  return a.json ? ins::DumpFormat::kJson : a.hex ? ins::DumpFormat::kHex : ins::DumpFormat::kText;
+}
+
+uint64_t TailStart(const Args& a, uint64_t end) {
+  if (a.from_given) return a.from;
+  return end > kTailEvents ? end - kTailEvents : 0;
+}
+
+int RunTail(evstore::Store& store, const Args& a) {
+  auto st = store.stats();
+  if (!st.ok()) return Fail(st.status(), kReadFailed);
+  ins::DumpOptions o;
+  o.format = FormatOf(a);
+  o.from = TailStart(a, st->next_position);
+  ins::DumpSummary sum;
+  Status s = ins::Dump(store, o, [&](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }, &sum);
+  if (!s.ok()) return Fail(s, kReadFailed);
+  if (sum.corrupt > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " damaged record(s)\n", sum.corrupt);
+    return kProblems;
+  }
+  return kOk;
+}
+
+// tail --follow: set by SIGINT and SIGTERM.
+volatile sig_atomic_t g_stop = 0;
+extern "C" void OnStopSignal(int) { g_stop = 1; }
+
+// Waits up to `ms` for a stop signal or, when stdout is a pipe or socket,
+// for its reader to go away (POLLERR/POLLHUP: nothing more would be read).
+// The signals stay blocked except inside ppoll, so one that arrives between
+// the check of g_stop and the wait still ends the wait. False when stdout's
+// reader is gone.
+bool Pause(int ms) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  bool open = true;
+  if (!g_stop) {
+    struct stat sb;
+    bool watch = fstat(STDOUT_FILENO, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode));
+    struct pollfd pfd = {STDOUT_FILENO, 0, 0};
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    int n = ppoll(watch ? &pfd : nullptr, watch ? 1 : 0, &ts, &old);
+    if (n > 0 && (pfd.revents & (POLLERR | POLLHUP))) open = false;
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return open;
+}
+
+// Follows the store through a secondary instance until a signal or a closed
+// output. Everything it made (the private directory) is removed on the way
+// out, which is why the signals only set a flag.
+int RunFollow(const Args& a) {
+  std::error_code ec;
+  if (!std::filesystem::exists(a.db, ec)) {
+    std::fprintf(stderr, "evstore-inspect: '%s': no such directory\n", a.db.c_str());
+    return kCannotOpen;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking call returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // A closed output is a write error (EPIPE), not a death by SIGPIPE that
+  // would leave the private directory behind.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto f = ins::LogFollower::Open(a.db);
+  if (!f.ok()) {
+    std::fprintf(stderr, "evstore-inspect: cannot open the store: %s\n",
+                 f.status().ToString().c_str());
+    return kCannotOpen;
+  }
+  ins::LogFollower& follower = **f;
+  const ins::DumpFormat format = FormatOf(a);
+  uint64_t next = TailStart(a, follower.end()), corrupt = 0;
+  bool out_open = true;
+  int write_errno = 0;
+  auto closed = [&] {
+    out_open = false;
+    if (write_errno == 0) write_errno = errno;
+  };
+  auto sink = [&](std::string_view text) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) closed();
+    return out_open && !g_stop;
+  };
+  int rc = kOk;
+  for (;;) {
+    ins::DumpSummary sum;
+    Status s = follower.Read(next, evstore::kNoLimit, format, sink, &sum, &next);
+    corrupt += sum.corrupt;
+    if (std::fflush(stdout) != 0) closed();
+    if (!s.ok()) {
+      rc = Fail(s, kReadFailed);
+      break;
+    }
+    if (!out_open || g_stop) break;
+    if (!Pause(100) || g_stop) break;
+    s = follower.CatchUp();
+    if (!s.ok()) {
+      rc = Fail(s, kReadFailed);
+      break;
+    }
+  }
+  if (!out_open && write_errno != EPIPE && rc == kOk) {
+    std::fprintf(stderr, "evstore-inspect: writing the output failed: %s\n",
+                 std::strerror(write_errno));
+    rc = kReadFailed;
+  }
+  if (rc == kOk && corrupt > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " damaged record(s)\n", corrupt);
+    rc = kProblems;
+  }
+  return rc;
+}
+
 int RunVerify(evstore::Store& store, const Args& a) {
   ins::VerifyOptions o;
   o.max_problems = a.max_problems;
@@ -436,6 +609,7 @@ int RunVerify(evstore::Store& store, const Args& a) {
           ",\"type_index_entries\":" + std::to_string(v.type_index_entries) +
           ",\"event_id_entries\":" + std::to_string(v.event_id_entries) +
           ",\"saga_records\":" + std::to_string(v.saga_records) +
+          ",\"checkpoint_records\":" + std::to_string(v.checkpoint_records) +
           ",\"problem_count\":" + std::to_string(v.problem_count) + ",\"problems\":[";
     for (size_t k = 0; k < v.problems.size(); k++) {
       const auto& p = v.problems[k];
@@ -451,7 +625,8 @@ int RunVerify(evstore::Store& store, const Args& a) {
           std::to_string(v.category_index_entries) + " category_index, " +
           std::to_string(v.type_index_entries) + " type_index, " +
           std::to_string(v.event_id_entries) + " event_ids entries, " +
-          std::to_string(v.saga_records) + " sagas\n";
+          std::to_string(v.saga_records) + " sagas, " + std::to_string(v.checkpoint_records) +
+          " checkpoints\n";
     for (const auto& p : v.problems)
       out += "PROBLEM " + p.column_family + " [" + Esc(p.key) + "]: " + Esc(p.message) + "\n";
     if (v.problem_count > v.problems.size())
@@ -548,6 +723,39 @@ int RunSagas(evstore::Store& store, const Args& a) {
   return kOk;
 }
 
+int RunCheckpoints(evstore::Store& store, const Args& a) {
+  using State = ins::CheckpointStatus::State;
+  uint64_t problems = 0;
+  if (!a.json) Put("checkpoint\tposition\tlag\tupdated\n");
+  Status s = ins::ListCheckpoints(store, [&](const ins::CheckpointStatus& c) {
+    const bool damaged = c.state == State::kDamaged, ok = c.state == State::kOk;
+    if (!ok) problems++;
+    std::string out;
+    if (a.json) {
+      out = "{\"name\":" + Json(c.name) +
+            ",\"position\":" + (damaged ? "null" : std::to_string(c.position)) +
+            ",\"lag\":" + (ok ? std::to_string(c.lag) : "null") +
+            ",\"updated_ms\":" + (damaged ? "null" : std::to_string(c.updated_ms)) +
+            ",\"updated\":" + (damaged ? "null" : "\"" + Time(c.updated_ms) + "\"");
+      if (!ok) out += ",\"problem\":" + Json(c.problem);
+      out += "}\n";
+    } else {
+      out = Esc(c.name) + "\t" + (damaged ? "-" : std::to_string(c.position)) + "\t" +
+            (ok ? std::to_string(c.lag) : "-") + "\t" + (damaged ? "-" : Time(c.updated_ms));
+      if (!ok) out += "\tPROBLEM: " + Esc(c.problem);
+      out += "\n";
+    }
+    Put(out);
+    return true;
+  });
+  if (!s.ok()) return Fail(s, kReadFailed);
+  if (problems > 0) {
+    std::fprintf(stderr, "evstore-inspect: %" PRIu64 " checkpoint(s) with problems\n", problems);
+    return kProblems;
+  }
+  return kOk;
+}
+
 int RunStats(evstore::Store& store, const Args& a) {
   ProgressLine progress("stats", !a.no_progress);
   auto r = ins::GetStats(store, a.top, progress.fn());
@@ -632,6 +840,13 @@ int main(int argc, char** argv) {
   Args a;
   int rc = ParseArgs(*cmd, argc - 2, argv + 2, &a);
   if (rc >= 0) return rc;
+  if (a.follow) {
+    // Not the read-only store: it would see the log as it was at open.
+    rc = RunFollow(a);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    return rc;
+  }
   std::optional<evstore::Store> opened;
   rc = OpenStore(a.db, &opened);
   if (rc >= 0) return rc;
@@ -640,8 +855,10 @@ int main(int argc, char** argv) {
   if (name == "info") rc = RunInfo(store, a);
   if (name == "streams") rc = RunStreams(store, a);
   if (name == "dump") rc = RunDump(store, a);
+  if (name == "tail") rc = RunTail(store, a);
   if (name == "verify") rc = RunVerify(store, a);
   if (name == "sagas") rc = RunSagas(store, a);
+  if (name == "checkpoints") rc = RunCheckpoints(store, a);
   if (name == "stats") rc = RunStats(store, a);
   if (std::fflush(stdout) != 0 && rc == kOk) rc = kReadFailed;
   return rc;
