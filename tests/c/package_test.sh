@@ -43,8 +43,8 @@ DESTDIR=$dest meson install -C "$build_root" --quiet >"$tmp/install.log" 2>&1 ||
 lib=$dest$(under_prefix "$libdir")
 inc=$dest$(under_prefix "$includedir")
 bin=$dest$(under_prefix "$bindir")
-for f in "$inc/evstore/evstore.h" "$inc/evstore/version.h" "$inc/evstore/store.hpp" \
-  "$lib/pkgconfig/evstore.pc" "$lib/libevstore.so" "$lib/libevstore.so.0"; do
+for f in "$inc/evstore/evstore.h" "$inc/evstore/version.h" "$inc/evstore/version.hpp" \
+  "$inc/evstore/store.hpp" "$lib/pkgconfig/evstore.pc" "$lib/libevstore.so" "$lib/libevstore.so.0"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
 done
 if [ "$tools" = true ]; then
