@@ -559,9 +559,10 @@ typedef int (*evs_delivery_fn)(void* user_data, const evs_delivery_t* delivery,
                                evs_push_subscription_t* sub);
 
 /* A push subscription in *sub (NULL on failure): fn(user_data, ...) runs on
- * a thread the store starts, never before this call has returned *sub.
- * user_data must outlive the subscription. Errors as evs_subscribe, and
- * EVS_INVALID_ARGUMENT for a NULL fn. */
+ * a thread the store starts, possibly before this call returns (the
+ * callback's own `sub` argument is complete from its first call on; *sub
+ * may not be written yet). user_data must outlive the subscription. Errors
+ * as evs_subscribe, and EVS_INVALID_ARGUMENT for a NULL fn. */
 EVS_EXPORT int evs_subscribe_push(evs_store_t* store, const evs_subscribe_options_t* options,
                                   evs_delivery_fn fn, void* user_data,
                                   evs_push_subscription_t** sub, char** errmsg);
