@@ -4,7 +4,7 @@
 
 #include "capi/capi_internal.hpp"
 #include "evstore/event.hpp"
-#include "evstore/version.h"
+#include "evstore/version.hpp"
 
 namespace evstore::capi {
 
@@ -120,9 +120,10 @@ const char* evs_errstr(int code) {
 
 void evs_free(void* ptr) { std::free(ptr); }
 
-int evs_version(void) { return EVSTORE_VERSION_NUMBER; }
+// One source for both APIs: the C++ calls compiled into the library.
+int evs_version(void) { return evstore::version().number(); }
 
-const char* evs_version_string(void) { return EVSTORE_VERSION_STRING; }
+const char* evs_version_string(void) { return evstore::version_string(); }
 
 int evs_uuid_generate(uint8_t* out, char** errmsg) {
   return Guard(errmsg, [&] {

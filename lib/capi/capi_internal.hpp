@@ -4,6 +4,8 @@
 #ifndef EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_
 #define EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_
 
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <initializer_list>
 #include <new>
@@ -72,6 +74,25 @@ void ToC(const CacheStats& in, evs_cache_stats_t* out) noexcept;
 
 inline std::string_view View(const void* p, size_t len) {
   return len ? std::string_view(static_cast<const char*>(p), len) : std::string_view();
+}
+
+// The output side of a byte accessor: v's bytes with *len (when wanted) its
+// length, never NULL for a valid object ("" for an empty view) ...
+inline const char* Bytes(std::string_view v, size_t* len) noexcept {
+  if (len) *len = v.size();
+  return v.data() ? v.data() : "";
+}
+// ... and NULL with *len = 0 for a NULL handle or an index out of range.
+inline const char* NoBytes(size_t* len) noexcept {
+  if (len) *len = 0;
+  return nullptr;
+}
+
+// A duration in ms from C. Longer ones (about 35 years) are clamped, so that
+// adding them to a clock reading cannot overflow.
+inline constexpr uint64_t kMaxMs = uint64_t{1} << 40;
+inline std::chrono::milliseconds Ms(uint64_t ms) noexcept {
+  return std::chrono::milliseconds(static_cast<int64_t>(ms > kMaxMs ? kMaxMs : ms));
 }
 
 // Fails with EVS_INVALID_ARGUMENT naming `what` when p is NULL.

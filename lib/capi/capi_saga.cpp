@@ -30,6 +30,9 @@ using evstore::StreamAppend;
 using evstore::capi::Fail;
 using evstore::capi::FromStatus;
 using evstore::capi::Guard;
+using evstore::capi::Bytes;
+using evstore::capi::Ms;
+using evstore::capi::NoBytes;
 using evstore::capi::View;
 
 struct evs_saga_def_t {
@@ -81,14 +84,6 @@ struct evs_saga_damaged_t {
 
 namespace {
 
-// Longer timeouts and backoffs (about 35 years) are clamped, so that adding
-// them to a clock reading cannot overflow.
-constexpr uint64_t kMaxMs = uint64_t{1} << 40;
-
-std::chrono::milliseconds Ms(uint64_t ms) {
-  return std::chrono::milliseconds(static_cast<int64_t>(ms > kMaxMs ? kMaxMs : ms));
-}
-
 constexpr std::string_view kNoResult =
     "handler returned without setting a result (call evs_saga_result_success, _retry or _fail)";
 
@@ -133,15 +128,6 @@ std::function<void(const SagaDamage&)> WrapDamaged(evs_saga_damaged_fn fn, void*
 // A uint64_t count where SIZE_MAX (EVS_NO_LIMIT) means none.
 size_t Count(uint64_t n) { return n > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(n); }
 
-const char* Bytes(std::string_view v, size_t* len) {
-  if (len) *len = v.size();
-  return v.data() ? v.data() : "";
-}
-
-const char* NoBytes(size_t* len) {
-  if (len) *len = 0;
-  return nullptr;
-}
 
 bool ValidState(int s) { return s >= 0 && s < evstore::format::kSagaStateCount; }
 

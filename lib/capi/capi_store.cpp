@@ -20,6 +20,8 @@ using evstore::StreamAppend;
 using evstore::capi::Fail;
 using evstore::capi::FromStatus;
 using evstore::capi::Guard;
+using evstore::capi::Bytes;
+using evstore::capi::NoBytes;
 using evstore::capi::View;
 
 struct evs_options_t {
@@ -166,16 +168,6 @@ void MoveIter(evs_iter_t* iter, F&& move) noexcept {
   if (rc == EVS_OK) return;
   iter->error = rc;
   iter->error_msg = msg;
-}
-
-const char* Bytes(std::string_view v, size_t* len) {
-  if (len) *len = v.size();
-  return v.data() ? v.data() : "";
-}
-
-const char* NoBytes(size_t* len) {
-  if (len) *len = 0;
-  return nullptr;
 }
 
 }  // namespace

@@ -43,9 +43,15 @@ DESTDIR=$dest meson install -C "$build_root" --quiet >"$tmp/install.log" 2>&1 ||
 lib=$dest$(under_prefix "$libdir")
 inc=$dest$(under_prefix "$includedir")
 bin=$dest$(under_prefix "$bindir")
-for f in "$inc/evstore/evstore.h" "$inc/evstore/version.h" "$inc/evstore/store.hpp" \
-  "$lib/pkgconfig/evstore.pc" "$lib/libevstore.so" "$lib/libevstore.so.0"; do
+for f in "$inc/evstore/evstore.h" "$inc/evstore/version.h" "$inc/evstore/version.hpp" \
+  "$inc/evstore/store.hpp" "$lib/pkgconfig/evstore.pc" "$lib/libevstore.so" "$lib/libevstore.so.0"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
+done
+# Every evstore header an installed header includes is installed too.
+for h in "$inc"/evstore/*.h "$inc"/evstore/*.hpp; do
+  for used in $(sed -n 's|^#include "\(evstore/[^"]*\)".*|\1|p' "$h"); do
+    [ -e "$inc/$used" ] || fail "${h#"$inc/"} includes $used, which is not installed"
+  done
 done
 if [ "$tools" = true ]; then
   [ -x "$bin/evstore-inspect" ] || fail "not installed: ${bin#"$dest"}/evstore-inspect"
