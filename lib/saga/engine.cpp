@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "evstore/store.hpp"
+#include "common/time.hpp"
 #include "log/store_impl.hpp"
 #include "saga/engine_impl.hpp"
 
@@ -17,12 +18,6 @@ using saga::Instance;
 using saga::Record;
 
 namespace saga {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Clock::time_point After(std::chrono::milliseconds d) {
   // About 30 years: far enough to mean "never", near enough not to overflow.
@@ -261,7 +256,7 @@ Result<bool> SagaEngine::Impl::Start(std::string_view definition, std::string_vi
   r.stuck_phase = r.state;
   r.step = 0;
   r.input = std::string(input);
-  r.created_ms = saga::NowMs();
+  r.created_ms = NowMs();
   AddHistory(&r, SagaEvent::kStarted, -1, 0, {});
   s = CommitRecord(&r, /*is_new=*/true, {}, nullptr);
   release();

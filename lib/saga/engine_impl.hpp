@@ -57,7 +57,6 @@ inline constexpr size_t kMaxNameBytes = 256;
 
 Status ValidateDefinition(const SagaDefinition& d);
 Status ValidateSagaId(std::string_view id);
-int64_t NowMs();
 // A clock reading `d` from now, clamped so that huge durations cannot overflow.
 std::chrono::steady_clock::time_point After(std::chrono::milliseconds d);
 

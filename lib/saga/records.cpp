@@ -4,14 +4,12 @@
 #include <algorithm>
 #include <array>
 
+#include "common/time.hpp"
+#include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 #include "saga/engine_impl.hpp"
 
 namespace evstore {
-
-namespace internal {
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what);
-}
 
 using internal::ExtraWrite;
 using internal::kCfSagas;
@@ -81,7 +79,7 @@ Status SagaEngine::Impl::CommitRecord(Record* next, bool is_new,
                                       std::span<const StreamAppend> events,
                                       std::function<Status()> precheck, bool sync) {
   next->revision++;
-  next->updated_ms = saga::NowMs();
+  next->updated_ms = NowMs();
   std::array<ExtraWrite, 3> w;
   size_t n = 0;
   w[n] = Put(next->id);
@@ -132,7 +130,7 @@ Status SagaEngine::Impl::ReadRecord(std::string_view id, Record* out) {
 
 void SagaEngine::Impl::AddHistory(Record* r, SagaEvent e, int32_t step, uint32_t attempt,
                                   std::string text) const {
-  r->history.push_back(format::SagaHistoryData{saga::NowMs(), static_cast<uint8_t>(e), r->state,
+  r->history.push_back(format::SagaHistoryData{NowMs(), static_cast<uint8_t>(e), r->state,
                                                step, attempt, std::move(text)});
   if (r->history.size() > opt_.max_history) {
     size_t drop = r->history.size() - opt_.max_history;
@@ -381,7 +379,7 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
   // finished keep_finished_for ago or earlier.
   const int64_t cutoff = opt_.keep_finished_for == std::chrono::milliseconds::max()
                              ? INT64_MIN
-                             : saga::NowMs() - opt_.keep_finished_for.count();
+                             : NowMs() - opt_.keep_finished_for.count();
   uint64_t excess = 0;
   if (opt_.max_finished != SIZE_MAX) {
     uint64_t finished = 0;
