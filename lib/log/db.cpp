@@ -77,7 +77,7 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
     o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 16));
   }
   // Index entries are small and their inserts land all over the key space:
-  // small memtables stay in the CPU cache (measured: ~20% faster appends).
+  // small memtables stay in the CPU cache (docs/benchmarks.md, event log).
   if (cf != kCfEvents && cf != kCfDefault) o.write_buffer_size = 4u << 20;
   // Index entries are keys of a few dozen bytes with tiny values: compressing
   // their blocks costs flush CPU for little space.
