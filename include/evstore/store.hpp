@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "evstore/cache_policy.hpp"
+#include "evstore/cache_stats.hpp"
 #include "evstore/event.hpp"
 #include "evstore/export.hpp"
 #include "evstore/options.hpp"
@@ -102,7 +102,7 @@ struct StoreStats {
   uint64_t idempotent_replays = 0;
 };
 
-// Statistics of the store's caches (see cache.hpp for the fields).
+// Statistics of the store's caches (see cache_stats.hpp for the fields).
 struct StoreCacheStats {
   CacheStats events;  // event records by position
   CacheStats heads;   // stream heads
