@@ -351,7 +351,7 @@ class TieredCacheCore {
     // shard is held exclusively (every claim taken then belongs to a lookup
     // that has finished and counted); a drain that lets readers on may see
     // a claim before its count, which the next drain makes up.
-    std::atomic<uint64_t> lost_l2_hits{0}, lost_misses{0}, lost_other{0};
+    std::atomic<uint64_t> l2_hit_claims{0}, miss_claims{0}, uncounted_claims{0};
     uint64_t drain_claims = 0;     // claims seen on entry; exclusive holder only
     // Slots below this may hold records written late, after a drain that let
     // readers on had read them: the most claims such a drain took since the

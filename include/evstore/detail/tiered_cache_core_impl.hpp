@@ -457,17 +457,17 @@ bool TieredCacheCore<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_
     // Every claim not counted as another outcome was an L1 hit. Unsigned
     // arithmetic wraps, so a count that arrived before its claim (taken by
     // a later drain) nets out; see Stripe.
-    uint64_t l1_hits = claims - take(st.lost_other);
-    if (uint64_t l = take(st.lost_l2_hits)) {
-      l1_hits -= l;
-      p.stats(Tier::kL2).hits += l;
-      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
+    uint64_t l1_hits = claims - take(st.uncounted_claims);
+    if (uint64_t l2_hits = take(st.l2_hit_claims)) {
+      l1_hits -= l2_hits;
+      p.stats(Tier::kL2).hits += l2_hits;
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l2_hits;
     }
-    if (uint64_t l = take(st.lost_misses)) {
-      l1_hits -= l;
-      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
-      if (s.l2_cap > 0) p.stats(Tier::kL2).misses += l;
-      s.misses += l;
+    if (uint64_t misses = take(st.miss_claims)) {
+      l1_hits -= misses;
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += misses;
+      if (s.l2_cap > 0) p.stats(Tier::kL2).misses += misses;
+      s.misses += misses;
     }
     p.stats(Tier::kL1).hits += l1_hits;
   }
@@ -482,9 +482,9 @@ template <typename K, typename V, typename H, typename E>
 void TieredCacheCore<K, V, H, E>::AdvanceEpoch(Shard& s) {
   const CachePolicy& p = *s.policy;
   // The entries' worth of policy updates (replayed hits and writes), so an
-  // entry's recency is kept to within the cache's worth of updates (half
-  // that replayed 11% more instructions per lookup for hit ratios 0.03
-  // higher; docs/cache.md, "Correlated references"). With both tiers on,
+  // entry's recency is kept to within the cache's worth of updates (a
+  // shorter epoch replays more hits for almost no gain in hit ratio;
+  // docs/cache.md, "Correlated references"). With both tiers on,
   // also at most half of L1's entries passed by its second-chance hand: an
   // entry whose bit the hand cleared comes round again only after about all
   // of L1 has been passed, so a hot entry is recorded again, its bit set,
@@ -587,7 +587,7 @@ void TieredCacheCore<K, V, H, E>::LeaveThrowing(Shard& s, Stripe& st, uint32_t c
   // The claim is counted as another outcome, so that no drain takes it for
   // an L1 hit. Without leaving, the reader would stay counted inside and the
   // shard's next writer (and then every reader) would wait for it forever.
-  st.lost_other.fetch_add(1, std::memory_order_relaxed);
+  st.uncounted_claims.fetch_add(1, std::memory_order_relaxed);
   LeaveShared(s, st, claim);
 }
 
@@ -615,7 +615,7 @@ template <typename K, typename V, typename H, typename E>
     if (claim < kReadBuffer) {
       st.buf[claim].store(count_miss ? kMissTag : 0, std::memory_order_relaxed);
     }
-    (count_miss ? st.lost_misses : st.lost_other).fetch_add(1, std::memory_order_relaxed);
+    (count_miss ? st.miss_claims : st.uncounted_claims).fetch_add(1, std::memory_order_relaxed);
     LeaveShared(s, st, claim);
     return false;
   }
@@ -671,7 +671,7 @@ bool TieredCacheCore<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, 
   }
   // Expired or undecodable entries are dropped by the drain or the next write.
   if (claim < kReadBuffer) st.buf[claim].store(rec, std::memory_order_relaxed);
-  (hit ? st.lost_l2_hits : count_miss ? st.lost_misses : st.lost_other)
+  (hit ? st.l2_hit_claims : count_miss ? st.miss_claims : st.uncounted_claims)
       .fetch_add(1, std::memory_order_relaxed);
   LeaveShared(s, st, claim);
   return hit;
@@ -767,7 +767,7 @@ bool TieredCacheCore<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h,
       uint64_t w = st.word.fetch_add(kClaim, std::memory_order_relaxed);
       if ((w & kWriterBit) == 0) {
         claim = static_cast<uint32_t>(w >> 32);
-        st.lost_other.fetch_add(1, std::memory_order_relaxed);
+        st.uncounted_claims.fetch_add(1, std::memory_order_relaxed);
         if (claim < kReadBuffer) {
           st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
         }
