@@ -80,7 +80,7 @@ class EVSTORE_EXPORT EventIterator {
 
  private:
   friend class internal::StoreImpl;
-  explicit EventIterator(std::unique_ptr<internal::IteratorImpl> impl);
+  EVSTORE_INTERNAL explicit EventIterator(std::unique_ptr<internal::IteratorImpl> impl);
   std::unique_ptr<internal::IteratorImpl> impl_;
 };
 
@@ -211,7 +211,7 @@ class EVSTORE_EXPORT Store {
 
  private:
   friend struct internal::StoreAccess;
-  explicit Store(std::shared_ptr<internal::StoreImpl> impl);
+  EVSTORE_INTERNAL explicit Store(std::shared_ptr<internal::StoreImpl> impl);
   std::shared_ptr<internal::StoreImpl> impl_;
 };
 

@@ -116,7 +116,10 @@ Status CheckShape(const Record& r, const Def& d);
 
 namespace evstore {
 
-class SagaEngine::Impl : public std::enable_shared_from_this<SagaEngine::Impl> {
+// Hidden although nested in an exported class: libevstore.so exports only the
+// public API, and the engine's internals are no part of it.
+class [[gnu::visibility("hidden")]] SagaEngine::Impl
+    : public std::enable_shared_from_this<SagaEngine::Impl> {
  public:
   Impl(std::shared_ptr<internal::StoreImpl> store, const SagaEngineOptions& options);
   ~Impl();
