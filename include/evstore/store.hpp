@@ -206,10 +206,9 @@ class EVSTORE_EXPORT Store {
   // The directory this store was opened on.
   const std::string& path() const;
 
-  // For the library's own components (sagas, C API, inspector).
-  internal::StoreImpl* impl() const { return impl_.get(); }
-
  private:
+  // The library's own components (sagas, the C API, the inspector) reach
+  // the implementation through internal::StoreAccess (lib/log/store_impl.hpp).
   friend struct internal::StoreAccess;
   EVSTORE_INTERNAL explicit Store(std::shared_ptr<internal::StoreImpl> impl);
   std::shared_ptr<internal::StoreImpl> impl_;

@@ -4,7 +4,7 @@
 
 namespace evstore::inspect {
 
-ReadView::ReadView(const Store& store) : impl_(store.impl()) {
+ReadView::ReadView(const Store& store) : impl_(internal::StoreAccess::Impl(store)) {
   if (impl_ == nullptr) {
     status_ = Status::Closed("store is closed");
     return;

@@ -66,7 +66,7 @@ SagaEngine::~SagaEngine() {
 Result<std::unique_ptr<SagaEngine>> SagaEngine::open(Store& store,
                                                      std::span<const SagaDefinition> definitions,
                                                      const SagaEngineOptions& options) {
-  internal::StoreImpl* si = store.impl();
+  internal::StoreImpl* si = internal::StoreAccess::Impl(store);
   if (si == nullptr) return Status::Closed("store handle was moved from");
   if (si->options().read_only)
     return Status::NotSupported("sagas need a store opened for writing");

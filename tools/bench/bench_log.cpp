@@ -144,10 +144,10 @@ int RunRead(const std::vector<std::string>& args) {
   std::vector<EventData> batch(100, Payload(bytes));
   for (int i = 0; i < events; i += 100)
     if (!s->append("order-1", ExpectedVersion::Any(), batch).ok()) return 1;
-  rocksdb::DB* evdb = s->impl()->db();
+  rocksdb::DB* evdb = evstore::internal::StoreAccess::Impl(*s)->db();
   evdb->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
   for (int c = 0; c < evstore::internal::kNumCfs; c++)
-    evdb->Flush(rocksdb::FlushOptions(), s->impl()->cf(static_cast<evstore::internal::Cf>(c)))
+    evdb->Flush(rocksdb::FlushOptions(), evstore::internal::StoreAccess::Impl(*s)->cf(static_cast<evstore::internal::Cf>(c)))
         .PermitUncheckedError();
 
   // Raw RocksDB holding the very same record bytes under the same keys.
@@ -158,7 +158,7 @@ int RunRead(const std::vector<std::string>& args) {
   {
     auto it = s->read_all(0);
     std::unique_ptr<rocksdb::Iterator> src(
-        evdb->NewIterator(rocksdb::ReadOptions(), s->impl()->cf(evstore::internal::kCfEvents)));
+        evdb->NewIterator(rocksdb::ReadOptions(), evstore::internal::StoreAccess::Impl(*s)->cf(evstore::internal::kCfEvents)));
     for (src->SeekToFirst(); src->Valid(); src->Next())
       raw->Put(rocksdb::WriteOptions(), src->key(), src->value()).PermitUncheckedError();
     raw->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
