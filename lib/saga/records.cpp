@@ -5,6 +5,7 @@
 #include <array>
 
 #include "common/time.hpp"
+#include "log/cf_cursor.hpp"
 #include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 #include "saga/engine_impl.hpp"
@@ -30,8 +31,6 @@ Status CheckShape(const Record& r, const Def& d) {
 }  // namespace saga
 
 namespace {
-
-std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 ExtraWrite Put(std::string key, std::string value = {}) {
   ExtraWrite w;
@@ -121,10 +120,9 @@ Status SagaEngine::Impl::ReadRecord(std::string_view id, Record* out) {
   internal::StoreImpl::OpGuard g(store_.get());
   if (g.closed()) return Status::Closed("store is closed");
   std::string v;
-  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(), store_->cf(kCfSagas),
-                                        rocksdb::Slice(id.data(), id.size()), &v);
+  Status s = internal::CfGet(*store_, kCfSagas, id, &v);
   if (s.IsNotFound()) return Status::NotFound("no saga '" + std::string(id) + "'");
-  if (!s.ok()) return internal::StatusFromRocks(s, "reading saga '" + std::string(id) + "'");
+  if (!s.ok()) return internal::InContext(s, "reading saga '" + std::string(id) + "'");
   return format::DecodeSagaRecord(id, v, out);
 }
 
@@ -144,13 +142,8 @@ void SagaEngine::Impl::AddHistory(Record* r, SagaEvent e, int32_t step, uint32_t
 Status SagaEngine::Impl::EnsureIndex() {
   internal::StoreImpl::OpGuard g(store_.get());
   if (g.closed()) return Status::Closed("store is closed");
-  rocksdb::DB* db = store_->db();
-  rocksdb::ColumnFamilyHandle* cf = store_->cf(kCfSagas);
   std::string v;
-  rocksdb::Status gs = db->Get(rocksdb::ReadOptions(), cf,
-                               rocksdb::Slice(format::kSagaIndexVersionKey.data(),
-                                              format::kSagaIndexVersionKey.size()),
-                               &v);
+  Status gs = internal::CfGet(*store_, kCfSagas, format::kSagaIndexVersionKey, &v);
   if (gs.ok()) {
     auto version = format::DecodeSagaIndexVersion(v);
     if (!version) return Status::Corruption("the saga index version record is damaged");
@@ -161,16 +154,16 @@ Status SagaEngine::Impl::EnsureIndex() {
                                   std::to_string(format::kSagaIndexVersion));
     return Status::OK();
   }
-  if (!gs.IsNotFound()) return internal::StatusFromRocks(gs, "reading the saga index version");
+  if (!gs.IsNotFound()) return internal::InContext(gs, "reading the saga index version");
 
   // Written before the indexes existed: index every record once. A crash
   // midway leaves no version record, and the next open starts over.
   std::vector<ExtraWrite> batch;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+  internal::CfCursor it(*store_, kCfSagas);
   Record r;
-  for (it->Seek(rocksdb::Slice(format::kSagaRecordsStart.data(), 1)); it->Valid(); it->Next()) {
-    std::string_view key = View(it->key());
-    Status ds = format::DecodeSagaRecord(key, View(it->value()), &r);
+  for (it.Seek(format::kSagaRecordsStart); it.Valid(); it.Next()) {
+    std::string_view key = it.key();
+    Status ds = format::DecodeSagaRecord(key, it.value(), &r);
     // A damaged record counts as unfinished, so that every open reports it.
     if (ds.ok() && IsFinal(static_cast<SagaState>(r.state)))
       batch.push_back(Put(format::SagaFinishedKey(r.updated_ms, key)));
@@ -182,8 +175,7 @@ Status SagaEngine::Impl::EnsureIndex() {
       batch.clear();
     }
   }
-  if (!it->status().ok())
-    return internal::StatusFromRocks(it->status(), "scanning the sagas column family");
+  if (!it.status().ok()) return internal::InContext(it.status(), "scanning the sagas column family");
   // Synced, and after every index entry in the log: once it is there, so
   // are they.
   batch.push_back(Put(std::string(format::kSagaIndexVersionKey),
@@ -199,22 +191,14 @@ Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
   {
     internal::StoreImpl::OpGuard g(store_.get());
     if (g.closed()) return Status::Closed("store is closed");
-    rocksdb::DB* db = store_->db();
-    rocksdb::ColumnFamilyHandle* cf = store_->cf(kCfSagas);
-    std::string end = PrefixEnd(format::kSagaOpenPrefix);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+    internal::CfCursor it(*store_, kCfSagas, {.upper = PrefixEnd(format::kSagaOpenPrefix)});
     std::string v;
     Record r;
-    const auto& prefix = format::kSagaOpenPrefix;
-    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+    for (it.Seek(format::kSagaOpenPrefix); it.Valid(); it.Next()) {
       format::SagaIndexEntry e;
-      if (!format::ParseSagaIndexKey(View(it->key()), &e))
+      if (!format::ParseSagaIndexKey(it.key(), &e))
         return Status::Corruption("the saga index holds a malformed key");
-      rocksdb::Status gs = db->Get(rocksdb::ReadOptions(), cf,
-                                   rocksdb::Slice(e.id.data(), e.id.size()), &v);
+      Status gs = internal::CfGet(*store_, kCfSagas, e.id, &v);
       if (gs.IsNotFound()) {
         damaged.push_back({std::string(e.id),
                            Status::Corruption("saga '" + std::string(e.id) +
@@ -222,7 +206,7 @@ Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
                                               "no record")});
         continue;
       }
-      if (!gs.ok()) return internal::StatusFromRocks(gs, "reading an unfinished saga");
+      if (!gs.ok()) return internal::InContext(gs, "reading an unfinished saga");
       Status ds = format::DecodeSagaRecord(e.id, v, &r);
       if (!ds.ok()) {
         damaged.push_back({std::string(e.id), ds});
@@ -236,8 +220,8 @@ Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
         r = Record();
       }
     }
-    if (!it->status().ok())
-      return internal::StatusFromRocks(it->status(), "reading the index of unfinished sagas");
+    if (!it.status().ok())
+      return internal::InContext(it.status(), "reading the index of unfinished sagas");
   }
   for (Record& r : open_sagas) {
     auto def = FindDef(r.definition, r.fingerprint);
@@ -298,38 +282,33 @@ Result<SagaPage> SagaEngine::Impl::List(SagaState state, std::string_view after_
   if (limit == 0) return page;
   internal::StoreImpl::OpGuard g(store_.get());
   if (g.closed()) return Status::Closed("store is closed");
-  rocksdb::DB* db = store_->db();
-  rocksdb::ColumnFamilyHandle* cf = store_->cf(kCfSagas);
   // Unfinished sagas are few and indexed; finished ones are scanned.
   const bool indexed = !IsFinal(state);
-  std::string start, end;
+  std::string start;
+  internal::CfCursorOptions co;
   if (indexed) {
     start = format::SagaOpenKey(after_id);
-    end = PrefixEnd(format::kSagaOpenPrefix);
+    co.upper = PrefixEnd(format::kSagaOpenPrefix);
   } else {
     start = std::max(std::string(after_id), std::string(format::kSagaRecordsStart));
   }
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions ro;
-  if (indexed) ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  internal::CfCursor it(*store_, kCfSagas, std::move(co));
   std::string v;
   Record r;
-  for (it->Seek(start); it->Valid(); it->Next()) {
+  for (it.Seek(start); it.Valid(); it.Next()) {
     std::string_view id;
     std::string_view value;
     if (indexed) {
       format::SagaIndexEntry e;
-      if (!format::ParseSagaIndexKey(View(it->key()), &e)) continue;
+      if (!format::ParseSagaIndexKey(it.key(), &e)) continue;
       id = e.id;
-      rocksdb::Status gs = db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(id.data(), id.size()),
-                                   &v);
+      Status gs = internal::CfGet(*store_, kCfSagas, id, &v);
       if (gs.IsNotFound()) continue;  // retention, or a damaged index: not in any state
-      if (!gs.ok()) return internal::StatusFromRocks(gs, "reading saga '" + std::string(id) + "'");
+      if (!gs.ok()) return internal::InContext(gs, "reading saga '" + std::string(id) + "'");
       value = v;
     } else {
-      id = View(it->key());
-      value = View(it->value());
+      id = it.key();
+      value = it.value();
     }
     if (id == after_id) continue;
     if (!format::DecodeSagaRecord(id, value, &r).ok()) {
@@ -349,8 +328,7 @@ Result<SagaPage> SagaEngine::Impl::List(SagaState state, std::string_view after_
       break;
     }
   }
-  if (!it->status().ok())
-    return internal::StatusFromRocks(it->status(), "scanning the sagas column family");
+  if (!it.status().ok()) return internal::InContext(it.status(), "scanning the sagas column family");
   return page;
 }
 
@@ -366,13 +344,8 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
   std::lock_guard<std::mutex> one_pass(purge_mu_);
   internal::StoreImpl::OpGuard g(store_.get());
   if (g.closed()) return Status::Closed("store is closed");
-  rocksdb::DB* db = store_->db();
-  rocksdb::ColumnFamilyHandle* cf = store_->cf(kCfSagas);
   const auto& prefix = format::kSagaFinishedPrefix;
-  std::string end = PrefixEnd(prefix);
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper;
+  const std::string end = PrefixEnd(prefix);
 
   // Finished sagas are indexed by finish time: the ones to delete are a
   // prefix of the index, the oldest beyond max_finished and those that
@@ -383,11 +356,10 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
   uint64_t excess = 0;
   if (opt_.max_finished != SIZE_MAX) {
     uint64_t finished = 0;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
-    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next())
-      finished++;
-    if (!it->status().ok())
-      return internal::StatusFromRocks(it->status(), "reading the index of finished sagas");
+    internal::CfCursor it(*store_, kCfSagas, {.upper = end});
+    for (it.Seek(prefix); it.Valid(); it.Next()) finished++;
+    if (!it.status().ok())
+      return internal::InContext(it.status(), "reading the index of finished sagas");
     if (finished > opt_.max_finished) excess = finished - opt_.max_finished;
   }
 
@@ -404,12 +376,12 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
     batch_deleted = 0;
     return Status::OK();
   };
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  internal::CfCursor it(*store_, kCfSagas, {.upper = end});
   std::string v;
   Record r;
-  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+  for (it.Seek(prefix); it.Valid(); it.Next()) {
     format::SagaIndexEntry e;
-    std::string key(View(it->key()));
+    std::string key(it.key());
     if (!format::ParseSagaIndexKey(key, &e)) {
       batch.push_back(Erase(key));  // not an entry this engine could have written
       continue;
@@ -422,9 +394,8 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
       if (stopping_) break;
       if (BusyLocked(id)) continue;  // being started or reported: the next pass
     }
-    rocksdb::Status gs = db->Get(rocksdb::ReadOptions(), cf, id, &v);
-    if (!gs.ok() && !gs.IsNotFound())
-      return internal::StatusFromRocks(gs, "reading saga '" + id + "'");
+    Status gs = internal::CfGet(*store_, kCfSagas, id, &v);
+    if (!gs.ok() && !gs.IsNotFound()) return internal::InContext(gs, "reading saga '" + id + "'");
     batch.push_back(Erase(key));
     // Only a record this entry describes goes: a damaged one stays for a
     // person to inspect, an unfinished one (a stale entry) keeps running.
@@ -439,8 +410,8 @@ Result<uint64_t> SagaEngine::Impl::Purge() {
       if (!s.ok()) return s;
     }
   }
-  if (!it->status().ok())
-    return internal::StatusFromRocks(it->status(), "reading the index of finished sagas");
+  if (!it.status().ok())
+    return internal::InContext(it.status(), "reading the index of finished sagas");
   Status s = flush();
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> l(mu_);
