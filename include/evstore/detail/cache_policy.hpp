@@ -130,6 +130,21 @@ class CachePolicy {
 
  private:
   static constexpr uint64_t kInitialSketchEntries = 1024;
+  // Counts n (weight n->charge) in n->tier and, in L1, adds it to the clock
+  // (the clock's allocation: REQUIRES Reserve(n->tier) first).
+  void EnterTier(PolicyNode* n) {
+    CacheTierStats& s = stats(n->tier);
+    s.entries++;
+    s.bytes += n->charge;
+    if (n->tier == Tier::kL1) l1_clock_.Push(n);
+  }
+  // The reverse of EnterTier; allocates nothing.
+  void LeaveTier(PolicyNode* n) {
+    CacheTierStats& s = stats(n->tier);
+    s.entries--;
+    s.bytes -= n->charge;
+    if (n->tier == Tier::kL1) l1_clock_.Remove(n);
+  }
   static int64_t SaturatingAdd(int64_t a, int64_t b) { return a > kNever - b ? kNever : a + b; }
   void Enqueue(PolicyNode* n, Queue q);
   void CountAccess(const PolicyNode* n);  // the sketch's increment and touches_
@@ -255,10 +270,7 @@ inline void CachePolicy::Insert(PolicyNode* n, Tier tier, uint64_t charge, int64
   n->charge = charge;
   n->write_ns = now;
   n->tier = tier;
-  CacheTierStats& s = stats(tier);
-  s.entries++;
-  s.bytes += charge;
-  if (tier == Tier::kL1) l1_clock_.Push(n);
+  EnterTier(n);
   Enqueue(n, Queue::kWindow);
   entries_++;
   EnsureSketch();
@@ -326,17 +338,11 @@ inline void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int6
   if (n->ttl_ns > 0) any_ttl_ = true;
   Queue q = n->queue;
   Dequeue(n);
-  CacheTierStats& old_s = stats(n->tier);
-  old_s.entries--;
-  old_s.bytes -= n->charge;
-  if (n->tier == Tier::kL1) l1_clock_.Remove(n);
+  LeaveTier(n);
   n->charge = charge;
   n->tier = tier;
   n->write_ns = now;
-  CacheTierStats& s = stats(tier);
-  s.entries++;
-  s.bytes += charge;
-  if (tier == Tier::kL1) l1_clock_.Push(n);
+  EnterTier(n);
   Enqueue(n, q == Queue::kNone ? Queue::kWindow : q);
   CountAccess(n);
   Schedule(n);
@@ -344,10 +350,7 @@ inline void CachePolicy::Rewrite(PolicyNode* n, Tier tier, uint64_t charge, int6
 
 inline void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   Reserve(tier);  // Push's allocation, before anything changes
-  CacheTierStats& from = stats(n->tier);
-  from.entries--;
-  from.bytes -= n->charge;
-  if (n->tier == Tier::kL1) l1_clock_.Remove(n);
+  LeaveTier(n);
   if (tier == Tier::kL1) {
     tier_[0].promotions++;
     tier_[1].promotions++;
@@ -360,20 +363,14 @@ inline void CachePolicy::MoveToTier(PolicyNode* n, Tier tier, uint64_t charge) {
   if (n->queue != Queue::kNone) ChargeOf(n->queue) += charge - n->charge;
   n->charge = charge;
   n->tier = tier;
-  CacheTierStats& to = stats(tier);
-  to.entries++;
-  to.bytes += charge;
-  if (tier == Tier::kL1) l1_clock_.Push(n);
+  EnterTier(n);
   Schedule(n);
 }
 
 inline void CachePolicy::Remove(PolicyNode* n) {
   Dequeue(n);
   if (n->tier != Tier::kNone) {
-    CacheTierStats& s = stats(n->tier);
-    s.entries--;
-    s.bytes -= n->charge;
-    if (n->tier == Tier::kL1) l1_clock_.Remove(n);
+    LeaveTier(n);
     n->tier = Tier::kNone;
   }
   if (n->bucket == -2) {
