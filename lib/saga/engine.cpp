@@ -87,6 +87,31 @@ Status SagaEngine::Impl::CheckOpenLocked() const {
   return Status::OK();
 }
 
+Status SagaEngine::Impl::AwaitReservationLocked(std::unique_lock<std::mutex>* l,
+                                                const std::string& id) {
+  for (;;) {
+    Status s = CheckOpenLocked();
+    if (!s.ok()) return s;
+    if (!starting_.count(id)) return Status::OK();
+    settle_cv_.wait(*l);
+  }
+}
+
+void SagaEngine::Impl::EndReservationLocked(const std::string& id) {
+  starting_.erase(id);
+  SettledLocked(id);
+}
+
+void SagaEngine::Impl::ActivateLocked(const std::string& id, std::shared_ptr<const Def> def,
+                                      Record r, int64_t next_attempt_ms) {
+  auto inst = std::make_shared<Instance>();
+  inst->id = id;
+  inst->def = std::move(def);
+  inst->rec = std::make_shared<const Record>(std::move(r));
+  active_[id] = inst;
+  ScheduleLocked(inst, next_attempt_ms);
+}
+
 void SagaEngine::Impl::Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info) {
   l->unlock();
   if (is_stuck && opt_.on_stuck) opt_.on_stuck(info);
@@ -116,19 +141,14 @@ Result<bool> SagaEngine::Impl::Start(std::string_view definition, std::string_vi
                                         : std::string("another input")));
   };
   std::unique_lock<std::mutex> l(mu_);
-  for (;;) {
-    s = CheckOpenLocked();
-    if (!s.ok()) return s;
-    if (!starting_.count(key)) break;
-    settle_cv_.wait(l);
-  }
+  s = AwaitReservationLocked(&l, key);
+  if (!s.ok()) return s;
   if (auto it = active_.find(key); it != active_.end()) return same(*it->second->rec);
   starting_.insert(key);
   l.unlock();
   auto release = [&] {
     l.lock();
-    starting_.erase(key);
-    SettledLocked(key);
+    EndReservationLocked(key);
   };
 
   Record existing;
@@ -161,12 +181,7 @@ Result<bool> SagaEngine::Impl::Start(std::string_view definition, std::string_vi
   stats_.started++;
   // Recorded: when shutdown got here first, it resumes at the next open.
   if (stopping_ || closed_) return true;
-  auto inst = std::make_shared<Instance>();
-  inst->id = key;
-  inst->def = def;
-  inst->rec = std::make_shared<const Record>(std::move(r));
-  active_[key] = inst;
-  ScheduleLocked(inst, 0);
+  ActivateLocked(key, def, std::move(r), 0);
   return true;
 }
 

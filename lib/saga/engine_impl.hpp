@@ -221,6 +221,18 @@ class [[gnu::visibility("hidden")]] SagaEngine::Impl
   std::shared_ptr<const saga::Def> FindDef(std::string_view name, uint64_t fingerprint) const;
   std::string MissingDefMessage(const saga::Record& r) const;
   Status CheckOpenLocked() const;
+  // Start, retry and resolve reserve a saga's id in starting_ while they
+  // read and commit its record. Waits until no other holds `id`. REQUIRES:
+  // *l holds mu_; returns with it held: OK, or why the engine takes no more
+  // requests.
+  Status AwaitReservationLocked(std::unique_lock<std::mutex>* l, const std::string& id);
+  // Ends the reservation of `id` and wakes whoever waits for it. REQUIRES:
+  // mu_ held.
+  void EndReservationLocked(const std::string& id);
+  // Makes `r` (committed) the active instance `id` of `def`, its next
+  // attempt due at `next_attempt_ms` (0: now). REQUIRES: mu_ held.
+  void ActivateLocked(const std::string& id, std::shared_ptr<const saga::Def> def, saga::Record r,
+                      int64_t next_attempt_ms);
   // Runs the callbacks for a settled saga. REQUIRES: *l holds mu_ and the
   // id was added to notifying_; returns with mu_ held and the id removed.
   void Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info);

@@ -17,7 +17,6 @@ namespace evstore {
 
 using internal::ExtraWrite;
 using internal::kCfSagas;
-using saga::Instance;
 using saga::kChunk;
 using saga::PrefixEnd;
 using saga::Put;
@@ -115,15 +114,11 @@ Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
         damaged.push_back({r.id, cs});
         continue;
       }
-      auto inst = std::make_shared<Instance>();
-      inst->id = r.id;
-      inst->def = def;
-      int64_t at = r.next_attempt_ms;
-      inst->rec = std::make_shared<const Record>(std::move(r));
       std::lock_guard<std::mutex> l(mu_);
-      active_[inst->id] = inst;
+      std::string id = r.id;
+      int64_t at = r.next_attempt_ms;
+      ActivateLocked(id, def, std::move(r), at);
       stats_.resumed++;
-      ScheduleLocked(inst, at);
       continue;
     }
     // Not runnable here: park it as stuck, remembering where it was.

@@ -6,7 +6,6 @@
 namespace evstore {
 
 using saga::Def;
-using saga::Instance;
 using saga::Record;
 
 Status SagaEngine::Impl::Retry(std::string_view id) { return SettleByHand(id, false, {}); }
@@ -18,12 +17,7 @@ Status SagaEngine::Impl::Resolve(std::string_view id, std::string_view note) {
 Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::string_view note) {
   std::string key(id);
   std::unique_lock<std::mutex> l(mu_);
-  for (;;) {
-    Status s = CheckOpenLocked();
-    if (!s.ok()) return s;
-    if (!starting_.count(key)) break;
-    settle_cv_.wait(l);
-  }
+  if (Status s = AwaitReservationLocked(&l, key); !s.ok()) return s;
   if (auto it = active_.find(key); it != active_.end())
     return Status::InvalidArgument("saga '" + key + "' is not stuck: it is " +
                                    SagaStateName(static_cast<SagaState>(it->second->rec->state)));
@@ -32,8 +26,7 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
   l.unlock();
   auto release = [&] {
     l.lock();
-    starting_.erase(key);
-    SettledLocked(key);
+    EndReservationLocked(key);
   };
   Record r;
   Status s = ReadRecord(id, &r);
@@ -84,12 +77,7 @@ Status SagaEngine::Impl::SettleByHand(std::string_view id, bool resolve, std::st
     }
     return Status::OK();
   }
-  auto inst = std::make_shared<Instance>();
-  inst->id = key;
-  inst->def = def;
-  inst->rec = std::make_shared<const Record>(std::move(r));
-  active_[key] = inst;
-  ScheduleLocked(inst, 0);
+  ActivateLocked(key, def, std::move(r), 0);
   return Status::OK();
 }
 
