@@ -10,6 +10,8 @@
 #include "evstore/cache.hpp"
 #include "evstore/store.hpp"
 #include "format/keys.hpp"
+#include "log/cf_cursor.hpp"
+#include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 #include "test_util.hpp"
 
@@ -739,5 +741,132 @@ TEST_SUITE("log") {
     for (auto& w : writers) w.join();
     stop = true;
     reader.join();
+  }
+}
+
+// The log layer's reads for the layers above it (log/cf_cursor.hpp).
+TEST_SUITE("log reads for other layers") {
+  using internal::CfCursor;
+  using internal::CfGet;
+  using internal::CfIntProperty;
+  using internal::CfSnapshot;
+
+  // Every key of `cf` from `from` on, in the cursor's order.
+  static std::vector<std::string> Keys(CfCursor& c, std::string_view from) {
+    std::vector<std::string> out;
+    for (c.Seek(from); c.Valid(); c.Next()) out.emplace_back(c.key());
+    REQUIRE(c.status().ok());
+    return out;
+  }
+
+  TEST_CASE("a cursor sees a family's keys in order, below its upper bound") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("s"));
+    for (std::string name : {"c-3", "a-1", "b-2", "d-4"})
+      REQUIRE(s.append(name, ExpectedVersion::Any(), Ev("t")).ok());
+    const internal::StoreImpl& impl = *internal::StoreAccess::Impl(s);
+
+    CfCursor all(impl, internal::kCfStreams);
+    CHECK(!all.Valid());
+    CHECK(Keys(all, "") == std::vector<std::string>{"a-1", "b-2", "c-3", "d-4"});
+    CHECK(Keys(all, "b") == std::vector<std::string>{"b-2", "c-3", "d-4"});
+    all.SeekToLast();
+    REQUIRE(all.Valid());
+    CHECK(all.key() == "d-4");
+    all.SeekForPrev("c-9");
+    REQUIRE(all.Valid());
+    CHECK(all.key() == "c-3");
+
+    CfCursor bounded(impl, internal::kCfStreams, {.upper = "c-3"});
+    CHECK(Keys(bounded, "") == std::vector<std::string>{"a-1", "b-2"});
+    bounded.SeekToLast();
+    REQUIRE(bounded.Valid());
+    CHECK(bounded.key() == "b-2");
+  }
+
+  TEST_CASE("a snapshot keeps cursors and point reads where it was taken") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("s"));
+    REQUIRE(s.append("a-1", ExpectedVersion::Any(), Ev("t")).ok());
+    const internal::StoreImpl& impl = *internal::StoreAccess::Impl(s);
+    CfSnapshot snap(impl);
+    REQUIRE(s.append("b-2", ExpectedVersion::Any(), Ev("t")).ok());
+
+    internal::CfCursorOptions at_snap;
+    at_snap.snapshot = &snap;
+    CfCursor then(impl, internal::kCfStreams, at_snap);
+    CHECK(Keys(then, "") == std::vector<std::string>{"a-1"});
+    CfCursor now(impl, internal::kCfStreams);
+    CHECK(Keys(now, "") == std::vector<std::string>{"a-1", "b-2"});
+
+    std::string v;
+    CHECK(CfGet(impl, internal::kCfStreams, "b-2", &v, &snap).IsNotFound());
+    CHECK(CfGet(impl, internal::kCfStreams, "b-2", &v).ok());
+    CHECK(!v.empty());
+    CHECK(CfGet(impl, internal::kCfStreams, "a-1", &v, &snap).ok());
+  }
+
+  TEST_CASE("a cursor crosses stream prefixes of stream_index in table files") {
+    // stream_index has an 8-byte prefix extractor with prefix bloom filters;
+    // a seek to a stream id that has no entries must still land on the next
+    // stream's, also once the entries are in table files.
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("s"));
+    for (int i = 0; i < 3; i++) REQUIRE(s.append("a-1", ExpectedVersion::Any(), Ev("t")).ok());
+    for (int i = 0; i < 2; i++) REQUIRE(s.append("b-2", ExpectedVersion::Any(), Ev("t")).ok());
+    internal::StoreImpl& impl = *internal::StoreAccess::Impl(s);
+    const char* kMemEntries = "rocksdb.num-entries-active-mem-table";
+    CHECK(CfIntProperty(impl, internal::kCfStreamIndex, kMemEntries).value_or(0) == 5);
+    REQUIRE(impl.FlushMemtables().ok());
+    CHECK(CfIntProperty(impl, internal::kCfStreamIndex, kMemEntries) == std::optional<uint64_t>(0));
+    CHECK(!CfIntProperty(impl, internal::kCfStreamIndex, "rocksdb.no-such-property"));
+
+    CfCursor c(impl, internal::kCfStreamIndex);
+    size_t n = 0;
+    uint64_t prev_stream = 0;
+    // Stream ids start at 1: id 0 has no entries.
+    for (c.Seek(format::StreamIndexKey(0, 0).view()); c.Valid(); c.Next()) {
+      auto k = format::DecodeStreamIndexKey(c.key());
+      REQUIRE(k);
+      CHECK(k->stream_id >= prev_stream);
+      prev_stream = k->stream_id;
+      n++;
+    }
+    CHECK(c.status().ok());
+    CHECK(n == 5);
+  }
+
+  TEST_CASE("read errors keep RocksDB's code and text; InContext adds what was read") {
+    std::vector<std::pair<rocksdb::Status, Status::Code>> cases = {
+        {rocksdb::Status::Corruption("bad block"), Status::Code::kCorruption},
+        {rocksdb::Status::NotFound("gone"), Status::Code::kNotFound},
+        {rocksdb::Status::NotSupported("no"), Status::Code::kNotSupported},
+        {rocksdb::Status::InvalidArgument("arg"), Status::Code::kInvalidArgument},
+        {rocksdb::Status::Busy("busy"), Status::Code::kBusy},
+        {rocksdb::Status::TryAgain("again"), Status::Code::kBusy},
+        {rocksdb::Status::IOError("disk"), Status::Code::kIOError},
+        {rocksdb::Status::Incomplete("part"), Status::Code::kIOError},
+    };
+    for (const auto& [rs, code] : cases) {
+      CAPTURE(rs.ToString());
+      Status plain = internal::StatusFromRocks(rs);
+      CHECK(plain.code() == code);
+      CHECK(plain.message() == rs.ToString());
+      Status with = internal::InContext(plain, "reading x");
+      Status direct = internal::StatusFromRocks(rs, "reading x");
+      CHECK(with.code() == direct.code());
+      CHECK(with.message() == direct.message());
+      CHECK(with.message() == "reading x: " + rs.ToString());
+    }
+    CHECK(internal::StatusFromRocks(rocksdb::Status::OK()).ok());
+    CHECK(internal::InContext(Status::OK(), "reading x").ok());
+  }
+
+  TEST_CASE("flushing the memtables is refused once the store is closed") {
+    TempDir dir;
+    Store s = OpenOrDie(dir.sub("s"));
+    internal::StoreImpl& impl = *internal::StoreAccess::Impl(s);
+    REQUIRE(s.close().ok());
+    CHECK(impl.FlushMemtables().IsClosed());
   }
 }

@@ -432,7 +432,7 @@ class EVSTORE_EXPORT SagaEngine {
   class Impl;
 
  private:
-  explicit SagaEngine(std::shared_ptr<Impl> impl);
+  EVSTORE_INTERNAL explicit SagaEngine(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };
 

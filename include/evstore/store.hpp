@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "evstore/cache_policy.hpp"
+#include "evstore/cache_stats.hpp"
 #include "evstore/event.hpp"
 #include "evstore/export.hpp"
 #include "evstore/options.hpp"
@@ -83,7 +83,7 @@ class EVSTORE_EXPORT EventIterator {
 
  private:
   friend class internal::StoreImpl;
-  explicit EventIterator(std::unique_ptr<internal::IteratorImpl> impl);
+  EVSTORE_INTERNAL explicit EventIterator(std::unique_ptr<internal::IteratorImpl> impl);
   std::unique_ptr<internal::IteratorImpl> impl_;
 };
 
@@ -105,7 +105,7 @@ struct StoreStats {
   uint64_t idempotent_replays = 0;
 };
 
-// Statistics of the store's caches (see cache.hpp for the fields).
+// Statistics of the store's caches (see cache_stats.hpp for the fields).
 struct StoreCacheStats {
   CacheStats events;  // event records by position
   CacheStats heads;   // stream heads
@@ -241,12 +241,11 @@ class EVSTORE_EXPORT Store {
   // The directory this store was opened on.
   const std::string& path() const;
 
-  // For the library's own components (sagas, C API, inspector).
-  internal::StoreImpl* impl() const { return impl_.get(); }
-
  private:
+  // The library's own components (sagas, the C API, the inspector) reach
+  // the implementation through internal::StoreAccess (lib/log/store_impl.hpp).
   friend struct internal::StoreAccess;
-  explicit Store(std::shared_ptr<internal::StoreImpl> impl);
+  EVSTORE_INTERNAL explicit Store(std::shared_ptr<internal::StoreImpl> impl);
   std::shared_ptr<internal::StoreImpl> impl_;
 };
 

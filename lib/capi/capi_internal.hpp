@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "evstore/cache_policy.hpp"
+#include "evstore/cache_stats.hpp"
 #include "evstore/evstore.h"
 #include "evstore/event.hpp"
 #include "evstore/status.hpp"

@@ -15,12 +15,12 @@ Status ListCheckpoints(const Store& store,
   // a sound one never lies past this end.
   const uint64_t end = LogEnd(view);
   if (log_end != nullptr) *log_end = end;
-  auto it = view.NewIterator(internal::kCfCheckpoints);
+  auto it = view.Cursor(internal::kCfCheckpoints);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     CheckpointStatus c;
-    c.name = std::string(ToView(it->key()));
+    c.name = std::string(it->key());
     format::CheckpointFields f;
-    Status ds = format::DecodeCheckpoint(c.name, ToView(it->value()), &f);
+    Status ds = format::DecodeCheckpoint(c.name, it->value(), &f);
     if (!ds.ok()) {
       c.state = CheckpointStatus::State::kDamaged;
       c.problem = std::string(ds.message());
@@ -38,7 +38,7 @@ Status ListCheckpoints(const Store& store,
     }
     if (!visit(c)) return Status::OK();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading checkpoints");
+  if (!it->status().ok()) return it->status();
   return Status::OK();
 }
 

@@ -40,55 +40,52 @@ Status Dump(const Store& store, const DumpOptions& o,
     if (o.to != kEnd) total = o.to - o.from + 1;
     if (o.limit != kNoLimit) total = total ? std::min(total, o.limit) : o.limit;
     Ticker ticker(o.progress, "events", total);
-    auto it = view.NewIterator(internal::kCfEvents);
-    format::Be64 start(o.from);
-    for (it->Seek(rocksdb::Slice(start.buf, 8)); it->Valid() && sum->events < o.limit;
-         it->Next()) {
+    auto it = view.Cursor(internal::kCfEvents);
+    for (it->Seek(format::Be64(o.from).view()); it->Valid() && sum->events < o.limit; it->Next()) {
       out.clear();
-      auto pos = format::DecodeEventKey(ToView(it->key()));
+      auto pos = format::DecodeEventKey(it->key());
       if (!pos) {
         std::string msg = "malformed key in events: ";
-        AppendHex(ToView(it->key()), &msg);
-        FormatCorrupt(0, msg, o.format, ToView(it->value()), &out);
+        AppendHex(it->key(), &msg);
+        FormatCorrupt(0, msg, o.format, it->value(), &out);
         sum->corrupt++;
         sum->events++;
       } else {
         if (*pos > o.to) break;
-        RenderRecord(*pos, ToView(it->value()), o, &scratch, &out, sum);
+        RenderRecord(*pos, it->value(), o, &scratch, &out, sum);
       }
       sink(out);
       ticker.Tick();
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+    if (!it->status().ok()) return InContext(it->status(), "reading events");
     ticker.Finish();
     return Status::OK();
   }
 
   std::string rec;
-  rocksdb::Status rs = view.Get(internal::kCfStreams, o.stream, &rec);
+  Status rs = view.Get(internal::kCfStreams, o.stream, &rec);
   if (rs.IsNotFound()) {
     std::string msg = "no stream \"";
     AppendEscaped(o.stream, &msg);
     return Status::NotFound(msg + "\"");
   }
-  if (!rs.ok()) return FromRocks(rs, "reading streams");
+  if (!rs.ok()) return InContext(rs, "reading streams");
   format::StreamFields f{};
   Status ds = format::DecodeStream(o.stream, rec, &scratch, &f);
   if (!ds.ok()) return ds;
   uint64_t sid = f.stream_id;
-  format::StreamIndexKey upper(sid + 1, 0);
-  rocksdb::Slice ub(upper.buf, 16);
-  auto it = view.NewIterator(internal::kCfStreamIndex, sid == UINT64_MAX ? nullptr : &ub);
+  std::string upper;
+  if (sid != UINT64_MAX) upper = format::StreamIndexKey(sid + 1, 0).view();
+  auto it = view.Cursor(internal::kCfStreamIndex, std::move(upper));
   Ticker ticker(o.progress, "events", 0);
-  format::StreamIndexKey start(sid, o.from);
   std::string value;
-  for (it->Seek(rocksdb::Slice(start.buf, 16)); it->Valid() && sum->events < o.limit;
+  for (it->Seek(format::StreamIndexKey(sid, o.from).view()); it->Valid() && sum->events < o.limit;
        it->Next()) {
     out.clear();
-    auto k = format::DecodeStreamIndexKey(ToView(it->key()));
+    auto k = format::DecodeStreamIndexKey(it->key());
     if (!k || k->stream_id != sid) break;
     if (k->version > o.to) break;
-    auto pos = format::DecodePositionValue(ToView(it->value()));
+    auto pos = format::DecodePositionValue(it->value());
     if (!pos) {
       FormatCorrupt(0, "stream_index entry of version " + std::to_string(k->version) +
                            " has a malformed value",
@@ -96,7 +93,7 @@ Status Dump(const Store& store, const DumpOptions& o,
       sum->corrupt++;
       sum->events++;
     } else {
-      rocksdb::Status gs = view.Get(internal::kCfEvents, format::EventKey(*pos).view(), &value);
+      Status gs = view.Get(internal::kCfEvents, format::EventKey(*pos).view(), &value);
       if (gs.IsNotFound()) {
         FormatCorrupt(*pos, "stream_index entry of version " + std::to_string(k->version) +
                                 " points at a missing event",
@@ -104,7 +101,7 @@ Status Dump(const Store& store, const DumpOptions& o,
         sum->corrupt++;
         sum->events++;
       } else if (!gs.ok()) {
-        return FromRocks(gs, "reading events");
+        return InContext(gs, "reading events");
       } else {
         RenderRecord(*pos, value, o, &scratch, &out, sum);
       }
@@ -112,7 +109,7 @@ Status Dump(const Store& store, const DumpOptions& o,
     sink(out);
     ticker.Tick();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading stream_index");
+  if (!it->status().ok()) return InContext(it->status(), "reading stream_index");
   ticker.Finish();
   return Status::OK();
 }

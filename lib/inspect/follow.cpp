@@ -12,9 +12,14 @@
 #include "format/keys.hpp"
 #include "format/record.hpp"
 #include "inspect/read_view.hpp"
+#include "log/rocks_status.hpp"
 #include "inspect/text.hpp"
 
 namespace evstore::inspect {
+
+namespace {
+std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+}  // namespace
 
 namespace fs = std::filesystem;
 
@@ -52,7 +57,7 @@ struct LogFollower::Rep {
         return Status::Corruption("'" + path + "': malformed key in the events column family");
       e = *p + 1;
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "finding the end of the log");
+    if (!it->status().ok()) return internal::StatusFromRocks(it->status(), "finding the end of the log");
     // A secondary sees whole commits in log order, so the end only grows.
     end = std::max(end, e);
     return Status::OK();
@@ -80,7 +85,7 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, rep->path, &names);
-  if (!ls.ok()) return FromRocks(ls, "cannot list column families of '" + rep->path + "'");
+  if (!ls.ok()) return internal::StatusFromRocks(ls, "cannot list column families of '" + rep->path + "'");
   if (std::find(names.begin(), names.end(), internal::kCfNames[internal::kCfEvents]) == names.end())
     return Status::InvalidArgument("'" + rep->path + "' is not an evstore store");
 
@@ -101,7 +106,7 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
       rocksdb::DB::OpenAsSecondary(dbo, rep->path, rep->scratch, descs, &rep->cfs, &rep->db);
   if (!os.ok()) {
     rep->db = nullptr;
-    return FromRocks(os, "cannot open '" + rep->path + "' to follow it");
+    return internal::StatusFromRocks(os, "cannot open '" + rep->path + "' to follow it");
   }
 
   std::string fmt;
@@ -109,7 +114,7 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
                                     std::string(format::kFormatKey), &fmt);
   if (gs.IsNotFound())
     return Status::InvalidArgument("'" + rep->path + "' is not an evstore store (no format record)");
-  if (!gs.ok()) return FromRocks(gs, "cannot read the format record");
+  if (!gs.ok()) return internal::StatusFromRocks(gs, "cannot read the format record");
   auto rec = format::DecodeFormatRecord(fmt);
   if (!rec) return Status::Corruption("'" + rep->path + "': the format record is damaged");
   if (rec->version > format::kFormatVersion)
@@ -123,7 +128,7 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
 
 Status LogFollower::CatchUp() {
   rocksdb::Status s = rep_->db->TryCatchUpWithPrimary();
-  if (!s.ok()) return FromRocks(s, "catching up with the store's writer");
+  if (!s.ok()) return internal::StatusFromRocks(s, "catching up with the store's writer");
   return rep_->FindEnd();
 }
 
@@ -185,7 +190,7 @@ Status LogFollower::Read(uint64_t from, uint64_t limit, DumpFormat format,
     if (next != nullptr) *next = at;
     more = sink(out);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+  if (!it->status().ok()) return internal::StatusFromRocks(it->status(), "reading events");
   return Status::OK();
 }
 

@@ -17,15 +17,14 @@ namespace {
 // The last stream_index entry of `stream_id` at the view's snapshot.
 Status FindHead(const ReadView& view, std::string_view name, uint64_t stream_id,
                 StreamSummary* s) {
-  format::StreamIndexKey upper(stream_id + 1, 0);
-  rocksdb::Slice ub(upper.buf, 16);
-  auto it = view.NewIterator(internal::kCfStreamIndex, stream_id == UINT64_MAX ? nullptr : &ub);
-  format::StreamIndexKey last(stream_id, UINT64_MAX);
-  it->SeekForPrev(rocksdb::Slice(last.buf, 16));
+  std::string upper;
+  if (stream_id != UINT64_MAX) upper = format::StreamIndexKey(stream_id + 1, 0).view();
+  auto it = view.Cursor(internal::kCfStreamIndex, std::move(upper));
+  it->SeekForPrev(format::StreamIndexKey(stream_id, UINT64_MAX).view());
   if (it->Valid()) {
-    auto k = format::DecodeStreamIndexKey(ToView(it->key()));
+    auto k = format::DecodeStreamIndexKey(it->key());
     if (k && k->stream_id == stream_id) {
-      auto p = format::DecodePositionValue(ToView(it->value()));
+      auto p = format::DecodePositionValue(it->value());
       if (!p) {
         std::string msg = "stream_index entry of stream \"";
         AppendEscaped(name, &msg);
@@ -38,7 +37,7 @@ Status FindHead(const ReadView& view, std::string_view name, uint64_t stream_id,
       s->event_count = k->version + 1;
     }
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading stream_index");
+  if (!it->status().ok()) return InContext(it->status(), "reading stream_index");
   return Status::OK();
 }
 
@@ -50,14 +49,14 @@ Result<StoreInfo> GetInfo(const Store& store) {
   StoreInfo info;
   info.path = store.path();
   std::string v;
-  rocksdb::Status s = view.Get(internal::kCfDefault, format::kFormatKey, &v);
-  if (!s.ok()) return FromRocks(s, "reading the format record");
+  Status s = view.Get(internal::kCfDefault, format::kFormatKey, &v);
+  if (!s.ok()) return InContext(s, "reading the format record");
   auto fr = format::DecodeFormatRecord(v);
   if (!fr) return Status::Corruption("the format record is damaged");
   info.format_version = fr->version;
   info.created_ms = fr->created_ms;
   s = view.Get(internal::kCfDefault, format::kIdTagKey, &v);
-  if (!s.ok()) return FromRocks(s, "reading the id tag");
+  if (!s.ok()) return InContext(s, "reading the id tag");
   if (v.size() != 8) return Status::Corruption("the id tag record is damaged");
   AppendHex(v, &info.id_tag);
   s = view.Get(internal::kCfDefault, format::kNextStreamIdKey, &v);
@@ -68,30 +67,32 @@ Result<StoreInfo> GetInfo(const Store& store) {
   } else if (s.IsNotFound()) {
     info.next_stream_id = 1;
   } else {
-    return FromRocks(s, "reading the next stream id");
+    return InContext(s, "reading the next stream id");
   }
 
-  auto it = view.NewIterator(internal::kCfEvents);
+  auto it = view.Cursor(internal::kCfEvents);
   it->SeekToLast();
   if (it->Valid()) {
-    auto p = format::DecodeEventKey(ToView(it->key()));
+    auto p = format::DecodeEventKey(it->key());
     if (!p) return Status::Corruption("the last key of the events column family is malformed");
     info.next_position = *p + 1;
   }
   for (it->SeekToFirst(); it->Valid(); it->Next()) info.event_count++;
-  if (!it->status().ok()) return FromRocks(it->status(), "reading events");
-  it = view.NewIterator(internal::kCfStreams);
+  if (!it->status().ok()) return InContext(it->status(), "reading events");
+  it = view.Cursor(internal::kCfStreams);
   for (it->SeekToFirst(); it->Valid(); it->Next()) info.stream_count++;
-  if (!it->status().ok()) return FromRocks(it->status(), "reading streams");
+  if (!it->status().ok()) return InContext(it->status(), "reading streams");
   it.reset();
 
   for (int c = 0; c < internal::kNumCfs; c++) {
     ColumnFamilyInfo ci;
     ci.name = internal::kCfNames[c];
-    auto* h = view.cf(static_cast<Cf>(c));
-    view.db()->GetIntProperty(h, "rocksdb.estimate-num-keys", &ci.estimated_keys);
-    view.db()->GetIntProperty(h, "rocksdb.total-sst-files-size", &ci.sst_bytes);
-    view.db()->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &ci.memtable_bytes);
+    auto property = [&](const char* name) {
+      return internal::CfIntProperty(view.store(), static_cast<Cf>(c), name).value_or(0);
+    };
+    ci.estimated_keys = property("rocksdb.estimate-num-keys");
+    ci.sst_bytes = property("rocksdb.total-sst-files-size");
+    ci.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
     info.column_families.push_back(std::move(ci));
   }
   return info;
@@ -101,12 +102,12 @@ Status ListStreams(const Store& store, std::string_view from_name,
                    const std::function<bool(const StreamSummary&)>& visit) {
   ReadView view(store);
   if (!view.status().ok()) return view.status();
-  auto it = view.NewIterator(internal::kCfStreams);
+  auto it = view.Cursor(internal::kCfStreams);
   std::string scratch;
-  for (it->Seek(rocksdb::Slice(from_name.data(), from_name.size())); it->Valid(); it->Next()) {
-    std::string_view name = ToView(it->key());
+  for (it->Seek(from_name); it->Valid(); it->Next()) {
+    std::string_view name = it->key();
     format::StreamFields f{};
-    Status ds = format::DecodeStream(name, ToView(it->value()), &scratch, &f);
+    Status ds = format::DecodeStream(name, it->value(), &scratch, &f);
     if (!ds.ok()) return ds;
     StreamSummary s;
     s.name = std::string(name);
@@ -117,7 +118,7 @@ Status ListStreams(const Store& store, std::string_view from_name,
     if (!hs.ok()) return hs;
     if (!visit(s)) return Status::OK();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading streams");
+  if (!it->status().ok()) return InContext(it->status(), "reading streams");
   return Status::OK();
 }
 
@@ -127,14 +128,14 @@ Result<LogStats> GetStats(const Store& store, size_t top, const ProgressFn& prog
   LogStats st;
   std::unordered_map<std::string, uint64_t> types, categories, streams;
   Ticker ticker(progress, "events", EstimateKeys(view, internal::kCfEvents));
-  auto it = view.NewIterator(internal::kCfEvents);
+  auto it = view.Cursor(internal::kCfEvents);
   std::string scratch;
   bool first = true;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ticker.Tick();
-    auto pos = format::DecodeEventKey(ToView(it->key()));
+    auto pos = format::DecodeEventKey(it->key());
     EventView e;
-    if (!pos || !format::DecodeEvent(*pos, ToView(it->value()), &scratch, &e).ok()) {
+    if (!pos || !format::DecodeEvent(*pos, it->value(), &scratch, &e).ok()) {
       st.corrupt_records++;
       continue;
     }
@@ -155,13 +156,13 @@ Result<LogStats> GetStats(const Store& store, size_t top, const ProgressFn& prog
     if (!cat.empty()) categories[std::string(cat)]++;
     streams[std::string(e.stream)]++;
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+  if (!it->status().ok()) return InContext(it->status(), "reading events");
   ticker.Finish();
 
   // Caller-supplied ids are exactly the entries of event_ids.
-  it = view.NewIterator(internal::kCfEventIds);
+  it = view.Cursor(internal::kCfEventIds);
   for (it->SeekToFirst(); it->Valid(); it->Next()) st.caller_ids++;
-  if (!it->status().ok()) return FromRocks(it->status(), "reading event_ids");
+  if (!it->status().ok()) return InContext(it->status(), "reading event_ids");
 
   st.streams = streams.size();
   for (const auto& [name, n] : streams) {

@@ -1,11 +1,10 @@
 #include "inspect/read_view.hpp"
 
 #include "format/keys.hpp"
-#include "log/rocks_status.hpp"
 
 namespace evstore::inspect {
 
-ReadView::ReadView(const Store& store) : impl_(store.impl()) {
+ReadView::ReadView(const Store& store) : impl_(internal::StoreAccess::Impl(store)) {
   if (impl_ == nullptr) {
     status_ = Status::Closed("store is closed");
     return;
@@ -15,47 +14,27 @@ ReadView::ReadView(const Store& store) : impl_(store.impl()) {
     status_ = Status::Closed("store is closed");
     return;
   }
-  snap_ = impl_->db()->GetSnapshot();
+  snap_.emplace(*impl_);
 }
 
-ReadView::~ReadView() {
-  if (snap_ != nullptr) impl_->db()->ReleaseSnapshot(snap_);
+std::unique_ptr<internal::CfCursor> ReadView::Cursor(internal::Cf cf, std::string upper) const {
+  internal::CfCursorOptions o;
+  o.upper = std::move(upper);
+  o.snapshot = &*snap_;
+  o.fill_cache = false;
+  return std::make_unique<internal::CfCursor>(*impl_, cf, std::move(o));
 }
 
-std::unique_ptr<rocksdb::Iterator> ReadView::NewIterator(internal::Cf cf,
-                                                         const rocksdb::Slice* upper) const {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap_;
-  ro.iterate_upper_bound = upper;
-  // Inspection reads everything once: do not push the host's hot blocks out.
-  ro.fill_cache = false;
-  // stream_index has a prefix extractor; scans here cross prefixes.
-  ro.total_order_seek = true;
-  return std::unique_ptr<rocksdb::Iterator>(impl_->db()->NewIterator(ro, impl_->cf(cf)));
-}
-
-rocksdb::Status ReadView::Get(internal::Cf cf, std::string_view key, std::string* value) const {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap_;
-  return impl_->db()->Get(ro, impl_->cf(cf), rocksdb::Slice(key.data(), key.size()), value);
-}
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  return internal::StatusFromRocks(s, what);
-}
-
-uint64_t EstimateKeys(const ReadView& view, internal::Cf cf) {
-  uint64_t n = 0;
-  if (!view.db()->GetIntProperty(view.cf(cf), "rocksdb.estimate-num-keys", &n)) return 0;
-  return n;
+Status ReadView::Get(internal::Cf cf, std::string_view key, std::string* value) const {
+  return internal::CfGet(*impl_, cf, key, value, &*snap_);
 }
 
 uint64_t LogEnd(const ReadView& view) {
-  uint64_t end = view.impl()->visible();
-  auto it = view.NewIterator(internal::kCfEvents);
+  uint64_t end = view.store().visible();
+  auto it = view.Cursor(internal::kCfEvents);
   it->SeekToLast();
   if (it->Valid()) {
-    if (auto p = format::DecodeEventKey(ToView(it->key())); p && *p != UINT64_MAX)
+    if (auto p = format::DecodeEventKey(it->key()); p && *p != UINT64_MAX)
       end = std::max(end, *p + 1);
   }
   return end;

@@ -1,10 +1,9 @@
 // ReadView: one consistent, read-only view of a store for the inspect
 // functions. Holds the store's operation guard (so close() waits) and a
-// RocksDB snapshot, released in the destructor.
+// snapshot, released in the destructor. Reads go through the log layer
+// (log/cf_cursor.hpp).
 #ifndef EVSTORE_LIB_INSPECT_READ_VIEW_HPP_
 #define EVSTORE_LIB_INSPECT_READ_VIEW_HPP_
-
-#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <memory>
@@ -15,41 +14,37 @@
 #include "evstore/inspect.hpp"
 #include "evstore/status.hpp"
 #include "evstore/store.hpp"
+#include "log/cf_cursor.hpp"
+#include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::inspect {
 
+using internal::InContext;
+
 class ReadView {
  public:
   explicit ReadView(const Store& store);
-  ~ReadView();
   ReadView(const ReadView&) = delete;
   ReadView& operator=(const ReadView&) = delete;
 
   // Closed when the store is not open; then nothing else may be called.
   const Status& status() const { return status_; }
 
-  // An iterator over `cf` at the snapshot, below `upper` when given (the
-  // slice must outlive the iterator).
-  std::unique_ptr<rocksdb::Iterator> NewIterator(internal::Cf cf,
-                                                 const rocksdb::Slice* upper = nullptr) const;
-  // Point read at the snapshot.
-  rocksdb::Status Get(internal::Cf cf, std::string_view key, std::string* value) const;
-  rocksdb::DB* db() const { return impl_->db(); }
-  rocksdb::ColumnFamilyHandle* cf(internal::Cf c) const { return impl_->cf(c); }
-  internal::StoreImpl* impl() const { return impl_; }
+  // A cursor over `cf` at the snapshot, below `upper` when not empty. It
+  // reads each block once, so it leaves the block cache to the host.
+  std::unique_ptr<internal::CfCursor> Cursor(internal::Cf cf, std::string upper = {}) const;
+  // Point read at the snapshot: OK, NotFound, or the error.
+  Status Get(internal::Cf cf, std::string_view key, std::string* value) const;
+  const internal::StoreImpl& store() const { return *impl_; }
 
  private:
   internal::StoreImpl* impl_;
   std::optional<internal::StoreImpl::OpGuard> guard_;
-  const rocksdb::Snapshot* snap_ = nullptr;
+  // Declared after guard_: released while the store is still held open.
+  std::optional<internal::CfSnapshot> snap_;
   Status status_;
 };
-
-// evstore::Status from a RocksDB status (defined with the store).
-Status FromRocks(const rocksdb::Status& s, std::string_view what);
-
-inline std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 // Reports progress of one phase every 4096 items and once at the end.
 class Ticker {
@@ -72,7 +67,9 @@ class Ticker {
 };
 
 // RocksDB's estimate of the keys in `cf` (0 when unknown).
-uint64_t EstimateKeys(const ReadView& view, internal::Cf cf);
+inline uint64_t EstimateKeys(const ReadView& view, internal::Cf cf) {
+  return internal::CfIntProperty(view.store(), cf, "rocksdb.estimate-num-keys").value_or(0);
+}
 
 // The end of the log (the position the next event gets) at the view's
 // snapshot: one past its last key of `events`, and never below what the

@@ -44,16 +44,16 @@ Status ListSagas(const Store& store, std::string_view from_id,
                  const std::function<bool(const SagaInfo&)>& visit) {
   ReadView view(store);
   if (!view.status().ok()) return view.status();
-  auto it = view.NewIterator(internal::kCfSagas);
+  auto it = view.Cursor(internal::kCfSagas);
   // Records sort after the engine's index keys (format/saga_record.hpp).
   std::string from = std::max(std::string(from_id), std::string(format::kSagaRecordsStart));
   for (it->Seek(from); it->Valid(); it->Next()) {
     format::SagaRecordData r;
-    Status s = format::DecodeSagaRecord(ToView(it->key()), ToView(it->value()), &r);
+    Status s = format::DecodeSagaRecord(it->key(), it->value(), &r);
     if (!s.ok()) return s;
     if (!visit(ToInfo(std::move(r)))) return Status::OK();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading sagas");
+  if (!it->status().ok()) return InContext(it->status(), "reading sagas");
   return Status::OK();
 }
 
@@ -61,14 +61,14 @@ Result<SagaInfo> GetSaga(const Store& store, std::string_view id) {
   ReadView view(store);
   if (!view.status().ok()) return view.status();
   std::string value;
-  rocksdb::Status gs = format::IsSagaIndexKey(id) ? rocksdb::Status::NotFound()
-                                                  : view.Get(internal::kCfSagas, id, &value);
+  Status gs = format::IsSagaIndexKey(id) ? Status::NotFound("an index key names no saga")
+                                         : view.Get(internal::kCfSagas, id, &value);
   if (gs.IsNotFound()) {
     std::string msg = "no saga \"";
     AppendEscaped(id, &msg);
     return Status::NotFound(msg + "\"");
   }
-  if (!gs.ok()) return FromRocks(gs, "reading sagas");
+  if (!gs.ok()) return InContext(gs, "reading sagas");
   format::SagaRecordData r;
   Status s = format::DecodeSagaRecord(id, value, &r);
   if (!s.ok()) return s;

@@ -82,12 +82,12 @@ class Verifier {
 
   Status CheckMetadata() {
     std::string v;
-    rocksdb::Status s = view_.Get(internal::kCfDefault, format::kFormatKey, &v);
+    Status s = view_.Get(internal::kCfDefault, format::kFormatKey, &v);
     if (s.IsNotFound()) {
       Report(internal::kCfDefault, std::string(format::kFormatKey), Problem::kNoPosition,
              "format record is missing");
     } else if (!s.ok()) {
-      return FromRocks(s, "reading the format record");
+      return InContext(s, "reading the format record");
     } else if (auto fr = format::DecodeFormatRecord(v); !fr) {
       Report(internal::kCfDefault, std::string(format::kFormatKey), Problem::kNoPosition,
              "format record is damaged");
@@ -96,7 +96,7 @@ class Verifier {
              "format " + std::to_string(fr->version) + " is newer than this build reads");
     }
     s = view_.Get(internal::kCfDefault, format::kIdTagKey, &v);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the id tag");
+    if (!s.ok() && !s.IsNotFound()) return InContext(s, "reading the id tag");
     if (s.ok() && v.size() == 8) {
       tag_ = format::GetBE64(v.data());
       have_tag_ = true;
@@ -105,7 +105,7 @@ class Verifier {
              "id tag record is missing or damaged");
     }
     s = view_.Get(internal::kCfDefault, format::kNextStreamIdKey, &v);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the next stream id");
+    if (!s.ok() && !s.IsNotFound()) return InContext(s, "reading the next stream id");
     if (s.ok()) {
       if (auto n = format::DecodePositionValue(v)) {
         next_stream_id_ = *n;
@@ -119,13 +119,13 @@ class Verifier {
 
   Status CheckStreams() {
     Ticker t(o_.progress, "streams", EstimateKeys(view_, internal::kCfStreams));
-    auto it = view_.NewIterator(internal::kCfStreams);
+    auto it = view_.Cursor(internal::kCfStreams);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       t.Tick();
       r_->streams++;
-      std::string_view name = ToView(it->key());
+      std::string_view name = it->key();
       format::StreamFields f{};
-      Status ds = format::DecodeStream(name, ToView(it->value()), &scratch_, &f);
+      Status ds = format::DecodeStream(name, it->value(), &scratch_, &f);
       if (!ds.ok()) {
         Report(internal::kCfStreams, Quoted(name), Problem::kNoPosition,
                std::string(ds.message()));
@@ -153,14 +153,14 @@ class Verifier {
   // Reports a missing or wrong index entry; an error only when reading fails.
   Status ExpectKey(Cf cf, std::string_view key, std::string_view want_value, std::string label,
                    uint64_t position) {
-    rocksdb::Status s = view_.Get(cf, key, &value_);
+    Status s = view_.Get(cf, key, &value_);
     if (s.IsNotFound()) {
       Report(cf, std::move(label), position, "index entry is missing for the event at position " +
                                                  std::to_string(position));
       return Status::OK();
     }
     if (!s.ok()) {
-      Report(cf, std::move(label), position, "index entry is unreadable: " + s.ToString());
+      Report(cf, std::move(label), position, "index entry is unreadable: " + std::string(s.message()));
       return Status::OK();
     }
     if (value_ != want_value)
@@ -172,7 +172,7 @@ class Verifier {
 
   Status CheckEvents() {
     Ticker t(o_.progress, "events", EstimateKeys(view_, internal::kCfEvents));
-    auto it = view_.NewIterator(internal::kCfEvents);
+    auto it = view_.Cursor(internal::kCfEvents);
     uint64_t expect = 0, last_resume = 0;
     bool resumed = false, yielded = false;
     it->SeekToFirst();
@@ -180,7 +180,7 @@ class Verifier {
       for (; it->Valid(); it->Next()) {
         t.Tick();
         yielded = true;
-        Status s = CheckEvent(ToView(it->key()), ToView(it->value()), &expect);
+        Status s = CheckEvent(it->key(), it->value(), &expect);
         if (!s.ok()) return s;
       }
       if (it->status().ok()) break;
@@ -196,9 +196,8 @@ class Verifier {
       resumed = true;
       yielded = false;
       last_resume = resume;
-      it = view_.NewIterator(internal::kCfEvents);
-      format::Be64 k(resume);
-      it->Seek(rocksdb::Slice(k.buf, 8));
+      it = view_.Cursor(internal::kCfEvents);
+      it->Seek(format::Be64(resume).view());
     }
     // Also past damage that hid the last records: a checkpoint there is not
     // beyond the end.
@@ -212,12 +211,12 @@ class Verifier {
   // RocksDB could not read `cf` past some point (damage under its entries):
   // reported, and verification goes on with what was read. Only the log
   // itself is read around damage (SkipDamaged), since its keys are dense.
-  void ReportScanFailure(Cf cf, const rocksdb::Status& s) {
+  void ReportScanFailure(Cf cf, const Status& s) {
     Report(cf, std::string(internal::kCfNames[cf]), Problem::kNoPosition,
-           "cannot be read to its end: " + s.ToString());
+           "cannot be read to its end: " + std::string(s.message()));
   }
 
-  static Status ToStatus(const rocksdb::Status& s) { return FromRocks(s, "reading events"); }
+  static Status ToStatus(const Status& s) { return InContext(s, "reading events"); }
 
   // Checks one record of `events`; *expect is the next position expected.
   Status CheckEvent(std::string_view key, std::string_view value, uint64_t* expect) {
@@ -265,11 +264,11 @@ class Verifier {
   // them) up to the end of the log, reporting those that cannot be read.
   // Returns the first readable position after the damage, or kNoResume.
   uint64_t SkipDamaged(uint64_t* expect, const Status& err) {
-    const uint64_t end = view_.impl()->visible();
+    const uint64_t end = view_.store().visible();
     bool reported = false;
     for (uint64_t p = *expect; p < end; p++) {
       format::Be64 k(p);
-      rocksdb::Status gs = view_.Get(internal::kCfEvents, k.view(), &value_);
+      Status gs = view_.Get(internal::kCfEvents, k.view(), &value_);
       if (gs.ok()) return p;
       if (gs.IsNotFound()) continue;  // a gap: reported when the scan resumes
       ReportUnreadable(p, expect, ToStatus(gs));
@@ -362,7 +361,7 @@ Status Verifier::CheckEventIndexes(uint64_t pos, const EventView& e, uint64_t re
 
 bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventView* e,
                           bool* damaged) {
-  rocksdb::Status s = view_.Get(internal::kCfEvents, format::EventKey(pos).view(), &target_);
+  Status s = view_.Get(internal::kCfEvents, format::EventKey(pos).view(), &target_);
   if (s.IsNotFound()) {
     Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which holds no event");
     return false;
@@ -375,7 +374,7 @@ bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventVi
     // Unreadable here although the scan of the log did not report it.
     if (damaged) *damaged = true;
     Report(cf, label, pos, "points at position " + std::to_string(pos) + ", which is unreadable: " +
-                               s.ToString());
+                               std::string(s.message()));
     return false;
   }
   Status ds = format::DecodeEvent(pos, target_, &scratch2_, e);
@@ -389,14 +388,14 @@ bool Verifier::LoadTarget(Cf cf, const std::string& label, uint64_t pos, EventVi
 
 Status Verifier::CheckStreamIndex() {
   Ticker t(o_.progress, "stream_index", EstimateKeys(view_, internal::kCfStreamIndex));
-  auto it = view_.NewIterator(internal::kCfStreamIndex);
+  auto it = view_.Cursor(internal::kCfStreamIndex);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     r_->stream_index_entries++;
-    auto k = format::DecodeStreamIndexKey(ToView(it->key()));
-    auto p = format::DecodePositionValue(ToView(it->value()));
+    auto k = format::DecodeStreamIndexKey(it->key());
+    auto p = format::DecodePositionValue(it->value());
     if (!k) {
-      Report(internal::kCfStreamIndex, HexKey(ToView(it->key())), Problem::kNoPosition,
+      Report(internal::kCfStreamIndex, HexKey(it->key()), Problem::kNoPosition,
              "malformed key (not 16 bytes)");
       continue;
     }
@@ -462,13 +461,13 @@ Status Verifier::CheckStreamIndex() {
 
 Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
   Ticker t(o_.progress, internal::kCfNames[cf], EstimateKeys(view_, cf));
-  auto it = view_.NewIterator(cf);
+  auto it = view_.Cursor(cf);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     (*count)++;
-    auto k = format::DecodeNameIndexKey(ToView(it->key()));
+    auto k = format::DecodeNameIndexKey(it->key());
     if (!k) {
-      Report(cf, HexKey(ToView(it->key())), Problem::kNoPosition,
+      Report(cf, HexKey(it->key()), Problem::kNoPosition,
              "malformed key (not name + 0x00 + 8-byte position)");
       continue;
     }
@@ -492,11 +491,11 @@ Status Verifier::CheckNameIndex(Cf cf, uint64_t* count) {
 
 Status Verifier::CheckEventIds() {
   Ticker t(o_.progress, "event_ids", EstimateKeys(view_, internal::kCfEventIds));
-  auto it = view_.NewIterator(internal::kCfEventIds);
+  auto it = view_.Cursor(internal::kCfEventIds);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     r_->event_id_entries++;
-    std::string_view key = ToView(it->key());
+    std::string_view key = it->key();
     if (key.size() != 16) {
       Report(internal::kCfEventIds, HexKey(key), Problem::kNoPosition, "malformed key (not 16 bytes)");
       continue;
@@ -504,7 +503,7 @@ Status Verifier::CheckEventIds() {
     Uuid id;
     std::memcpy(id.bytes, key.data(), 16);
     std::string label = id.ToString();
-    auto p = format::DecodePositionValue(ToView(it->value()));
+    auto p = format::DecodePositionValue(it->value());
     if (!p) {
       Report(internal::kCfEventIds, label, Problem::kNoPosition,
              "malformed value (not an 8-byte position)");
@@ -525,22 +524,22 @@ Status Verifier::CheckEventIds() {
 
 Status Verifier::CheckSagas() {
   Ticker t(o_.progress, "sagas", EstimateKeys(view_, internal::kCfSagas));
-  auto it = view_.NewIterator(internal::kCfSagas);
+  auto it = view_.Cursor(internal::kCfSagas);
   format::SagaRecordData rec;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
-    if (format::IsSagaIndexKey(ToView(it->key()))) {
+    if (format::IsSagaIndexKey(it->key())) {
       // The saga engine's index entries, beside the records.
       format::SagaIndexEntry e;
-      if (!format::ParseSagaIndexKey(ToView(it->key()), &e))
-        Report(internal::kCfSagas, HexKey(ToView(it->key())), Problem::kNoPosition,
+      if (!format::ParseSagaIndexKey(it->key(), &e))
+        Report(internal::kCfSagas, HexKey(it->key()), Problem::kNoPosition,
                "malformed saga index key");
       continue;
     }
     r_->saga_records++;
-    Status ds = format::DecodeSagaRecord(ToView(it->key()), ToView(it->value()), &rec);
+    Status ds = format::DecodeSagaRecord(it->key(), it->value(), &rec);
     if (!ds.ok())
-      Report(internal::kCfSagas, Quoted(ToView(it->key())), Problem::kNoPosition,
+      Report(internal::kCfSagas, Quoted(it->key()), Problem::kNoPosition,
              std::string(ds.message()));
   }
   if (!it->status().ok()) ReportScanFailure(internal::kCfSagas, it->status());
@@ -553,18 +552,18 @@ Status Verifier::CheckSagas() {
 // a damaged record.
 Status Verifier::CheckCheckpoints() {
   Ticker t(o_.progress, "checkpoints", EstimateKeys(view_, internal::kCfCheckpoints));
-  auto it = view_.NewIterator(internal::kCfCheckpoints);
+  auto it = view_.Cursor(internal::kCfCheckpoints);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     t.Tick();
     r_->checkpoint_records++;
-    std::string_view name = ToView(it->key());
+    std::string_view name = it->key();
     if (!internal::ValidCheckpointName(name).ok()) {
       Report(internal::kCfCheckpoints, Quoted(name), Problem::kNoPosition,
              "checkpoint name is empty, longer than 256 bytes, not UTF-8 or holds NUL");
       continue;
     }
     format::CheckpointFields f;
-    Status ds = format::DecodeCheckpoint(name, ToView(it->value()), &f);
+    Status ds = format::DecodeCheckpoint(name, it->value(), &f);
     if (!ds.ok()) {
       Report(internal::kCfCheckpoints, Quoted(name), Problem::kNoPosition,
              std::string(ds.message()));

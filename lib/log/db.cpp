@@ -26,16 +26,6 @@ const char* const kCfNames[kNumCfs] = {
 
 namespace fs = std::filesystem;
 
-Status StatusFromRocks(const rocksdb::Status& s, std::string_view what) {
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsNotSupported()) return Status::NotSupported(msg);
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
-  if (s.IsBusy() || s.IsTryAgain()) return Status::Busy(msg);
-  return Status::IOError(msg);
-}
-
 namespace {
 
 // The name part (everything before the 0x00 + 8-byte position) of a
@@ -78,7 +68,7 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
     o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 16));
   }
   // Index entries are small and their inserts land all over the key space:
-  // small memtables stay in the CPU cache (measured: ~20% faster appends).
+  // small memtables stay in the CPU cache (docs/benchmarks.md, event log).
   if (cf != kCfEvents && cf != kCfDefault) o.write_buffer_size = 4u << 20;
   // Index entries are keys of a few dozen bytes with tiny values: compressing
   // their blocks costs flush CPU for little space.
@@ -502,10 +492,7 @@ Status StoreImpl::CloseDb() {
     // Flushing the memtables makes the next open quick (no log replay). A
     // failure loses nothing: the synced log still holds their data.
     if (stopped.ok()) {
-      std::vector<rocksdb::ColumnFamilyHandle*> all;
-      for (auto* h : cfs_)
-        if (h != nullptr) all.push_back(h);
-      note(db_->Flush(rocksdb::FlushOptions(), all),
+      note(db_->Flush(rocksdb::FlushOptions(), OpenHandles()),
            "close: flushing the memtables failed (nothing is lost: the next open replays the log)");
     }
   }
@@ -518,6 +505,20 @@ Status StoreImpl::CloseDb() {
   delete db_;
   db_ = nullptr;
   return first;
+}
+
+std::vector<rocksdb::ColumnFamilyHandle*> StoreImpl::OpenHandles() const {
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  for (auto* h : cfs_)
+    if (h != nullptr) all.push_back(h);
+  return all;
+}
+
+Status StoreImpl::FlushMemtables() {
+  OpGuard g(this);
+  if (g.closed()) return Status::Closed("store is closed");
+  rocksdb::Status s = db_->Flush(rocksdb::FlushOptions(), OpenHandles());
+  return s.ok() ? Status::OK() : StatusFromRocks(s, "flushing the memtables");
 }
 
 Status StoreImpl::Close() {

@@ -179,6 +179,11 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
     return queue_.size();
   }
 
+  // Flushes the memtables of every column family to table files (the read
+  // benchmark reads from tables, as a long-running store does). Closed
+  // once the store is closed.
+  Status FlushMemtables();
+
   // First position not yet visible to readers.
   uint64_t visible() const { return visible_.load(std::memory_order_acquire); }
 
@@ -275,6 +280,9 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   rocksdb::DBOptions BaseDbOptions();
   // Syncs the log, flushes and closes RocksDB; the first error, if any.
   Status CloseDb();
+  // The handles of every column family the store opened (not the unknown
+  // ones it keeps open).
+  std::vector<rocksdb::ColumnFamilyHandle*> OpenHandles() const;
 
   // Commit pipeline helpers (commit.cpp).
   struct GroupState;

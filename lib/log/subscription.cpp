@@ -356,7 +356,12 @@ Result<std::unique_ptr<PushSubscription>> PushImpl::Make(std::shared_ptr<StoreIm
   std::shared_ptr<PushImpl> p(new PushImpl(std::move(sub).value(), std::move(handler)));
   // The thread shares ownership: a handler that destroys its own
   // PushSubscription does not pull the state out from under itself.
-  p->thread_ = std::thread([self = p] { self->Run(); });
+  {
+    // Run() takes mu_ first: the thread sees thread_ assigned (Wait and Join
+    // read it to recognise the handler's own thread).
+    std::lock_guard<std::mutex> l(p->mu_);
+    p->thread_ = std::thread([self = p] { self->Run(); });
+  }
   return std::unique_ptr<PushSubscription>(new PushSubscription(std::move(p)));
 }
 
@@ -372,6 +377,7 @@ void PushImpl::Join() {
 }
 
 void PushImpl::Run() {
+  { std::lock_guard<std::mutex> l(mu_); }  // thread_ is assigned (Make)
   Status result;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) break;

@@ -128,7 +128,12 @@ Result<std::unique_ptr<Projection>> ProjectionRunner::Start(std::shared_ptr<Stor
     store->ReleaseProjection(name);
     return s;
   }
-  r->thread_ = std::thread([self = r] { self->Run(); });
+  {
+    // Run() takes mu_ first: the thread sees thread_ assigned (Wait and Join
+    // read it to recognise the handler's own thread).
+    std::lock_guard<std::mutex> l(r->mu_);
+    r->thread_ = std::thread([self = r] { self->Run(); });
+  }
   return std::unique_ptr<Projection>(new Projection(std::move(r)));
 }
 
@@ -390,6 +395,7 @@ bool ProjectionRunner::SleepUnlessStopped(std::chrono::milliseconds d) {
 }
 
 void ProjectionRunner::Run() {
+  { std::lock_guard<std::mutex> l(mu_); }  // thread_ is assigned (Start)
   auto backoff = o_.retry_initial;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) return Finish(Status::OK(), ProjectionStatus::Phase::kStopped);

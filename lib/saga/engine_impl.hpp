@@ -57,7 +57,6 @@ inline constexpr size_t kMaxNameBytes = 256;
 
 Status ValidateDefinition(const SagaDefinition& d);
 Status ValidateSagaId(std::string_view id);
-int64_t NowMs();
 // A clock reading `d` from now, clamped so that huge durations cannot overflow.
 std::chrono::steady_clock::time_point After(std::chrono::milliseconds d);
 
@@ -117,30 +116,41 @@ Status CheckShape(const Record& r, const Def& d);
 
 namespace evstore {
 
-class SagaEngine::Impl : public std::enable_shared_from_this<SagaEngine::Impl> {
+// Hidden although nested in an exported class: libevstore.so exports only the
+// public API, and the engine's internals are no part of it.
+class [[gnu::visibility("hidden")]] SagaEngine::Impl
+    : public std::enable_shared_from_this<SagaEngine::Impl> {
  public:
   Impl(std::shared_ptr<internal::StoreImpl> store, const SagaEngineOptions& options);
   ~Impl();
 
+  // Set-up, starting, shutdown (engine.cpp).
   Status Register(std::span<const SagaDefinition> defs);
-  // Reads the unfinished sagas (building the index first for a store written
-  // before it existed), resumes them, starts the threads. Sagas that were or
-  // became stuck are returned for the on_stuck report; damaged ones are kept
-  // in damaged_. REQUIRES: the Impl is owned by a shared_ptr.
+  Result<bool> Start(std::string_view definition, std::string_view id, std::string_view input);
+  Status EngineStatus() const;
+  Status Shutdown();
+
+  // Recovery (recovery.cpp). Reads the unfinished sagas (building the index
+  // first for a store written before it existed), resumes them, starts the
+  // threads. Sagas that were or became stuck are returned for the on_stuck
+  // report; damaged ones are kept in damaged_. REQUIRES: the Impl is owned
+  // by a shared_ptr.
   Status Recover(std::vector<SagaInfo>* stuck);
 
-  Result<bool> Start(std::string_view definition, std::string_view id, std::string_view input);
+  // Queries (queries.cpp).
   Result<SagaInfo> Get(std::string_view id);
   Result<SagaPage> List(SagaState state, std::string_view after_id, size_t limit);
   Result<SagaInfo> Wait(std::string_view id, std::chrono::milliseconds timeout);
   Status WaitIdle(std::chrono::milliseconds timeout);
-  Status Retry(std::string_view id);
-  Status Resolve(std::string_view id, std::string_view note);
-  Result<uint64_t> Purge();
   std::vector<SagaDamage> Damaged() const;
   SagaStats Stats() const;
-  Status EngineStatus() const;
-  Status Shutdown();
+
+  // Settling stuck sagas by hand (settlement.cpp).
+  Status Retry(std::string_view id);
+  Status Resolve(std::string_view id, std::string_view note);
+
+  // Retention (retention.cpp).
+  Result<uint64_t> Purge();
 
   const SagaEngineOptions& options() const { return opt_; }
   void set_attached() { attached_ = true; }
@@ -198,14 +208,31 @@ class SagaEngine::Impl : public std::enable_shared_from_this<SagaEngine::Impl> {
   Status BeginWrite();
   void EndWrite();
   Status ReadRecord(std::string_view id, saga::Record* out);
-  // Builds the indexes when the store has none; checks their version.
-  Status EnsureIndex();
   void AddHistory(saga::Record* r, SagaEvent e, int32_t step, uint32_t attempt,
                   std::string text) const;
+
+  // Builds the indexes when the store has none; checks their version
+  // (recovery.cpp).
+  Status EnsureIndex();
+  // Retry (resolve false) or resolve a stuck saga (settlement.cpp).
+  Status SettleByHand(std::string_view id, bool resolve, std::string_view note);
+
+  // Definitions and state (engine.cpp).
   std::shared_ptr<const saga::Def> FindDef(std::string_view name, uint64_t fingerprint) const;
   std::string MissingDefMessage(const saga::Record& r) const;
   Status CheckOpenLocked() const;
-  Status SettleByHand(std::string_view id, bool resolve, std::string_view note);
+  // Start, retry and resolve reserve a saga's id in starting_ while they
+  // read and commit its record. Waits until no other holds `id`. REQUIRES:
+  // *l holds mu_; returns with it held: OK, or why the engine takes no more
+  // requests.
+  Status AwaitReservationLocked(std::unique_lock<std::mutex>* l, const std::string& id);
+  // Ends the reservation of `id` and wakes whoever waits for it. REQUIRES:
+  // mu_ held.
+  void EndReservationLocked(const std::string& id);
+  // Makes `r` (committed) the active instance `id` of `def`, its next
+  // attempt due at `next_attempt_ms` (0: now). REQUIRES: mu_ held.
+  void ActivateLocked(const std::string& id, std::shared_ptr<const saga::Def> def, saga::Record r,
+                      int64_t next_attempt_ms);
   // Runs the callbacks for a settled saga. REQUIRES: *l holds mu_ and the
   // id was added to notifying_; returns with mu_ held and the id removed.
   void Notify(std::unique_lock<std::mutex>* l, bool is_stuck, SagaInfo info);

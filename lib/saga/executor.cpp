@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/time.hpp"
 #include "log/store_impl.hpp"
 #include "saga/engine_impl.hpp"
 
@@ -56,7 +57,7 @@ void SagaEngine::Impl::EraseTimerLocked(saga::Instance* inst) {
 
 void SagaEngine::Impl::ScheduleLocked(const InstPtr& inst, int64_t next_attempt_ms) {
   if (stopping_) return;
-  int64_t wait = next_attempt_ms - saga::NowMs();
+  int64_t wait = next_attempt_ms - NowMs();
   if (next_attempt_ms == 0 || wait <= 0) {
     ready_.push_back(inst);
     work_cv_.notify_one();
@@ -380,7 +381,7 @@ bool SagaEngine::Impl::Transition(const InstPtr& inst, Outcome out, uint32_t att
   };
   auto schedule_retry = [&](const RetryPolicy& p, SagaEvent e) {
     next.attempt = attempt;
-    next.next_attempt_ms = saga::NowMs() + BackoffMs(p, attempt);
+    next.next_attempt_ms = NowMs() + BackoffMs(p, attempt);
     AddHistory(&next, e, i, attempt, out.error);
   };
 
@@ -534,7 +535,7 @@ bool SagaEngine::Impl::Apply(const InstPtr& inst, Record next) {
     if (prestarted) UndoPrestart(inst);
     return false;
   }
-  if (at != 0 && at > saga::NowMs()) {
+  if (at != 0 && at > NowMs()) {
     ScheduleLocked(inst, at);
     return false;
   }

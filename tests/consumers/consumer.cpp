@@ -2,12 +2,17 @@
 // the consumer projects next to this file (CMake: cmake/, Meson: meson/)
 // against an installed evstore or a subproject. It opens a new store, appends
 // two events, is refused a stale append, reads the stream back and closes.
+// It also caches a stream head in a TieredCache, whose implementation the
+// installed evstore/detail/ headers must supply (nothing is printed for it).
 // Its output after the first line is expected.txt, the same as consumer.c's.
 // usage: consumer_cpp DIR (DIR: a new directory)
+#include <evstore/cache.hpp>
 #include <evstore/store.hpp>
 #include <evstore/version.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +54,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(r->last_version),
               static_cast<unsigned long long>(r->first_position),
               static_cast<unsigned long long>(r->last_position));
+
+  evstore::TieredCache<std::string, uint64_t> heads(evstore::CacheOptions::WithTotalCapacity(64),
+                                                    evstore::TrivialCacheCodec<uint64_t>());
+  if (!heads.put("order-7", r->last_version).ok() ||
+      heads.get("order-7") != std::optional<uint64_t>(r->last_version)) {
+    std::fprintf(stderr, "consumer_cpp: the cache lost a value\n");
+    return 1;
+  }
 
   auto stale = store.append("order-7", ExpectedVersion::NoStream(), Event("OrderCancelled", "{}"));
   if (!stale.status().IsWrongExpectedVersion()) return Fail("stale append", stale.status());

@@ -18,6 +18,7 @@
 #include "evstore/store.hpp"
 #include "format/keys.hpp"
 #include "format/record.hpp"
+#include "log/cf_cursor.hpp"
 #include "log/store_impl.hpp"
 
 namespace evbench {
@@ -144,11 +145,9 @@ int RunRead(const std::vector<std::string>& args) {
   std::vector<EventData> batch(100, Payload(bytes));
   for (int i = 0; i < events; i += 100)
     if (!s->append("order-1", ExpectedVersion::Any(), batch).ok()) return 1;
-  rocksdb::DB* evdb = s->impl()->db();
-  evdb->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
-  for (int c = 0; c < evstore::internal::kNumCfs; c++)
-    evdb->Flush(rocksdb::FlushOptions(), s->impl()->cf(static_cast<evstore::internal::Cf>(c)))
-        .PermitUncheckedError();
+  // Both sides read from table files, not memtables.
+  evstore::internal::StoreImpl* impl = evstore::internal::StoreAccess::Impl(*s);
+  (void)impl->FlushMemtables();
 
   // Raw RocksDB holding the very same record bytes under the same keys.
   rocksdb::Options ro;
@@ -157,10 +156,9 @@ int RunRead(const std::vector<std::string>& args) {
   if (!rocksdb::DB::Open(ro, sc.Fresh("raw"), &raw).ok()) return 1;
   {
     auto it = s->read_all(0);
-    std::unique_ptr<rocksdb::Iterator> src(
-        evdb->NewIterator(rocksdb::ReadOptions(), s->impl()->cf(evstore::internal::kCfEvents)));
-    for (src->SeekToFirst(); src->Valid(); src->Next())
-      raw->Put(rocksdb::WriteOptions(), src->key(), src->value()).PermitUncheckedError();
+    evstore::internal::CfCursor src(*impl, evstore::internal::kCfEvents);
+    for (src.SeekToFirst(); src.Valid(); src.Next())
+      raw->Put(rocksdb::WriteOptions(), src.key(), src.value()).PermitUncheckedError();
     raw->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
   }
   std::vector<double> ev_t, raw_t;

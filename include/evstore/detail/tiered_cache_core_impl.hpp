@@ -1,15 +1,20 @@
-// Member definitions of evstore::TieredCache (see cache.hpp). Included by
-// cache.hpp only; not a header to include directly.
-#ifndef EVSTORE_CACHE_IMPL_HPP_
-#define EVSTORE_CACHE_IMPL_HPP_
+// Member definitions of evstore::cache_internal::TieredCacheCore (see
+// tiered_cache_core.hpp, which includes this at its end).
+//
+// Not API: part of the implementation of evstore::TieredCache
+// (evstore/cache.hpp), installed only because the template needs it. No
+// compatibility promise: anything here may change in any release. Include
+// evstore/cache.hpp instead.
+#ifndef EVSTORE_DETAIL_TIERED_CACHE_CORE_IMPL_HPP_
+#define EVSTORE_DETAIL_TIERED_CACHE_CORE_IMPL_HPP_
 
 #include <algorithm>
 #include <bit>
 
-namespace evstore {
+namespace evstore::cache_internal {
 
 template <typename K, typename V, typename H, typename E>
-TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers weighers)
+TieredCacheCore<K, V, H, E>::TieredCacheCore(CacheOptions options, Codec codec, Weighers weighers)
     : options_(std::move(options)),
       codec_(std::move(codec)),
       weighers_(std::move(weighers)),
@@ -39,7 +44,7 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
     s.encode_from = !l2_enabled_ || l1_most == UINT64_MAX ? UINT64_MAX
                     : s.l1_base == 0                      ? 0
                                                           : l1_most + 1;
-    s.policy = std::make_unique<cache_internal::CachePolicy>(
+    s.policy = std::make_unique<CachePolicy>(
         s.l1_cap, s.l2_cap, options_.l1.ttl.count(), l2_enabled_ ? options_.l2.ttl.count() : 0,
         now);
   }
@@ -47,7 +52,7 @@ TieredCache<K, V, H, E>::TieredCache(CacheOptions options, Codec codec, Weighers
 }
 
 template <typename K, typename V, typename H, typename E>
-TieredCache<K, V, H, E>::~TieredCache() {
+TieredCacheCore<K, V, H, E>::~TieredCacheCore() {
   for (uint32_t i = 0; i < nshards_; i++) {
     Shard& s = shards_[i];
     s.index.ForEach([&](Node* n) { s.nodes.Delete(n); });
@@ -55,7 +60,7 @@ TieredCache<K, V, H, E>::~TieredCache() {
 }
 
 template <typename K, typename V, typename H, typename E>
-int64_t TieredCache<K, V, H, E>::Now() const {
+int64_t TieredCacheCore<K, V, H, E>::Now() const {
   if (options_.clock) return options_.clock();
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -63,31 +68,31 @@ int64_t TieredCache<K, V, H, E>::Now() const {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::NoteTtl(std::chrono::nanoseconds ttl) {
+void TieredCacheCore<K, V, H, E>::NoteTtl(std::chrono::nanoseconds ttl) {
   // Lookups read the clock only once some entry can expire.
   if (ttl.count() > 0 && !ttl_used()) ttl_used_.store(true, std::memory_order_relaxed);
 }
 
 template <typename K, typename V, typename H, typename E>
-uint64_t TieredCache<K, V, H, E>::WeighDecoded(const K& key, const V& v) const {
+uint64_t TieredCacheCore<K, V, H, E>::WeighDecoded(const K& key, const V& v) const {
   return weighers_.decoded ? std::max<uint64_t>(1, weighers_.decoded(key, v)) : 1;
 }
 
 template <typename K, typename V, typename H, typename E>
-uint64_t TieredCache<K, V, H, E>::WeighEncoded(const K& key, std::string_view b) const {
+uint64_t TieredCacheCore<K, V, H, E>::WeighEncoded(const K& key, std::string_view b) const {
   return weighers_.encoded ? std::max<uint64_t>(1, weighers_.encoded(key, b)) : 1;
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Encode(const K& key, const V& value, Encoded* out) const {
+void TieredCacheCore<K, V, H, E>::Encode(const K& key, const V& value, Encoded* out) const {
   std::string bytes = codec_.encode(value);
   out->charge = WeighEncoded(key, bytes);
-  out->bytes = cache_internal::CompactBytes(bytes);
+  out->bytes = CompactBytes(bytes);
   out->ready = true;
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) noexcept {
+void TieredCacheCore<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) noexcept {
   s.policy->Remove(n);
   g->BuryDecoded(n);
   s.index.Erase(n);
@@ -95,7 +100,7 @@ void TieredCache<K, V, H, E>::Drop(Shard& s, Node* n, Graveyard* g) noexcept {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n,
+void TieredCacheCore<K, V, H, E>::Evict(Shard& s, PolicyNode* n,
                                     Graveyard* g) noexcept {
   s.policy->stats(n->tier).evictions++;
   s.policy->OnEvict(n);
@@ -103,20 +108,20 @@ void TieredCache<K, V, H, E>::Evict(Shard& s, cache_internal::PolicyNode* n,
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Expire(Shard& s, cache_internal::PolicyNode* n,
+void TieredCacheCore<K, V, H, E>::Expire(Shard& s, PolicyNode* n,
                                      Graveyard* g) noexcept {
   s.policy->stats(n->tier).expirations++;
   Drop(s, static_cast<Node*>(n), g);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) noexcept {
+void TieredCacheCore<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) noexcept {
   uint64_t w2;
-  cache_internal::CompactBytes compact;
+  CompactBytes compact;
   try {
     std::string bytes = codec_.encode(L1Value(s, n));
     w2 = WeighEncoded(n->key, bytes);
-    if (w2 <= s.l2_cap) compact = cache_internal::CompactBytes(bytes);
+    if (w2 <= s.l2_cap) compact = CompactBytes(bytes);
   } catch (...) {
     // The write or drain that makes room must not fail for this entry, nor
     // keep it in L1 past capacity: it leaves the cache, as if too heavy.
@@ -130,15 +135,15 @@ void TieredCache<K, V, H, E>::Demote(Shard& s, Node* n, Graveyard* g) noexcept {
   g->BuryDecoded(n);
   n->value.template emplace<2>(std::move(compact));
   s.index.Sync(n);
-  MoveToTier(s, n, cache_internal::Tier::kL2, w2);
+  MoveToTier(s, n, Tier::kL2, w2);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::MoveToTier(Shard& s, Node* n, cache_internal::Tier tier,
+void TieredCacheCore<K, V, H, E>::MoveToTier(Shard& s, Node* n, Tier tier,
                                          uint64_t charge) {
   uint64_t old = n->charge;
   s.policy->MoveToTier(n, tier, charge);
-  if (tier == cache_internal::Tier::kL1) {
+  if (tier == Tier::kL1) {
     SplitAfterMove(s, charge, old);
   } else {
     SplitAfterMove(s, old, charge);
@@ -146,7 +151,7 @@ void TieredCache<K, V, H, E>::MoveToTier(Shard& s, Node* n, cache_internal::Tier
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2) {
+void TieredCacheCore<K, V, H, E>::SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2) {
   if (!options_.adaptive_split || s.l1_base == 0 || s.l2_base == 0) return;
   s.moved_l1 += w1;
   s.moved_l2 += w2;
@@ -172,16 +177,16 @@ void TieredCache<K, V, H, E>::SplitAfterMove(Shard& s, uint64_t w1, uint64_t w2)
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) noexcept {
-  cache_internal::CachePolicy& p = *s.policy;
+void TieredCacheCore<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) noexcept {
+  CachePolicy& p = *s.policy;
   if (p.has_timers()) {
-    while (cache_internal::PolicyNode* e = p.NextExpired(now, false)) Expire(s, e, g);
+    while (PolicyNode* e = p.NextExpired(now, false)) Expire(s, e, g);
   }
   // Order matters: evict to the total budget first, so that a rejected
   // newcomer leaves without pushing anything down; then demote L1's overflow;
   // then evict again if encoded weights overflow L2.
   while (p.total_charge() > p.capacity()) {
-    cache_internal::PolicyNode* v = p.SelectVictim();
+    PolicyNode* v = p.SelectVictim();
     if (!v) break;
     Evict(s, v, g);
   }
@@ -190,23 +195,23 @@ void TieredCache<K, V, H, E>::Maintain(Shard& s, int64_t now, Graveyard* g) noex
   }
   if (s.l2_cap > s.l2_goal) s.l2_cap = std::max(s.l2_goal, std::min(s.l2_cap, p.l2_charge()));
   while (p.l2_charge() > s.l2_cap) {
-    cache_internal::PolicyNode* v = p.SelectVictim();
+    PolicyNode* v = p.SelectVictim();
     if (!v) break;
     Evict(s, v, g);
   }
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t now,
+bool TieredCacheCore<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t now,
                                      std::optional<V>* out, Graveyard* g) {
-  cache_internal::CachePolicy& p = *s.policy;
+  CachePolicy& p = *s.policy;
   Node* n = s.index.Find(h, key, eq_);
   if (!n) {
     p.RecordMiss();
     s.misses++;
     return false;
   }
-  if (n->deadline_ns != cache_internal::kNever && p.Expired(n, now)) {
+  if (n->deadline_ns != kNever && p.Expired(n, now)) {
     Expire(s, n, g);
     p.RecordMiss();
     s.misses++;
@@ -238,12 +243,12 @@ bool TieredCache<K, V, H, E>::Lookup(Shard& s, const K& key, uint64_t h, int64_t
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::Promote(Shard& s, Node* n, V&& value, Graveyard* g) noexcept {
+bool TieredCacheCore<K, V, H, E>::Promote(Shard& s, Node* n, V&& value, Graveyard* g) noexcept {
   uint64_t w1;
   try {
     w1 = WeighDecoded(n->key, value);
     if (w1 > s.l1_cap) return false;
-    s.policy->Reserve(cache_internal::Tier::kL1);
+    s.policy->Reserve(Tier::kL1);
     // If V's move throws, the variant is left empty: n goes below.
     n->value.template emplace<1>(std::move(value));
   } catch (...) {
@@ -251,12 +256,12 @@ bool TieredCache<K, V, H, E>::Promote(Shard& s, Node* n, V&& value, Graveyard* g
     return false;
   }
   s.index.Sync(n);
-  MoveToTier(s, n, cache_internal::Tier::kL1, w1);
+  MoveToTier(s, n, Tier::kL1, w1);
   return true;
 }
 
 template <typename K, typename V, typename H, typename E>
-std::optional<V> TieredCache<K, V, H, E>::DecodeForMove(std::string_view b) const noexcept {
+std::optional<V> TieredCacheCore<K, V, H, E>::DecodeForMove(std::string_view b) const noexcept {
   try {
     Result<V> r = codec_.decode(b);
     if (r.ok()) return std::optional<V>(std::move(r).value());
@@ -266,10 +271,9 @@ std::optional<V> TieredCache<K, V, H, E>::DecodeForMove(std::string_view b) cons
 }
 
 template <typename K, typename V, typename H, typename E>
-Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
+Status TieredCacheCore<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& value, uint64_t w1,
                                       Encoded* enc, std::chrono::nanoseconds ttl, int64_t now,
                                       Graveyard* g) {
-  using cache_internal::Tier;
   Node* found = s.index.Find(h, key, eq_);
   Tier tier = s.l1_cap > 0 && w1 <= s.l1_cap ? Tier::kL1 : Tier::kL2;
   uint64_t charge = w1;
@@ -325,7 +329,7 @@ Status TieredCache<K, V, H, E>::Store(Shard& s, const K& key, uint64_t h, V&& va
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
+void TieredCacheCore<K, V, H, E>::Invalidate(Shard& s, const K& key) {
   if (s.flights.empty()) return;
   auto it = s.flights.find(key);
   if (it == s.flights.end()) return;
@@ -336,7 +340,7 @@ void TieredCache<K, V, H, E>::Invalidate(Shard& s, const K& key) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Enter(Shard& s) noexcept {
+void TieredCacheCore<K, V, H, E>::Enter(Shard& s) noexcept {
   // The writer bit and a reader's entry are read-modify-writes of the same
   // word, so one of them sees the other: either the reader finds the bit and
   // backs off, or the bit is set with the reader counted, and we wait.
@@ -348,14 +352,14 @@ void TieredCache<K, V, H, E>::Enter(Shard& s) noexcept {
     // bit and is void (no record, no count; see EnterShared and PutInPlace).
     st.drain_claims = w >> 32;
     for (int spins = 0; (w & kReaderMask) != 0; spins++) {
-      cache_internal::CpuRelax(spins);
+      CpuRelax(spins);
       w = st.word.load(std::memory_order_acquire);
     }
   }
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Leave(Shard& s) noexcept {
+void TieredCacheCore<K, V, H, E>::Leave(Shard& s) noexcept {
   // One AND clears the writer bit and the claims, so the next claims start
   // at 0 again: those this hold drained and the void ones made meanwhile
   // (readers still backing off keep their count in the low bits and take
@@ -368,9 +372,8 @@ void TieredCache<K, V, H, E>::Leave(Shard& s) noexcept {
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims) noexcept {
-  cache_internal::CachePolicy& p = *s.policy;
-  using cache_internal::Tier;
+bool TieredCacheCore<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t min_claims) noexcept {
+  CachePolicy& p = *s.policy;
   bool took = false;
   for (uint32_t i = 0; i < nstripes_; i++) {
     Stripe& st = s.stripes[i];
@@ -454,17 +457,17 @@ bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t mi
     // Every claim not counted as another outcome was an L1 hit. Unsigned
     // arithmetic wraps, so a count that arrived before its claim (taken by
     // a later drain) nets out; see Stripe.
-    uint64_t l1_hits = claims - take(st.lost_other);
-    if (uint64_t l = take(st.lost_l2_hits)) {
-      l1_hits -= l;
-      p.stats(Tier::kL2).hits += l;
-      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
+    uint64_t l1_hits = claims - take(st.uncounted_claims);
+    if (uint64_t l2_hits = take(st.l2_hit_claims)) {
+      l1_hits -= l2_hits;
+      p.stats(Tier::kL2).hits += l2_hits;
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l2_hits;
     }
-    if (uint64_t l = take(st.lost_misses)) {
-      l1_hits -= l;
-      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += l;
-      if (s.l2_cap > 0) p.stats(Tier::kL2).misses += l;
-      s.misses += l;
+    if (uint64_t misses = take(st.miss_claims)) {
+      l1_hits -= misses;
+      if (s.l1_cap > 0) p.stats(Tier::kL1).misses += misses;
+      if (s.l2_cap > 0) p.stats(Tier::kL2).misses += misses;
+      s.misses += misses;
     }
     p.stats(Tier::kL1).hits += l1_hits;
   }
@@ -476,13 +479,12 @@ bool TieredCache<K, V, H, E>::DrainBuffers(Shard& s, bool exclusive, uint64_t mi
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::AdvanceEpoch(Shard& s) {
-  const cache_internal::CachePolicy& p = *s.policy;
-  using cache_internal::Tier;
+void TieredCacheCore<K, V, H, E>::AdvanceEpoch(Shard& s) {
+  const CachePolicy& p = *s.policy;
   // The entries' worth of policy updates (replayed hits and writes), so an
-  // entry's recency is kept to within the cache's worth of updates (half
-  // that replayed 11% more instructions per lookup for hit ratios 0.03
-  // higher; docs/cache.md, "Correlated references"). With both tiers on,
+  // entry's recency is kept to within the cache's worth of updates (a
+  // shorter epoch replays more hits for almost no gain in hit ratio;
+  // docs/cache.md, "Correlated references"). With both tiers on,
   // also at most half of L1's entries passed by its second-chance hand: an
   // entry whose bit the hand cleared comes round again only after about all
   // of L1 has been passed, so a hot entry is recorded again, its bit set,
@@ -499,8 +501,8 @@ void TieredCache<K, V, H, E>::AdvanceEpoch(Shard& s) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
-  cache_internal::CachePolicy& p = *s.policy;
+void TieredCacheCore<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
+  CachePolicy& p = *s.policy;
   DrainBuffers(s, true);
   if (s.pending.empty()) return;
   // Promotions and removals come last and each node once, so nothing freed
@@ -515,7 +517,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
       // others' promotions dropped, as if their records were lost.
       for (Node* n : s.pending) {
         n->pending = false;
-        if (n->deadline_ns != cache_internal::kNever) Evict(s, n, g);
+        if (n->deadline_ns != kNever) Evict(s, n, g);
       }
       s.pending.clear();
       return;
@@ -524,7 +526,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
   bool moved = false;
   for (Node* n : s.pending) {
     n->pending = false;
-    if (n->deadline_ns != cache_internal::kNever && p.Expired(n, now)) {
+    if (n->deadline_ns != kNever && p.Expired(n, now)) {
       Expire(s, n, g);
       continue;
     }
@@ -541,7 +543,7 @@ void TieredCache<K, V, H, E>::Drain(Shard& s, Graveyard* g) noexcept {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::TryDrain(Shard& s) noexcept {
+void TieredCacheCore<K, V, H, E>::TryDrain(Shard& s) noexcept {
   Graveyard g;  // destroyed after the mutex is released
   if (!s.mu.try_lock()) return;  // the holder drains, or a later reader will
   DrainBuffers(s, false);
@@ -554,43 +556,43 @@ void TieredCache<K, V, H, E>::TryDrain(Shard& s) noexcept {
 }
 
 template <typename K, typename V, typename H, typename E>
-inline uint32_t TieredCache<K, V, H, E>::EnterShared(Stripe& st, uint64_t inc) noexcept {
+inline uint32_t TieredCacheCore<K, V, H, E>::EnterShared(Stripe& st, uint64_t inc) noexcept {
   uint64_t old = st.word.fetch_add(inc, std::memory_order_acq_rel);
   if ((old & kWriterBit) == 0) [[likely]] return static_cast<uint32_t>(old >> 32);
   return EnterSharedSlow(st, inc);
 }
 
 template <typename K, typename V, typename H, typename E>
-uint32_t TieredCache<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) noexcept {
+uint32_t TieredCacheCore<K, V, H, E>::EnterSharedSlow(Stripe& st, uint64_t inc) noexcept {
   for (int spins = 0;;) {
     // A writer is in or entering: leave and wait for it to finish. The
     // claim made is void: it came after the writer took the claims to
     // drain, and its Leave clears it (no drain takes claims meanwhile).
     st.word.fetch_sub(1, std::memory_order_release);
-    while (st.word.load(std::memory_order_acquire) & kWriterBit) cache_internal::CpuRelax(spins++);
+    while (st.word.load(std::memory_order_acquire) & kWriterBit) CpuRelax(spins++);
     uint64_t old = st.word.fetch_add(inc, std::memory_order_acq_rel);
     if ((old & kWriterBit) == 0) return static_cast<uint32_t>(old >> 32);
   }
 }
 
 template <typename K, typename V, typename H, typename E>
-inline void TieredCache<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) noexcept {
+inline void TieredCacheCore<K, V, H, E>::LeaveShared(Shard& s, Stripe& st, uint32_t claim) noexcept {
   st.word.fetch_sub(1, std::memory_order_release);
   // The reader that fills the buffer drains it.
   if (claim + 1 >= kReadBuffer) [[unlikely]] TryDrain(s);
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::LeaveThrowing(Shard& s, Stripe& st, uint32_t claim) noexcept {
+void TieredCacheCore<K, V, H, E>::LeaveThrowing(Shard& s, Stripe& st, uint32_t claim) noexcept {
   // The claim is counted as another outcome, so that no drain takes it for
   // an L1 hit. Without leaving, the reader would stay counted inside and the
   // shard's next writer (and then every reader) would wait for it forever.
-  st.lost_other.fetch_add(1, std::memory_order_relaxed);
+  st.uncounted_claims.fetch_add(1, std::memory_order_relaxed);
   LeaveShared(s, st, claim);
 }
 
 template <typename K, typename V, typename H, typename E>
-[[gnu::always_inline]] inline bool TieredCache<K, V, H, E>::ReadLookup(Shard& s, const K& key,
+[[gnu::always_inline]] inline bool TieredCacheCore<K, V, H, E>::ReadLookup(Shard& s, const K& key,
                                                                        uint64_t h, bool count_miss,
                                                                        std::optional<V>* out) {
   Stripe& st = StripeOf(s);
@@ -613,7 +615,7 @@ template <typename K, typename V, typename H, typename E>
     if (claim < kReadBuffer) {
       st.buf[claim].store(count_miss ? kMissTag : 0, std::memory_order_relaxed);
     }
-    (count_miss ? st.lost_misses : st.lost_other).fetch_add(1, std::memory_order_relaxed);
+    (count_miss ? st.miss_claims : st.uncounted_claims).fetch_add(1, std::memory_order_relaxed);
     LeaveShared(s, st, claim);
     return false;
   }
@@ -621,14 +623,14 @@ template <typename K, typename V, typename H, typename E>
   if constexpr (kInlineSlot) {
     // The slot alone answers an L1 hit; the node is read only with TTLs in
     // use (now is 0 otherwise, as no entry has a deadline then).
-    bool expired = now != 0 && n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns;
+    bool expired = now != 0 && n->deadline_ns != kNever && now >= n->deadline_ns;
     if ((slot->hash & Index::kInL1) == 0 || expired) [[unlikely]] {
       return ReadLookupRare(s, st, n, now, claim, count_miss, out);
     }
     out->emplace(WordValue(std::atomic_ref<uint64_t>(slot->word).load(std::memory_order_relaxed)));
   } else {
     if (n->value.index() != 1 ||
-        (n->deadline_ns != cache_internal::kNever && now >= n->deadline_ns)) [[unlikely]] {
+        (n->deadline_ns != kNever && now >= n->deadline_ns)) [[unlikely]] {
       return ReadLookupRare(s, st, n, now, claim, count_miss, out);
     }
     try {
@@ -646,12 +648,12 @@ template <typename K, typename V, typename H, typename E>
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, int64_t now,
+bool TieredCacheCore<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, int64_t now,
                                              uint32_t claim, bool count_miss,
                                              std::optional<V>* out) {
   uintptr_t rec = reinterpret_cast<uintptr_t>(n) | (count_miss ? kBadMiss : kMissTag);
   bool hit = false;
-  if (n->deadline_ns == cache_internal::kNever || now < n->deadline_ns) {
+  if (n->deadline_ns == kNever || now < n->deadline_ns) {
     try {
       Result<V> decoded = codec_.decode(std::get<2>(n->value).view());
       if (decoded.ok()) {
@@ -669,14 +671,14 @@ bool TieredCache<K, V, H, E>::ReadLookupRare(Shard& s, Stripe& st, Node* n, int6
   }
   // Expired or undecodable entries are dropped by the drain or the next write.
   if (claim < kReadBuffer) st.buf[claim].store(rec, std::memory_order_relaxed);
-  (hit ? st.lost_l2_hits : count_miss ? st.lost_misses : st.lost_other)
+  (hit ? st.l2_hit_claims : count_miss ? st.miss_claims : st.uncounted_claims)
       .fetch_add(1, std::memory_order_relaxed);
   LeaveShared(s, st, claim);
   return hit;
 }
 
 template <typename K, typename V, typename H, typename E>
-std::optional<V> TieredCache<K, V, H, E>::get(const K& key) {
+std::optional<V> TieredCacheCore<K, V, H, E>::get(const K& key) {
   uint64_t h = Mix(hasher_(key));
   std::optional<V> out;
   ReadLookup(ShardFor(h), key, h, true, &out);
@@ -684,7 +686,7 @@ std::optional<V> TieredCache<K, V, H, E>::get(const K& key) {
 }
 
 template <typename K, typename V, typename H, typename E>
-Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseconds ttl) {
+Status TieredCacheCore<K, V, H, E>::put(const K& key, V&& value, std::chrono::nanoseconds ttl) {
   NoteTtl(ttl);
   uint64_t h = Mix(hasher_(key));
   Shard& s = ShardFor(h);
@@ -712,7 +714,7 @@ Status TieredCache<K, V, H, E>::put(const K& key, V value, std::chrono::nanoseco
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, const V& value,
+bool TieredCacheCore<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, const V& value,
                                          uint64_t w1) {
   // Instantiated only when kInPlace (put calls it under if constexpr).
   // Entered like a lookup: the index, the nodes' tiers and weights and the
@@ -743,10 +745,10 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
     // flag before its exclusive hold, which this thread's entry follows.
     done = slot != nullptr && (slot->hash & Index::kInL1) != 0 &&
            ((!weighers_.decoded && w1 == 1 && !ttl_used()) ||
-            (n->charge == w1 && n->deadline_ns == cache_internal::kNever));
+            (n->charge == w1 && n->deadline_ns == kNever));
   } else {
     done = n != nullptr && n->value.index() == 1 && n->charge == w1 &&
-           n->deadline_ns == cache_internal::kNever;
+           n->deadline_ns == kNever;
   }
   if (done) {
     // Atomic against lookups and other writes. With kInlineSlot the value
@@ -765,7 +767,7 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
       uint64_t w = st.word.fetch_add(kClaim, std::memory_order_relaxed);
       if ((w & kWriterBit) == 0) {
         claim = static_cast<uint32_t>(w >> 32);
-        st.lost_other.fetch_add(1, std::memory_order_relaxed);
+        st.uncounted_claims.fetch_add(1, std::memory_order_relaxed);
         if (claim < kReadBuffer) {
           st.buf[claim].store(reinterpret_cast<uintptr_t>(n) | kHitL1, std::memory_order_relaxed);
         }
@@ -777,13 +779,13 @@ bool TieredCache<K, V, H, E>::PutInPlace(Shard& s, const K& key, uint64_t h, con
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::erase(const K& key) {
+bool TieredCacheCore<K, V, H, E>::erase(const K& key) {
   uint64_t h = Mix(hasher_(key));
   return DropKey(ShardFor(h), key, h);
 }
 
 template <typename K, typename V, typename H, typename E>
-bool TieredCache<K, V, H, E>::DropKey(Shard& s, const K& key, uint64_t h) {
+bool TieredCacheCore<K, V, H, E>::DropKey(Shard& s, const K& key, uint64_t h) {
   Graveyard g;
   Exclusive lock(*this, s, &g);
   Invalidate(s, key);
@@ -795,7 +797,7 @@ bool TieredCache<K, V, H, E>::DropKey(Shard& s, const K& key, uint64_t h) {
 
 template <typename K, typename V, typename H, typename E>
 template <typename F>
-void TieredCache<K, V, H, E>::ForEachShardHeld(F f) {
+void TieredCacheCore<K, V, H, E>::ForEachShardHeld(F f) {
   for (uint32_t i = 0; i < nshards_; i++) {
     Graveyard g;  // destroyed after the hold ends
     Exclusive lock(*this, shards_[i], &g);
@@ -804,7 +806,7 @@ void TieredCache<K, V, H, E>::ForEachShardHeld(F f) {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::clear() {
+void TieredCacheCore<K, V, H, E>::clear() {
   ForEachShardHeld([&](Shard& s, Graveyard* g) {
     for (auto& f : s.flights) f.second->invalidated = true;
     s.flights.clear();
@@ -819,16 +821,16 @@ void TieredCache<K, V, H, E>::clear() {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::cleanup() {
+void TieredCacheCore<K, V, H, E>::cleanup() {
   ForEachShardHeld([&](Shard& s, Graveyard* g) {
     int64_t now = Now();
-    while (cache_internal::PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, g);
+    while (PolicyNode* e = s.policy->NextExpired(now, true)) Expire(s, e, g);
   });
 }
 
 template <typename K, typename V, typename H, typename E>
 template <typename Loader>
-Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
+Result<V> TieredCacheCore<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
                                                std::chrono::nanoseconds ttl) {
   uint64_t h = Mix(hasher_(key));
   Shard& s = ShardFor(h);
@@ -888,7 +890,7 @@ Result<V> TieredCache<K, V, H, E>::get_or_load(const K& key, Loader&& loader,
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::FinishLoad(Shard& s, const K& key, uint64_t h, Flight& flight,
+void TieredCacheCore<K, V, H, E>::FinishLoad(Shard& s, const K& key, uint64_t h, Flight& flight,
                                          const V* value, std::chrono::nanoseconds ttl) {
   NoteTtl(ttl);
   // User code and allocations come before the exclusive hold: the
@@ -922,7 +924,7 @@ void TieredCache<K, V, H, E>::FinishLoad(Shard& s, const K& key, uint64_t h, Fli
 }
 
 template <typename K, typename V, typename H, typename E>
-Result<V> TieredCache<K, V, H, E>::Flight::Wait() {
+Result<V> TieredCacheCore<K, V, H, E>::Flight::Wait() {
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [this] { return done; });
   lock.unlock();  // result and error no longer change: V's copy runs unlocked
@@ -931,7 +933,7 @@ Result<V> TieredCache<K, V, H, E>::Flight::Wait() {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::Flight::Publish(const Result<V>* r, std::exception_ptr e) {
+void TieredCacheCore<K, V, H, E>::Flight::Publish(const Result<V>* r, std::exception_ptr e) {
   if (r) {
     try {
       result.emplace(*r);  // waiters read it only once they see done
@@ -949,7 +951,7 @@ void TieredCache<K, V, H, E>::Flight::Publish(const Result<V>* r, std::exception
 }
 
 template <typename K, typename V, typename H, typename E>
-CacheStats TieredCache<K, V, H, E>::stats() const {
+CacheStats TieredCacheCore<K, V, H, E>::stats() const {
   CacheStats out;
   auto add = [](CacheTierStats& a, const CacheTierStats& b) {
     a.hits += b.hits;
@@ -962,9 +964,9 @@ CacheStats TieredCache<K, V, H, E>::stats() const {
     a.bytes += b.bytes;
   };
   // Each hold replays the shard's buffered reads first, so counts are exact.
-  const_cast<TieredCache*>(this)->ForEachShardHeld([&](Shard& s, Graveyard*) {
-    add(out.l1, s.policy->stats(cache_internal::Tier::kL1));
-    add(out.l2, s.policy->stats(cache_internal::Tier::kL2));
+  const_cast<TieredCacheCore*>(this)->ForEachShardHeld([&](Shard& s, Graveyard*) {
+    add(out.l1, s.policy->stats(Tier::kL1));
+    add(out.l2, s.policy->stats(Tier::kL2));
     out.misses += s.misses;
     out.loads += s.loads;
     out.load_errors += s.load_errors;
@@ -976,9 +978,9 @@ CacheStats TieredCache<K, V, H, E>::stats() const {
 }
 
 template <typename K, typename V, typename H, typename E>
-void TieredCache<K, V, H, E>::reset_stats() {
+void TieredCacheCore<K, V, H, E>::reset_stats() {
   ForEachShardHeld([](Shard& s, Graveyard*) {
-    for (auto t : {cache_internal::Tier::kL1, cache_internal::Tier::kL2}) {
+    for (auto t : {Tier::kL1, Tier::kL2}) {
       CacheTierStats& st = s.policy->stats(t);
       uint64_t entries = st.entries, bytes = st.bytes;
       st = CacheTierStats();
@@ -989,6 +991,6 @@ void TieredCache<K, V, H, E>::reset_stats() {
   });
 }
 
-}  // namespace evstore
+}  // namespace evstore::cache_internal
 
-#endif  // EVSTORE_CACHE_IMPL_HPP_
+#endif  // EVSTORE_DETAIL_TIERED_CACHE_CORE_IMPL_HPP_
