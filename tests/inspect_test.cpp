@@ -1001,4 +1001,47 @@ TEST_SUITE("inspect") {
     CHECK(host.append("order-3", ExpectedVersion::Exact(3), Evs(1)).ok());
     CHECK(host.close().ok());
   }
+
+  TEST_CASE("evstore-inspect projections lists projections and prints state by key and prefix") {
+    if (!ToolBuilt()) return;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    {
+      Store s = OpenOrDie(path);
+      auto p = s.run_projection("by-type", {}, [](const RecordedEvent& e, ProjectionState& st) -> Status {
+        auto cur = st.get("count/" + e.type);
+        return st.put("count/" + e.type, std::to_string((cur.ok() ? std::stoull(*cur) : 0) + 1));
+      });
+      REQUIRE(p.ok());
+      REQUIRE((*p)->wait_for(s.stats()->next_position, std::chrono::seconds(60)).ok());
+      p->reset();
+      REQUIRE(s.close().ok());
+    }
+    ToolRun r = RunTool("projections " + path);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 2);
+    CHECK(Contains(r.out, "projection\tversion\tposition\tlag\thandled\tupdated\trebuild\n"));
+    CHECK(Contains(r.out, "by-type\t1\t12\t0\t12\t"));
+    r = RunTool("projections --json " + path);
+    CHECK(r.code == 0);
+    CHECK(Contains(r.out, "{\"name\":\"by-type\",\"version\":1,\"position\":12,\"lag\":0,\"events_handled\":12,"));
+    r = RunTool("projections --name by-type --key count/Placed " + path);
+    CHECK(r.code == 0);
+    CHECK(r.out == "count/Placed\t6\n");
+    r = RunTool("projections --name by-type --prefix count/ --limit 1 --json " + path);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) == 1);
+    CHECK(Contains(r.out, "{\"key\":\"count/"));
+    r = RunTool("projections --name by-type " + path);
+    CHECK(r.code == 0);
+    CHECK(Lines(r.out) >= 2);
+    r = RunTool("projections --name by-type --key nope " + path);
+    CHECK(r.code == 1);
+    r = RunTool("projections --name nope " + path);
+    CHECK(r.code == 1);
+    r = RunTool("projections --key k " + path);
+    CHECK(r.code == 2);
+    CHECK(Contains(r.err, "--key and --prefix need --name"));
+  }
 }

@@ -331,6 +331,7 @@ TEST_CASE("subscribe and checkpoints reject bad input and change nothing") {
   CHECK(s.subscribe(SubscribeOptions(), DeliveryHandler()).status().code() == Status::Code::kInvalidArgument);
 
   CHECK(s.set_checkpoint("", 1).code() == Status::Code::kInvalidArgument);
+  CHECK(s.set_checkpoint("ahead", 1).code() == Status::Code::kInvalidArgument);  // the log is empty
   CHECK(s.get_checkpoint(std::string(300, 'c')).status().code() == Status::Code::kInvalidArgument);
   CHECK(s.delete_checkpoint("").code() == Status::Code::kInvalidArgument);
   auto sub = s.subscribe(SubscribeOptions());

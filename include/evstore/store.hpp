@@ -203,6 +203,7 @@ class EVSTORE_EXPORT Store {
   Result<std::vector<CheckpointInfo>> list_checkpoints();
   // Sets or removes a checkpoint by hand (a subscription with this name
   // then starts from `position`, or from its `from`). Not synced on its own.
+  // InvalidArgument for a position beyond the end of the log.
   Status set_checkpoint(std::string_view name, uint64_t position);
   Status delete_checkpoint(std::string_view name);
 

@@ -122,7 +122,7 @@ class EVSTORE_EXPORT Subscription {
   // the subscription's checkpoint name. The write is not synced on its own:
   // a power loss may set the checkpoint back (events are delivered again),
   // never forward. Errors: InvalidArgument (no checkpoint name; a position
-  // beyond what was delivered), Closed, IOError.
+  // beyond what was delivered or beyond the end of the log), Closed, IOError.
   Status checkpoint();
   Status checkpoint(uint64_t position);
 

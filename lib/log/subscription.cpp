@@ -89,6 +89,11 @@ Result<std::optional<format::CheckpointFields>> StoreImpl::ReadCheckpoint(std::s
 }
 
 Status StoreImpl::WriteCheckpoint(std::string_view name, uint64_t position) {
+  // A checkpoint past the end of the log would claim events that do not
+  // exist (verify reports one as damage).
+  if (position > visible())
+    return Status::InvalidArgument("checkpoint: position " + std::to_string(position) +
+                                   " is beyond the end of the log (" + std::to_string(visible()) + ")");
   ExtraWrite w;
   w.cf = kCfCheckpoints;
   w.key = std::string(name);

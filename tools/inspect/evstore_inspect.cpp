@@ -36,7 +36,7 @@ enum Exit : int { kOk = 0, kProblems = 1, kUsage = 2, kCannotOpen = 3, kReadFail
 
 constexpr const char* kUsageText =
     "usage: evstore-inspect <command> [--db PATH | PATH] [flags]\n"
-    "commands: info, streams, dump, tail, verify, sagas, checkpoints, stats, help\n";
+    "commands: info, streams, dump, tail, verify, sagas, checkpoints, projections, stats, help\n";
 
 struct Command {
   const char* name;
@@ -117,6 +117,22 @@ const Command kCommands[] = {
      "\n"
      "  --db PATH   the store directory (default: the current directory)\n"
      "  --json      JSON Lines: one object per checkpoint\n"},
+    {"projections", "projections: status, or the state of one by key or prefix",
+     "usage: evstore-inspect projections [--db PATH] [--name NAME [--key K | --prefix P]] [--limit N] [--json]\n"
+     "\n"
+     "Without --name, lists the stored projections in name order: name, handler\n"
+     "version, position (every selected event before it is folded in), lag (events\n"
+     "from there to the end of the log), events handled, last update, and the\n"
+     "position of a rebuild under way. With --name, prints that projection's state:\n"
+     "the value under --key, or the entries whose keys start with --prefix (all\n"
+     "entries without it), in key order.\n"
+     "\n"
+     "  --db PATH     the store directory (default: the current directory)\n"
+     "  --name NAME   the projection whose state to print\n"
+     "  --key K       print the value under key K\n"
+     "  --prefix P    print the entries whose keys start with P\n"
+     "  --limit N     print at most N entries\n"
+     "  --json        JSON Lines: one object per projection or entry\n"},
     {"sagas", "list sagas, or show one with its history",
      "usage: evstore-inspect sagas [--db PATH] [--id ID] [--from ID] [--limit N] [--json]\n"
      "\n"
@@ -191,6 +207,8 @@ struct Args {
   bool from_given = false;
   std::string saga_id;
   bool saga_id_given = false;
+  std::string projection, key, prefix;
+  bool projection_given = false, key_given = false;
 };
 
 bool ParseU64(std::string_view s, uint64_t* out) {
@@ -212,6 +230,8 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     if (name == "tail") return flag == "--from" || flag == "--follow" || flag == "--hex";
     if (name == "verify") return flag == "--max-problems" || flag == "--no-progress";
     if (name == "stats") return flag == "--top" || flag == "--no-progress";
+    if (name == "projections")
+      return flag == "--name" || flag == "--key" || flag == "--prefix" || flag == "--limit";
     return false;
   };
   for (int i = 0; i < argc; i++) {
@@ -272,6 +292,15 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     } else if (flag == "--stream") {
       if (value.empty()) return UsageError("--stream needs a name", cmd.name);
       a->stream = std::string(value);
+    } else if (flag == "--name") {
+      if (value.empty()) return UsageError("--name needs a projection name", cmd.name);
+      a->projection = std::string(value);
+      a->projection_given = true;
+    } else if (flag == "--key") {
+      a->key = std::string(value);
+      a->key_given = true;
+    } else if (flag == "--prefix") {
+      a->prefix = std::string(value);
     } else if (flag == "--id") {
       a->saga_id = std::string(value);
       a->saga_id_given = true;
@@ -291,6 +320,9 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* a) {
     }
   }
   if (a->json && a->hex) return UsageError("--json and --hex exclude each other", cmd.name);
+  if ((a->key_given || !a->prefix.empty()) && !a->projection_given)
+    return UsageError("--key and --prefix need --name", cmd.name);
+  if (a->key_given && !a->prefix.empty()) return UsageError("--key and --prefix exclude each other", cmd.name);
   if (a->from > a->to) return UsageError("--from is after --to", cmd.name);
   return -1;
 }
@@ -756,6 +788,54 @@ int RunCheckpoints(evstore::Store& store, const Args& a) {
   return kOk;
 }
 
+int RunProjections(evstore::Store& store, const Args& a) {
+  if (!a.projection_given) {
+    auto list = store.list_projections();
+    if (!list.ok()) return Fail(list.status(), kReadFailed);
+    auto stats = store.stats();
+    const uint64_t end = stats.ok() ? stats->next_position : 0;
+    if (!a.json) Put("projection\tversion\tposition\tlag\thandled\tupdated\trebuild\n");
+    for (const evstore::ProjectionInfo& p : *list) {
+      const uint64_t lag = end > p.position ? end - p.position : 0;
+      std::string out;
+      if (a.json) {
+        out = "{\"name\":" + Json(p.name) + ",\"version\":" + std::to_string(p.version) +
+              ",\"position\":" + std::to_string(p.position) + ",\"lag\":" + std::to_string(lag) +
+              ",\"events_handled\":" + std::to_string(p.events_handled) +
+              ",\"updated_ms\":" + std::to_string(p.updated_ms) + ",\"updated\":\"" + Time(p.updated_ms) +
+              "\",\"rebuild_position\":" + (p.rebuilding ? std::to_string(p.rebuild_position) : "null") + "}\n";
+      } else {
+        out = Esc(p.name) + "\t" + std::to_string(p.version) + "\t" + std::to_string(p.position) + "\t" +
+              std::to_string(lag) + "\t" + std::to_string(p.events_handled) + "\t" + Time(p.updated_ms) +
+              "\t" + (p.rebuilding ? std::to_string(p.rebuild_position) : "-") + "\n";
+      }
+      Put(out);
+    }
+    return kOk;
+  }
+  auto entry = [&](std::string_view key, std::string_view value) {
+    Put(a.json ? "{\"key\":" + Json(key) + ",\"value\":" + Json(value) + "}\n"
+               : Esc(key) + "\t" + Esc(value) + "\n");
+  };
+  if (a.key_given) {
+    auto v = store.projection_get(a.projection, a.key);
+    if (!v.ok()) return Fail(v.status(), v.status().IsNotFound() ? kProblems : kReadFailed);
+    entry(a.key, *v);
+    return kOk;
+  }
+  std::string after;
+  uint64_t left = a.limit;
+  while (left > 0) {
+    auto page = store.projection_scan(a.projection, a.prefix, after, std::min<uint64_t>(left, 1000));
+    if (!page.ok()) return Fail(page.status(), page.status().IsNotFound() ? kProblems : kReadFailed);
+    for (const evstore::ProjectionEntry& e : *page) entry(e.key, e.value);
+    left -= page->size();
+    if (page->size() < 1000) break;
+    after = page->back().key;
+  }
+  return kOk;
+}
+
 int RunStats(evstore::Store& store, const Args& a) {
   ProgressLine progress("stats", !a.no_progress);
   auto r = ins::GetStats(store, a.top, progress.fn());
@@ -859,6 +939,7 @@ int main(int argc, char** argv) {
   if (name == "verify") rc = RunVerify(store, a);
   if (name == "sagas") rc = RunSagas(store, a);
   if (name == "checkpoints") rc = RunCheckpoints(store, a);
+  if (name == "projections") rc = RunProjections(store, a);
   if (name == "stats") rc = RunStats(store, a);
   if (std::fflush(stdout) != 0 && rc == kOk) rc = kReadFailed;
   return rc;
