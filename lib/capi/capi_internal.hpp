@@ -111,4 +111,13 @@ inline std::chrono::milliseconds Ms(uint64_t ms) noexcept {
 
 }  // namespace evstore::capi
 
+// Iterator handles for reads outside capi_store.cpp (snapshots); evs_iter_t
+// is defined there.
+namespace evstore {
+class EventIterator;
+}  // namespace evstore
+namespace evstore::capi {
+evs_iter_t* NewIter(EventIterator it);
+}  // namespace evstore::capi
+
 #endif  // EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_

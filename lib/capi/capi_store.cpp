@@ -96,6 +96,8 @@ int CopyEvents(const evs_event_t* events, size_t count, std::vector<EventData>* 
 
 Store& StoreOf(evs_store_t* store) { return store->store; }
 
+evs_iter_t* NewIter(EventIterator it) { return new evs_iter_t(std::move(it)); }
+
 }  // namespace evstore::capi
 
 namespace {
