@@ -111,7 +111,7 @@ struct ProjectionStatus {
   std::string last_error;       // empty when none
   bool rebuilding = false;      // a new instance is being built
   uint64_t rebuild_position = 0;
-  uint64_t rebuilds = 0;        // rebuilds this run completed (swapped in)
+  uint64_t rebuilds = 0;        // rebuilds this run completed (swapped in, old state deleted)
 };
 
 class EVSTORE_EXPORT Projection {

@@ -224,25 +224,29 @@ void StoreImpl::Publish(GroupState* gs) {
   }
   next_position_ = gs->next_position;
   next_stream_id_ = gs->next_stream_id;
+  // Heads first, then visibility: a reader that sees the new positions also
+  // sees the new heads; one that sees a head past what is visible falls back
+  // to a bounded load (StreamHeadOf, PublishedHead).
+  if (heads_) {
+    try {
+      // Unit weights: a put cannot be refused for weight.
+      for (auto& [name, t] : gs->heads) (void)heads_->put(std::string(name), t);
+    } catch (...) {
+      // A head left older than the log would let a later append reuse a
+      // version: drop the group's heads (a miss reloads them from the log)
+      // and, if even that fails, stop writing.
+      try {
+        for (auto& [name, t] : gs->heads) (void)heads_->erase(std::string(name));
+      } catch (...) {
+        FailStop(Status::Aborted("out of memory while publishing a commit; the store accepts no "
+                                 "more writes until it is reopened"));
+      }
+    }
+  }
   visible_.store(next_position_, std::memory_order_seq_cst);
   if (tail_waiters_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> l(tail_mu_);
     tail_cv_.notify_all();
-  }
-  if (!heads_) return;
-  try {
-    // Unit weights: a put cannot be refused for weight.
-    for (auto& [name, t] : gs->heads) (void)heads_->put(std::string(name), t);
-  } catch (...) {
-    // A head left older than the log would let a later append reuse a
-    // version: drop the group's heads (a miss reloads them from the log)
-    // and, if even that fails, stop writing.
-    try {
-      for (auto& [name, t] : gs->heads) (void)heads_->erase(std::string(name));
-    } catch (...) {
-      FailStop(Status::Aborted("out of memory while publishing a commit; the store accepts no "
-                               "more writes until it is reopened"));
-    }
   }
 }
 

@@ -360,10 +360,8 @@ Result<StreamInfo> StoreImpl::StreamHeadOf(std::string_view stream) {
   if (!ValidStreamName(stream, options_))
     return Status::InvalidArgument("stream_head: invalid stream name");
   StreamHead h;
-  if (!CachedHead(stream, &h)) {
-    Status s = LoadHead(stream, &h, /*bounded=*/true);
-    if (!s.ok()) return s;
-  }
+  Status s = PublishedHead(stream, &h);
+  if (!s.ok()) return s;
   if (!h.exists) return Status::NotFound("stream '" + std::string(stream) + "' does not exist");
   return StreamInfo{std::string(stream), h.stream_id, h.last_version, h.last_position};
 }

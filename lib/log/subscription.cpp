@@ -132,7 +132,9 @@ Result<std::vector<CheckpointInfo>> StoreImpl::ListCheckpoints() {
 }
 
 Status StoreImpl::PublishedHead(std::string_view stream, StreamHead* head) {
-  if (CachedHead(stream, head)) return Status::OK();
+  // The commit leader caches a group's heads just before publishing it: a
+  // cached head past what is visible is read again, bounded.
+  if (CachedHead(stream, head) && (!head->exists || head->last_position < visible())) return Status::OK();
   return LoadHead(stream, head, /*bounded=*/true);
 }
 

@@ -305,12 +305,16 @@ Status ProjectionRunner::Swap(uint64_t position) {
     std::lock_guard<std::mutex> l(mu_);
     meta_ = m;
     serving_position_ = position;
-    rebuilds_++;
     cv_.notify_all();
   }
   // Queries that began before the swap read the old instance at a snapshot,
   // so deleting it now does not disturb them.
-  return store_->EraseProjectionInstance(old);
+  Status es = store_->EraseProjectionInstance(old);
+  if (!es.ok()) return es;
+  std::lock_guard<std::mutex> l(mu_);
+  rebuilds_++;  // swapped in, and the old state is gone
+  cv_.notify_all();
+  return Status::OK();
 }
 
 Status ProjectionRunner::Feed(bool* handler_failed) {
