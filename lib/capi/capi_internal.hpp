@@ -18,6 +18,7 @@
 #include "evstore/evstore.h"
 #include "evstore/event.hpp"
 #include "evstore/status.hpp"
+#include "evstore/subscription.hpp"
 
 namespace evstore {
 class Store;
@@ -118,6 +119,24 @@ class EventIterator;
 }  // namespace evstore
 namespace evstore::capi {
 evs_iter_t* NewIter(EventIterator it);
+
+// The filter of a set_filter_types setter: `count` types as pointer and
+// length pairs (convention 2), copied.
+inline int TypesFilter(const char* const* types, const size_t* type_lens, size_t count, char** errmsg,
+                       SubscriptionFilter* out) {
+  EVS_CHECK_BUF(types, count, "types");
+  EVS_CHECK_BUF(type_lens, count, "type_lens");
+  std::vector<std::string> copy;
+  copy.reserve(count);
+  for (size_t i = 0; i < count; i++) {
+    if (types[i] == nullptr && type_lens[i] != 0)
+      return Fail(errmsg, EVS_INVALID_ARGUMENT,
+                  {"types[", std::to_string(i), "] is NULL with a non-zero length"});
+    copy.emplace_back(View(types[i], type_lens[i]));
+  }
+  *out = SubscriptionFilter::Types(std::move(copy));
+  return EVS_OK;
+}
 }  // namespace evstore::capi
 
 #endif  // EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_

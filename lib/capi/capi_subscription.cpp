@@ -164,18 +164,7 @@ int evs_subscribe_options_set_filter_types(evs_subscribe_options_t* options,
                                            size_t count, char** errmsg) {
   return Guard(errmsg, [&] {
     EVS_CHECK_ARG(options, "options");
-    EVS_CHECK_BUF(types, count, "types");
-    EVS_CHECK_BUF(type_lens, count, "type_lens");
-    std::vector<std::string> copy;
-    copy.reserve(count);
-    for (size_t i = 0; i < count; i++) {
-      if (types[i] == nullptr && type_lens[i] != 0)
-        return Fail(errmsg, EVS_INVALID_ARGUMENT,
-                    {"types[", std::to_string(i), "] is NULL with a non-zero length"});
-      copy.emplace_back(View(types[i], type_lens[i]));
-    }
-    options->options.filter = SubscriptionFilter::Types(std::move(copy));
-    return EVS_OK;
+    return evstore::capi::TypesFilter(types, type_lens, count, errmsg, &options->options.filter);
   });
 }
 
