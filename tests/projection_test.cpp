@@ -465,3 +465,17 @@ TEST_CASE("a snapshot taken before a rebuild's swap keeps reading the old state"
   CHECK(*snap->projection_get("sw", "count/A") == "3");
   CHECK(snap->projection_info("sw")->version == 1);
 }
+
+TEST_CASE("a live filtered projection's position passes the events its filter skips") {
+  TempDir dir;
+  Store s = OpenStore(dir);
+  ProjectionOptions o;
+  o.filter = SubscriptionFilter::Types({"Wanted"});
+  auto p = Run(s, "filtered", CountByType, o);
+  WaitPhase(*p, ProjectionStatus::Phase::kLive);
+  Append(s, "x-1", 2, "Wanted");
+  uint64_t last = Append(s, "x-1", 3, "Skipped");
+  REQUIRE(p->wait_for(last + 1, kHang).ok());
+  CHECK(p->status().lag_events == 0);
+  CHECK(*s.projection_get("filtered", "count/Wanted") == "2");
+}

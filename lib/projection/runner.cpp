@@ -345,7 +345,23 @@ Status ProjectionRunner::Feed(bool* handler_failed) {
     auto d = sub->Next(kFeedWait);
     if (!d.ok()) return d.status();
     switch (d->kind) {
-      case Delivery::Kind::kTimedOut: continue;
+      case Delivery::Kind::kTimedOut: {
+        // Live reads that found only events the filter skips move the
+        // cursor without a delivery: move the checkpoint too, so wait_for
+        // and the lag see every selected event folded in.
+        const uint64_t at = sub->position();
+        uint64_t committed;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          committed = feeding_position_;
+        }
+        if (at > committed) {
+          overlay.Clear();
+          Status s = CommitBatch(overlay, at, 0);
+          if (!s.ok()) return s;
+        }
+        continue;
+      }
       case Delivery::Kind::kFellBehind: {
         std::lock_guard<std::mutex> l(mu_);
         phase_ = ProjectionStatus::Phase::kCatchingUp;
