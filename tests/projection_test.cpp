@@ -22,6 +22,8 @@ using evtest::Collect;
 using evtest::Ev;
 using evtest::Evs;
 using evtest::TempDir;
+using evtest::OpenStore;
+using evtest::Append;
 using evtest::CountByType;
 using evtest::CheckFoldMatchesLog;
 
@@ -29,17 +31,7 @@ namespace {
 
 constexpr auto kHang = 60s;
 
-Store OpenStore(const TempDir& dir) {
-  auto s = Store::open(dir.path());
-  REQUIRE_MESSAGE(s.ok(), s.status().ToString());
-  return std::move(s).value();
-}
 
-uint64_t Append(Store& s, const std::string& stream, size_t n, const std::string& type = "Happened") {
-  auto r = s.append(stream, ExpectedVersion::Any(), Evs(n, type));
-  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  return r->last_position;
-}
 
 std::unique_ptr<Projection> Run(Store& s, const std::string& name, ProjectionHandler h,
                                 ProjectionOptions o = ProjectionOptions()) {

@@ -22,22 +22,15 @@ using evtest::Collect;
 using evtest::Ev;
 using evtest::Evs;
 using evtest::TempDir;
+using evtest::OpenStore;
+using evtest::Append;
 
 namespace {
 
 // Only a hang reaches this: a liveness bound, not a timing expectation.
 constexpr auto kHang = 60s;
 
-Store OpenStore(const TempDir& dir) {
-  auto s = Store::open(dir.path());
-  REQUIRE_MESSAGE(s.ok(), s.status().ToString());
-  return std::move(s).value();
-}
 
-void Append(Store& s, const std::string& stream, size_t n, const std::string& type = "Happened") {
-  auto r = s.append(stream, ExpectedVersion::Any(), Evs(n, type));
-  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-}
 
 // Pulls until `want` events were delivered (or the subscription is caught
 // up, with want == 0); returns their positions. Fails on a hang.

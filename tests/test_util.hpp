@@ -72,6 +72,22 @@ inline std::vector<evstore::EventData> Evs(size_t n, const std::string& type = "
   return v;
 }
 
+// A store opened (created) in `dir`; fails the test if it cannot open.
+inline evstore::Store OpenStore(const TempDir& dir) {
+  auto s = evstore::Store::open(dir.path());
+  REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+  return std::move(s).value();
+}
+
+// Appends `n` events of `type` to `stream` at any version; returns the
+// position of the last. Fails the test if the append fails.
+inline uint64_t Append(evstore::Store& s, const std::string& stream, size_t n,
+                       const std::string& type = "Happened") {
+  auto r = s.append(stream, evstore::ExpectedVersion::Any(), Evs(n, type));
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return r->last_position;
+}
+
 // Every event a read yields; fails the test if the read fails.
 inline std::vector<evstore::RecordedEvent> Collect(evstore::Result<evstore::EventIterator> r) {
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
