@@ -301,6 +301,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // batch was written.
   void Publish(GroupState* gs);
   Status LoadHead(std::string_view stream, StreamHead* head, bool bounded);
+  // The newest head entry at a position below `limit`; `head` starts empty.
+  Status LoadHeadBelow(std::string_view stream, uint64_t limit, StreamHead* head);
   Status CheckReplay(const PartRef& part, GroupState* gs, bool* replay, AppendResult* result);
   // Where event `id` is stored, if anywhere (NotFound otherwise).
   Result<uint64_t> FindEventId(const Uuid& id);
