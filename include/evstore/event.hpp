@@ -123,6 +123,18 @@ struct EventView {
   uint64_t position = 0;
   int64_t timestamp_ms = 0;
 
+  // Copies into `out`, reusing the storage its strings already have.
+  void CopyTo(RecordedEvent* out) const {
+    out->id = id;
+    out->stream.assign(stream);
+    out->type.assign(type);
+    out->content_type.assign(content_type);
+    out->data.assign(data);
+    out->metadata.assign(metadata);
+    out->version = version;
+    out->position = position;
+    out->timestamp_ms = timestamp_ms;
+  }
   RecordedEvent ToRecorded() const {
     return RecordedEvent{id,
                          std::string(stream),

@@ -89,6 +89,14 @@ struct SubscribeOptions {
   // A live subscription this many positions short of the end of the log is
   // told it fell behind (at least 1).
   uint64_t behind_after = 4096;
+  // A live subscription woken by a commit less than this long after its
+  // previous wake-up waits out the rest of the interval first, so that the
+  // commits in between arrive as one batch: under a steady stream of
+  // commits each subscriber wakes at most once per interval (how many
+  // subscribers a store can feed without slowing its appenders), while the
+  // first commit after a quiet spell is delivered at once. Zero (the
+  // default): wake for every commit, for the lowest delay. At most 1 s.
+  std::chrono::microseconds min_wake_interval{0};
 };
 
 // One delivery.
@@ -117,6 +125,11 @@ class EVSTORE_EXPORT Subscription {
   // closed), Corruption or IOError from reading the log (the subscription
   // stays where it was: call next() again to retry).
   Result<Delivery> next(std::chrono::milliseconds timeout);
+  // The same, into `*into`, reusing the storage of the events it holds: a
+  // consumer that passes the same Delivery each time copies events into
+  // strings that already have room, without allocating. On an error
+  // `into->events` is empty. InvalidArgument when `into` is null.
+  Status next(Delivery* into, std::chrono::milliseconds timeout);
 
   // Stores `position` (default: the position of the last delivery) under
   // the subscription's checkpoint name. The write is not synced on its own:

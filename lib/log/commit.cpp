@@ -143,6 +143,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
   if (gs.ids.bucket_count() > 1024) decltype(gs.ids)().swap(gs.ids);
   gs.heads.clear();
   gs.ids.clear();
+  gs.fresh.clear();
   gs.next_position = next_position_;
   gs.next_stream_id = next_stream_id_;
   gs.now_ms = NowMs();
@@ -242,6 +243,15 @@ void StoreImpl::Publish(GroupState* gs) {
                                  "more writes until it is reopened"));
       }
     }
+  }
+  // Live readers find the group's events in the cache. A failure to cache
+  // costs only a read from the log later.
+  if (!gs->fresh.empty()) {
+    try {
+      for (auto& [pos, rec] : gs->fresh) (void)events_cache_->put(pos, std::move(rec));
+    } catch (...) {
+    }
+    gs->fresh.clear();
   }
   visible_.store(next_position_, std::memory_order_seq_cst);
   if (tail_waiters_.load(std::memory_order_seq_cst) > 0) {

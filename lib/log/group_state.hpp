@@ -41,6 +41,9 @@ struct StoreImpl::GroupState {
   std::string key;
   std::vector<StreamHead> tentative;
   rocksdb::WriteBatch batch;
+  // Decoded records of the group's events, for the event cache once the
+  // group is written (only while subscriptions are open).
+  std::vector<std::pair<uint64_t, RecordRef>> fresh;
 };
 
 }  // namespace evstore::internal

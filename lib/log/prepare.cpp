@@ -92,6 +92,7 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
   }
 
   // From here on nothing fails: encode every write.
+  const bool cache_fresh = events_cache_ && live_subscriptions_.load(std::memory_order_relaxed) > 0;
   for (size_t i = 0; i < req->parts.size(); i++) {
     const PartRef& p = req->parts[i];
     StreamHead& t = heads[i];
@@ -115,6 +116,11 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
       format::Be64 pk(pos);
       rocksdb::Slice pks(pk.buf, 8);
       batch->Put(cfs_[kCfEvents], pks, gs->value);
+      if (cache_fresh) {
+        auto rec = std::make_shared<CachedRecord>();
+        if (format::DecodeEvent(pos, gs->value, &rec->body, &rec->view).ok())
+          gs->fresh.emplace_back(pos, std::move(rec));
+      }
       format::StreamIndexKey sk(t.stream_id, version);
       batch->Put(cfs_[kCfStreamIndex], rocksdb::Slice(sk.buf, 16), pks);
       if (!e.id.is_nil())

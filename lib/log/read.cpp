@@ -329,6 +329,12 @@ Result<RecordRef> StoreImpl::LoadEvent(uint64_t position) {
   return events_cache_->get_or_load(position, load);
 }
 
+RecordRef StoreImpl::CachedEvent(uint64_t position) {
+  if (!events_cache_) return nullptr;
+  auto r = events_cache_->get(position);
+  return r ? std::move(*r) : nullptr;
+}
+
 Result<RecordedEvent> StoreImpl::ReadEvent(uint64_t position) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");

@@ -194,6 +194,12 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
                    const std::atomic<bool>* stop);
   // Wakes every WaitVisible (a stop, a close).
   void WakeTail();
+  // Subscriptions (and projections) open on this store. While there are
+  // any, each commit puts its events into the event cache as it publishes
+  // them, so live readers copy them from there instead of each reading and
+  // decoding them from the log.
+  void SubscriptionOpened() { live_subscriptions_.fetch_add(1, std::memory_order_relaxed); }
+  void SubscriptionClosed() { live_subscriptions_.fetch_sub(1, std::memory_order_relaxed); }
   bool closed() const { return gate_.closed(); }
 
   // Durable checkpoints (the `checkpoints` column family). Read: nullopt
@@ -243,6 +249,9 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // One verified event record by position, through the event cache.
   // NotFound at or past visible().
   Result<RecordRef> LoadEvent(uint64_t position);
+  // The event at `position` if the event cache holds it; null otherwise.
+  // REQUIRES: position < visible().
+  RecordRef CachedEvent(uint64_t position);
   Result<StoreCacheStats> CacheStatsOf();
   Status ResetCacheStats();
 
@@ -347,6 +356,7 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   std::mutex tail_mu_;
   std::condition_variable tail_cv_;
   std::atomic<int> tail_waiters_{0};
+  std::atomic<int> live_subscriptions_{0};
 
   // Projections running in this process, and the next instance id (0: not
   // read from disk yet).

@@ -2,6 +2,7 @@
 // delivery from the published log, durable checkpoints, and the push form.
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "common/time.hpp"
 #include "common/utf8.hpp"
@@ -47,6 +48,8 @@ Status ValidateSubscribeOptions(const SubscribeOptions& o, const Options& so) {
   }
   if (o.max_batch == 0) return Status::InvalidArgument("subscribe: max_batch must be at least 1");
   if (o.behind_after == 0) return Status::InvalidArgument("subscribe: behind_after must be at least 1");
+  if (o.min_wake_interval.count() < 0 || o.min_wake_interval > std::chrono::seconds(1))
+    return Status::InvalidArgument("subscribe: min_wake_interval must be 0..1 s");
   if (!o.checkpoint.empty()) return ValidCheckpointName(o.checkpoint);
   return Status::OK();
 }
@@ -168,9 +171,38 @@ Result<uint64_t> StoreImpl::FirstVersionFrom(uint64_t stream_id, const StreamHea
 
 // ---- SubscriptionImpl ----
 
+namespace {
+
+// Fills a batch, reusing the storage of the events already in it (a
+// Delivery handed back to next() keeps its strings' capacity).
+class BatchOut {
+ public:
+  explicit BatchOut(std::vector<RecordedEvent>* v) : v_(v) {}
+  ~BatchOut() { v_->resize(n_); }
+  void Add(const EventView& e) {
+    if (n_ < v_->size())
+      e.CopyTo(&(*v_)[n_]);
+    else
+      v_->push_back(e.ToRecorded());
+    n_++;
+  }
+  size_t size() const { return n_; }
+  uint64_t last_position() const { return (*v_)[n_ - 1].position; }
+
+ private:
+  std::vector<RecordedEvent>* const v_;
+  size_t n_ = 0;
+};
+
+}  // namespace
+
 SubscriptionImpl::SubscriptionImpl(std::shared_ptr<StoreImpl> store, const SubscribeOptions& o,
                                    uint64_t next)
-    : store_(std::move(store)), o_(o), next_(next), delivered_(next) {}
+    : store_(std::move(store)), o_(o), next_(next), delivered_(next) {
+  store_->SubscriptionOpened();
+}
+
+SubscriptionImpl::~SubscriptionImpl() { store_->SubscriptionClosed(); }
 
 Result<Subscription> SubscriptionImpl::Make(std::shared_ptr<StoreImpl> store,
                                             const SubscribeOptions& o) {
@@ -210,10 +242,16 @@ Status SubscriptionImpl::Checkpoint(std::optional<uint64_t> position) {
 }
 
 Result<Delivery> SubscriptionImpl::Next(std::chrono::milliseconds timeout) {
+  Delivery d;
+  Status s = NextInto(&d, timeout);
+  if (!s.ok()) return s;
+  return d;
+}
+
+Status SubscriptionImpl::NextInto(Delivery* d, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (stopped_.load(std::memory_order_acquire)) return Status::Closed("subscription was stopped");
-    Delivery d;
     {
       StoreImpl::OpGuard g(store_.get());
       if (g.closed()) return Status::Closed("store is closed");
@@ -221,23 +259,29 @@ Result<Delivery> SubscriptionImpl::Next(std::chrono::milliseconds timeout) {
       const uint64_t at = next_.load(std::memory_order_relaxed);
       if (live_ && end > at && end - at > o_.behind_after) {
         live_ = false;
-        d.kind = Delivery::Kind::kFellBehind;
-        d.position = delivered_ = at;
-        return d;
+        d->events.clear();
+        d->kind = Delivery::Kind::kFellBehind;
+        d->position = delivered_ = at;
+        return Status::OK();
       }
       if (at < end) {
-        Status s = ReadBatch(end, &d.events);
-        if (!s.ok()) return s;
-        if (!d.events.empty()) {
-          d.position = delivered_ = next_.load(std::memory_order_relaxed);
-          return d;
+        Status s = ReadBatch(end, &d->events);
+        if (!s.ok()) {
+          d->events.clear();
+          return s;
+        }
+        if (!d->events.empty()) {
+          d->kind = Delivery::Kind::kEvents;
+          d->position = delivered_ = next_.load(std::memory_order_relaxed);
+          return Status::OK();
         }
       }
+      d->events.clear();
       if (!live_) {
         live_ = true;
-        d.kind = Delivery::Kind::kCaughtUp;
-        d.position = delivered_ = next_.load(std::memory_order_relaxed);
-        return d;
+        d->kind = Delivery::Kind::kCaughtUp;
+        d->position = delivered_ = next_.load(std::memory_order_relaxed);
+        return Status::OK();
       }
     }
     // Caught up (next_ is the end of the published log): wait, outside the
@@ -245,54 +289,73 @@ Result<Delivery> SubscriptionImpl::Next(std::chrono::milliseconds timeout) {
     uint64_t at = next_.load(std::memory_order_relaxed);
     if (!store_->WaitVisible(at, deadline, &stopped_) && !stopped_.load(std::memory_order_acquire) &&
         !store_->closed()) {
-      Delivery t;
-      t.kind = Delivery::Kind::kTimedOut;
-      t.position = delivered_ = at;
-      return t;
+      d->kind = Delivery::Kind::kTimedOut;
+      d->position = delivered_ = at;
+      return Status::OK();
     }
+    // Woken by a commit soon after the previous wake-up: let the commits
+    // of the rest of the interval join this batch. The wait is short and
+    // bounded, so a stop or a close is seen right after it.
+    auto now = std::chrono::steady_clock::now();
+    if (o_.min_wake_interval.count() > 0 && now - last_wake_ < o_.min_wake_interval) {
+      std::this_thread::sleep_until(std::min(last_wake_ + o_.min_wake_interval, deadline));
+      now = std::chrono::steady_clock::now();
+    }
+    last_wake_ = now;
   }
 }
 
-Status SubscriptionImpl::ReadBatch(uint64_t end, std::vector<RecordedEvent>* out) {
+Status SubscriptionImpl::ReadBatch(uint64_t end, std::vector<RecordedEvent>* events) {
   const SubscriptionFilter& f = o_.filter;
-  if (f.kind == SubscriptionFilter::Kind::kStream) return ReadStream(end, out);
-  if (f.kind == SubscriptionFilter::Kind::kTypes && f.types.size() > 1) return ReadMerged(end, out);
+  if (f.kind == SubscriptionFilter::Kind::kStream) return ReadStream(end, events);
+  if (f.kind == SubscriptionFilter::Kind::kTypes && f.types.size() > 1) return ReadMerged(end, events);
   const uint64_t from = next_.load(std::memory_order_relaxed);
-  if (f.kind == SubscriptionFilter::Kind::kAll && end - from <= kPointReadRun) {
-    // Live, a few events past the cursor: point reads through the event
-    // cache cost less than a RocksDB iterator (built and seeked per read).
-    const uint64_t stop = std::min<uint64_t>(end, from + o_.max_batch);
-    for (uint64_t p = from; p < stop; p++) {
-      auto e = store_->ReadEvent(p);
-      if (!e.ok()) return e.status();
-      out->push_back(std::move(e).value());
+  BatchOut out(events);
+  uint64_t p = from;
+  const uint64_t stop = std::min<uint64_t>(end, from + o_.max_batch);
+  if (f.kind == SubscriptionFilter::Kind::kAll) {
+    // Recent events are in the event cache (commits put them there while
+    // subscriptions are open): copy them from there. A few events past the
+    // cursor, point reads through the cache also cost less than a RocksDB
+    // iterator (built and seeked per read); further, the iterator reads on.
+    for (; p < stop; p++) {
+      RecordRef rec = store_->CachedEvent(p);
+      if (!rec) {
+        if (stop - p > kPointReadRun) break;
+        auto loaded = store_->LoadEvent(p);
+        if (!loaded.ok()) return loaded.status();
+        rec = std::move(loaded).value();
+      }
+      out.Add(rec->view);
     }
-    next_.store(stop, std::memory_order_release);
-    return Status::OK();
+    if (p == stop) {
+      next_.store(stop, std::memory_order_release);
+      return Status::OK();
+    }
   }
   Result<EventIterator> it =
       f.kind == SubscriptionFilter::Kind::kAll
-          ? store_->ReadAll(from, Direction::kForward, o_.max_batch)
+          ? store_->ReadAll(p, Direction::kForward, stop - p)
           : store_->ReadIndex(f.kind == SubscriptionFilter::Kind::kCategory ? kCfCategoryIndex
                                                                              : kCfTypeIndex,
                               f.kind == SubscriptionFilter::Kind::kCategory ? f.name : f.types[0],
-                              from, Direction::kForward, o_.max_batch);
+                              p, Direction::kForward, o_.max_batch);
   if (!it.ok()) return it.status();
   for (; it->Valid(); it->Next()) {
     const EventView& v = it->value();
     if (v.position >= end) break;  // published after this read began
-    out->push_back(v.ToRecorded());
+    out.Add(v);
   }
   if (!it->status().ok()) return it->status();
   // A full batch resumes after its last event; otherwise everything
   // published before `end` has been seen.
-  next_.store(out->size() == o_.max_batch ? out->back().position + 1 : end,
-              std::memory_order_release);
+  next_.store(out.size() == o_.max_batch ? out.last_position() + 1 : end, std::memory_order_release);
   return Status::OK();
 }
 
-Status SubscriptionImpl::ReadStream(uint64_t end, std::vector<RecordedEvent>* out) {
+Status SubscriptionImpl::ReadStream(uint64_t end, std::vector<RecordedEvent>* events) {
   const uint64_t from = next_.load(std::memory_order_relaxed);
+  BatchOut out(events);
   if (!version_known_) {
     StreamHead head;
     Status s = store_->PublishedHead(o_.filter.name, &head);
@@ -312,25 +375,25 @@ Status SubscriptionImpl::ReadStream(uint64_t end, std::vector<RecordedEvent>* ou
     const EventView& v = it->value();
     if (v.position >= end) break;
     if (v.position < from) continue;  // before the start (only before the first read)
-    out->push_back(v.ToRecorded());
+    out.Add(v);
     next_version_ = v.version + 1;
   }
   if (!it->status().ok()) return it->status();
-  next_.store(out->size() == o_.max_batch ? out->back().position + 1 : end,
-              std::memory_order_release);
+  next_.store(out.size() == o_.max_batch ? out.last_position() + 1 : end, std::memory_order_release);
   return Status::OK();
 }
 
 // Several event types: one type-index read each, merged by position.
-Status SubscriptionImpl::ReadMerged(uint64_t end, std::vector<RecordedEvent>* out) {
+Status SubscriptionImpl::ReadMerged(uint64_t end, std::vector<RecordedEvent>* events) {
   const uint64_t from = next_.load(std::memory_order_relaxed);
+  BatchOut out(events);
   std::vector<EventIterator> its;
   for (const std::string& t : o_.filter.types) {
     auto it = store_->ReadIndex(kCfTypeIndex, t, from, Direction::kForward, o_.max_batch);
     if (!it.ok()) return it.status();
     its.push_back(std::move(it).value());
   }
-  while (out->size() < o_.max_batch) {
+  while (out.size() < o_.max_batch) {
     EventIterator* best = nullptr;
     for (EventIterator& it : its) {
       if (!it.status().ok()) return it.status();
@@ -339,13 +402,12 @@ Status SubscriptionImpl::ReadMerged(uint64_t end, std::vector<RecordedEvent>* ou
         best = &it;
     }
     if (best == nullptr) break;
-    out->push_back(best->value().ToRecorded());
+    out.Add(best->value());
     best->Next();
   }
   for (EventIterator& it : its)
     if (!it.status().ok()) return it.status();
-  next_.store(out->size() == o_.max_batch ? out->back().position + 1 : end,
-              std::memory_order_release);
+  next_.store(out.size() == o_.max_batch ? out.last_position() + 1 : end, std::memory_order_release);
   return Status::OK();
 }
 
@@ -446,6 +508,11 @@ Subscription::~Subscription() = default;
 Result<Delivery> Subscription::next(std::chrono::milliseconds timeout) {
   if (!impl_) return Status::Closed("subscription was moved from");
   return impl_->Next(timeout);
+}
+Status Subscription::next(Delivery* into, std::chrono::milliseconds timeout) {
+  if (into == nullptr) return Status::InvalidArgument("next: no delivery given");
+  if (!impl_) return Status::Closed("subscription was moved from");
+  return impl_->NextInto(into, timeout);
 }
 Status Subscription::checkpoint() {
   if (!impl_) return Status::Closed("subscription was moved from");

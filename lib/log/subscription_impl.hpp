@@ -33,7 +33,10 @@ class SubscriptionImpl {
   static Result<std::unique_ptr<SubscriptionImpl>> Create(std::shared_ptr<StoreImpl> store,
                                                           const SubscribeOptions& o);
 
+  ~SubscriptionImpl();
   Result<Delivery> Next(std::chrono::milliseconds timeout);
+  // Next into `d`, reusing the storage of the events it holds.
+  Status NextInto(Delivery* d, std::chrono::milliseconds timeout);
   Status Checkpoint(std::optional<uint64_t> position);
   void Stop();
   uint64_t position() const { return next_.load(std::memory_order_acquire); }
@@ -56,6 +59,7 @@ class SubscriptionImpl {
   bool version_known_ = false;
   uint64_t next_version_ = 0;
   std::atomic<bool> stopped_{false};
+  std::chrono::steady_clock::time_point last_wake_{};  // see min_wake_interval
 };
 
 class PushImpl : public std::enable_shared_from_this<PushImpl> {

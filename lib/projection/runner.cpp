@@ -63,8 +63,10 @@ Status StateOverlay::Put(std::string_view key, std::string_view value) {
   auto it = changes_.find(key);
   if (it == changes_.end())
     changes_.emplace(std::string(key), std::string(value));
+  else if (it->second)
+    it->second->assign(value);
   else
-    it->second = std::string(value);
+    it->second.emplace(value);
   return Status::OK();
 }
 
@@ -339,11 +341,15 @@ Status ProjectionRunner::Feed(bool* handler_failed) {
   if (stop_.load(std::memory_order_acquire)) sub->Stop();
   StateOverlay overlay(store_.get(), id);
   ProjectionState state(&overlay);
+  // One delivery for the whole feed: each batch is copied into the strings
+  // of the one before.
+  Delivery delivery;
+  Delivery* const d = &delivery;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) return Status::OK();
     if (rebuild_requested_.exchange(false) && !building) return BeginInstance();
-    auto d = sub->Next(kFeedWait);
-    if (!d.ok()) return d.status();
+    Status ns = sub->NextInto(d, kFeedWait);
+    if (!ns.ok()) return ns;
     switch (d->kind) {
       case Delivery::Kind::kTimedOut: {
         // Live reads that found only events the filter skips move the

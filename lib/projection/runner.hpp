@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -43,7 +44,7 @@ class StateOverlay {
   StoreImpl* const store_;
   const uint64_t instance_;
   // nullopt: erased in this batch.
-  std::map<std::string, std::optional<std::string>, std::less<>> changes_;
+  std::unordered_map<std::string, std::optional<std::string>, StringHash, std::equal_to<>> changes_;
 };
 
 class ProjectionRunner : public std::enable_shared_from_this<ProjectionRunner> {
