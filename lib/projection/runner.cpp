@@ -45,6 +45,7 @@ Result<std::string> StateOverlay::Get(std::string_view key) {
   if (!v.ok()) return v;
   auto it = changes_.find(key);
   if (it != changes_.end()) {
+    last_ = &*it;
     if (!it->second) return Status::NotFound("no such key");
     return *it->second;
   }
@@ -60,13 +61,22 @@ Status StateOverlay::Put(std::string_view key, std::string_view value) {
   if (value.size() > kMaxProjectionValue)
     return Status::InvalidArgument("projection state value is over " + std::to_string(kMaxProjectionValue) +
                                    " bytes");
-  auto it = changes_.find(key);
-  if (it == changes_.end())
-    changes_.emplace(std::string(key), std::string(value));
-  else if (it->second)
-    it->second->assign(value);
+  // A handler typically reads a key and then writes it: the read found
+  // the entry already.
+  Change* c = last_ != nullptr && last_->first == key ? last_ : nullptr;
+  if (c == nullptr) {
+    auto it = changes_.find(key);
+    if (it == changes_.end()) {
+      last_ = &*changes_.emplace(std::string(key), std::string(value)).first;
+      return Status::OK();
+    }
+    c = &*it;
+  }
+  if (c->second)
+    c->second->assign(value);
   else
-    it->second.emplace(value);
+    c->second.emplace(value);
+  last_ = c;
   return Status::OK();
 }
 

@@ -36,7 +36,10 @@ class StateOverlay {
   Result<std::string> Get(std::string_view key);
   Status Put(std::string_view key, std::string_view value);
   Status Erase(std::string_view key);
-  void Clear() { changes_.clear(); }
+  void Clear() {
+    changes_.clear();
+    last_ = nullptr;
+  }
   // The changes as writes of the `projections` column family.
   void ToWrites(std::vector<ExtraWrite>* out) const;
 
@@ -44,7 +47,12 @@ class StateOverlay {
   StoreImpl* const store_;
   const uint64_t instance_;
   // nullopt: erased in this batch.
-  std::unordered_map<std::string, std::optional<std::string>, StringHash, std::equal_to<>> changes_;
+  using Changes = std::unordered_map<std::string, std::optional<std::string>, StringHash, std::equal_to<>>;
+  using Change = Changes::value_type;
+  Changes changes_;
+  // The entry the last Get found or the last Put wrote (nodes do not move
+  // on insertion); null after Clear.
+  Change* last_ = nullptr;
 };
 
 class ProjectionRunner : public std::enable_shared_from_this<ProjectionRunner> {
