@@ -3,6 +3,7 @@
 # (evs_*) and symbols of namespace evstore (functions, variables, typeinfo,
 # vtables, thunks). Anything else, such as a standard library instantiation,
 # means lib/evstore.map no longer applies; the test lists what leaked.
+# Symbols that take or name an implementation type are not API either.
 #
 # usage: exports_test.sh LIBRARY
 set -eu
@@ -23,6 +24,16 @@ status=0
 if [ -n "$other" ]; then
   echo "exports_test: $lib exports symbols that are not evstore's API:"
   printf '%s\n' "$other" | c++filt | sed 's/^/  /'
+  status=1
+fi
+# Nor does it export what takes or names an implementation type (the
+# constructors from a pImpl are EVSTORE_INTERNAL): no host can call it, and
+# it would tie the ABI to internals.
+internal=$(printf '%s\n' "$syms" | grep -E "$cxx" | c++filt |
+  grep -E 'evstore::(internal|cache_internal)::|::(Rep|Impl)\b' || true)
+if [ -n "$internal" ]; then
+  echo "exports_test: $lib exports symbols that take or name its internals:"
+  printf '%s\n' "$internal" | sed 's/^/  /'
   status=1
 fi
 # The API itself must not be hidden by a pattern gone wrong.
