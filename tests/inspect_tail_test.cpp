@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,9 @@
 #include "evstore/inspect.hpp"
 #include "evstore/store.hpp"
 #include "format/keys.hpp"
+#include "log/cf_cursor.hpp"
+#include "log/secondary.hpp"
+#include "log/store_impl.hpp"
 #include "test_util.hpp"
 
 using namespace evstore;
@@ -336,22 +340,90 @@ TEST_SUITE("inspect_tail") {
     std::ofstream(dir.sub("other/notes.txt")) << "mine";
     CHECK(inspect::LogFollower::Open(dir.sub("other"), o).status().IsInvalidArgument());
     CHECK(inspect::LogFollower::Open("", o).status().IsInvalidArgument());
+    {
+      rocksdb::DB* db = nullptr;
+      rocksdb::Options ro;
+      ro.create_if_missing = true;
+      REQUIRE(rocksdb::DB::Open(ro, dir.sub("rocks"), &db).ok());
+      REQUIRE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+      delete db;
+    }
+    auto rocks = inspect::LogFollower::Open(dir.sub("rocks"), o);
+    CHECK(rocks.status().IsInvalidArgument());
+    CHECK(Contains(std::string(rocks.status().message()), "is not an evstore store"));
+    CHECK(EmptyDir(scratch));
+
     std::string path = dir.sub("db");
     {
       Store s = OpenOrDie(path);
       REQUIRE(s.close().ok());
     }
-    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
-      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["default"], std::string(format::kFormatKey),
-                      format::EncodeFormatRecord(format::kFormatVersion + 1, 0))
-                  .ok());
-    });
-    auto r = inspect::LogFollower::Open(path, o);
-    CHECK(r.status().IsNotSupported());
-    CHECK(Contains(std::string(r.status().message()), "uses on-disk format 2"));
-    o.scratch_parent = dir.sub("absent-parent");
-    CHECK(inspect::LogFollower::Open(path, o).status().IsIOError());
+    // The format record as a newer evstore writes it, damaged, or missing.
+    auto format_record = [&](std::optional<std::string> value) {
+      WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
+        std::string key(format::kFormatKey);
+        rocksdb::Status s = value ? db->Put(rocksdb::WriteOptions(), cfs["default"], key, *value)
+                                  : db->Delete(rocksdb::WriteOptions(), cfs["default"], key);
+        REQUIRE(s.ok());
+      });
+    };
+    SUBCASE("a newer format") {
+      format_record(format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
+      auto r = inspect::LogFollower::Open(path, o);
+      CHECK(r.status().IsNotSupported());
+      CHECK(Contains(std::string(r.status().message()), "uses on-disk format 2"));
+      o.scratch_parent = dir.sub("absent-parent");
+      CHECK(inspect::LogFollower::Open(path, o).status().IsIOError());
+    }
+    SUBCASE("a damaged format record") {
+      format_record(std::string("\x01garbage"));
+      auto r = inspect::LogFollower::Open(path, o);
+      CHECK(r.status().IsCorruption());
+      CHECK(Contains(std::string(r.status().message()), "the format record is damaged"));
+    }
+    SUBCASE("no format record") {
+      format_record(std::nullopt);
+      auto r = inspect::LogFollower::Open(path, o);
+      CHECK(r.status().IsInvalidArgument());
+      CHECK(Contains(std::string(r.status().message()), "no format record"));
+    }
     CHECK(EmptyDir(scratch));
+  }
+
+  TEST_CASE("a secondary instance's cursors read only the families it opened, without snapshots") {
+    TempDir dir;
+    std::string path = dir.sub("db"), scratch = dir.sub("scratch");
+    fs::create_directory(scratch);
+    Store host = OpenOrDie(path);
+    REQUIRE(host.append("order-1", ExpectedVersion::NoStream(), Evs(2)).ok());
+    {
+      auto db = internal::SecondaryDb::Open(path, scratch, {internal::kCfEvents});
+      REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+      CHECK((*db)->has(internal::kCfEvents));
+      CHECK_FALSE((*db)->has(internal::kCfStreams));
+      {
+        internal::CfCursor events(**db, internal::kCfEvents);
+        events.SeekToFirst();
+        CHECK(events.Valid());
+        CHECK(events.key() == format::EventKey(0).view());
+      }
+      internal::CfCursor streams(**db, internal::kCfStreams);
+      streams.SeekToFirst();
+      CHECK_FALSE(streams.Valid());
+      CHECK(streams.status().IsInvalidArgument());
+      CHECK(Contains(std::string(streams.status().message()), "streams is not open"));
+
+      internal::StoreImpl* impl = internal::StoreAccess::Impl(host);
+      REQUIRE(impl != nullptr);
+      internal::CfSnapshot snap(*impl);
+      internal::CfCursorOptions at;
+      at.snapshot = &snap;
+      internal::CfCursor with_snapshot(**db, internal::kCfEvents, std::move(at));
+      with_snapshot.SeekToFirst();
+      CHECK_FALSE(with_snapshot.Valid());
+      CHECK(with_snapshot.status().IsInvalidArgument());
+    }
+    CHECK(host.close().ok());
   }
 
   TEST_CASE("evstore-inspect tail prints the last events, or those from a position") {

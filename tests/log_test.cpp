@@ -4,6 +4,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -114,19 +115,37 @@ TEST_SUITE("log") {
     }
   }
 
-  TEST_CASE("open refuses a store written in a newer format") {
+  TEST_CASE("open refuses a store whose format record is newer, damaged or missing") {
     TempDir dir;
     std::string path = dir.sub("db");
     { OpenOrDie(path).close().ok(); }
-    // Rewrite the format record as a future version would.
-    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
-      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["default"], std::string(format::kFormatKey),
-                      format::EncodeFormatRecord(format::kFormatVersion + 1, 0))
-                  .ok());
-    });
-    auto r = Store::open(path);
-    CHECK(r.status().IsNotSupported());
-    CHECK(std::string(r.status().message()).find("format 2") != std::string::npos);
+    // Rewrite the format record (nullopt: delete it).
+    auto format_record = [&](std::optional<std::string> value) {
+      WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
+        std::string key(format::kFormatKey);
+        rocksdb::Status s = value ? db->Put(rocksdb::WriteOptions(), cfs["default"], key, *value)
+                                  : db->Delete(rocksdb::WriteOptions(), cfs["default"], key);
+        REQUIRE(s.ok());
+      });
+    };
+    SUBCASE("written by a newer evstore") {
+      format_record(format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
+      auto r = Store::open(path);
+      CHECK(r.status().IsNotSupported());
+      CHECK(std::string(r.status().message()).find("format 2") != std::string::npos);
+    }
+    SUBCASE("damaged") {
+      format_record(std::string("\x01garbage"));
+      auto r = Store::open(path);
+      CHECK(r.status().IsCorruption());
+      CHECK(std::string(r.status().message()).find("the format record is damaged") != std::string::npos);
+    }
+    SUBCASE("missing") {
+      format_record(std::nullopt);
+      auto r = Store::open(path);
+      CHECK(r.status().IsInvalidArgument());
+      CHECK(std::string(r.status().message()).find("no format record") != std::string::npos);
+    }
   }
 
   TEST_CASE("append checks every kind of expected version") {

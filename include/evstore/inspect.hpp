@@ -191,7 +191,7 @@ class EVSTORE_EXPORT LogFollower {
 
  private:
   struct Rep;
-  explicit LogFollower(std::unique_ptr<Rep> rep);
+  EVSTORE_INTERNAL explicit LogFollower(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };
 

@@ -136,7 +136,7 @@ class EVSTORE_EXPORT Projection {
 
  private:
   friend class internal::ProjectionRunner;
-  explicit Projection(std::shared_ptr<internal::ProjectionRunner> runner);
+  EVSTORE_INTERNAL explicit Projection(std::shared_ptr<internal::ProjectionRunner> runner);
   std::shared_ptr<internal::ProjectionRunner> runner_;
 };
 

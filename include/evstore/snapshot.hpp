@@ -67,7 +67,7 @@ class EVSTORE_EXPORT Snapshot {
 
  private:
   friend class internal::SnapshotImpl;
-  explicit Snapshot(std::unique_ptr<internal::SnapshotImpl> impl);
+  EVSTORE_INTERNAL explicit Snapshot(std::unique_ptr<internal::SnapshotImpl> impl);
   std::unique_ptr<internal::SnapshotImpl> impl_;
 };
 

@@ -148,7 +148,7 @@ class EVSTORE_EXPORT Subscription {
 
  private:
   friend class internal::SubscriptionImpl;
-  explicit Subscription(std::unique_ptr<internal::SubscriptionImpl> impl);
+  EVSTORE_INTERNAL explicit Subscription(std::unique_ptr<internal::SubscriptionImpl> impl);
   std::unique_ptr<internal::SubscriptionImpl> impl_;
 };
 
@@ -175,7 +175,7 @@ class EVSTORE_EXPORT PushSubscription {
 
  private:
   friend class internal::PushImpl;
-  explicit PushSubscription(std::shared_ptr<internal::PushImpl> impl);
+  EVSTORE_INTERNAL explicit PushSubscription(std::shared_ptr<internal::PushImpl> impl);
   std::shared_ptr<internal::PushImpl> impl_;
 };
 

@@ -1,7 +1,5 @@
 // inspect: LogFollower — the log of a store another process writes, through
-// a RocksDB secondary instance.
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
+// the log layer's secondary instance (log/secondary.hpp).
 #include <stdlib.h>
 
 #include <algorithm>
@@ -11,53 +9,42 @@
 #include "evstore/inspect.hpp"
 #include "format/keys.hpp"
 #include "format/record.hpp"
-#include "inspect/read_view.hpp"
-#include "log/rocks_status.hpp"
 #include "inspect/text.hpp"
+#include "log/cf_cursor.hpp"
+#include "log/rocks_status.hpp"
+#include "log/secondary.hpp"
 
 namespace evstore::inspect {
-
-namespace {
-std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
-}  // namespace
 
 namespace fs = std::filesystem;
 
 struct LogFollower::Rep {
   std::string path;
   std::string scratch;
-  rocksdb::DB* db = nullptr;
-  // default (the format record) and events: the follower reads nothing
-  // else, and the secondary skips the write-ahead log's entries of families
-  // it did not open.
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  std::unique_ptr<internal::SecondaryDb> db;
   uint64_t end = 0;
 
   ~Rep() {
-    if (db != nullptr) {
-      for (auto* h : cfs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      db->Close().PermitUncheckedError();
-      delete db;
-    }
+    // The instance keeps files in the scratch directory until it is closed.
+    db.reset();
     if (!scratch.empty()) {
       std::error_code ec;
       fs::remove_all(scratch, ec);
     }
   }
-  rocksdb::ColumnFamilyHandle* events() const { return cfs[1]; }
 
   // end: one past the last key of `events`.
   Status FindEnd() {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events()));
-    it->SeekToLast();
+    internal::CfCursor it(*db, internal::kCfEvents);
+    it.SeekToLast();
     uint64_t e = 0;
-    if (it->Valid()) {
-      auto p = format::DecodeEventKey(ToView(it->key()));
+    if (it.Valid()) {
+      auto p = format::DecodeEventKey(it.key());
       if (!p || *p == UINT64_MAX)
         return Status::Corruption("'" + path + "': malformed key in the events column family");
       e = *p + 1;
     }
-    if (!it->status().ok()) return internal::StatusFromRocks(it->status(), "finding the end of the log");
+    if (!it.status().ok()) return internal::InContext(it.status(), "finding the end of the log");
     // A secondary sees whole commits in log order, so the end only grows.
     end = std::max(end, e);
     return Status::OK();
@@ -80,15 +67,6 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
   if (!fs::exists(fs::path(rep->path) / "CURRENT", ec))
     return Status::InvalidArgument("'" + rep->path + "' is not an evstore store");
 
-  rocksdb::DBOptions dbo;
-  dbo.max_open_files = -1;  // required of a secondary (rocksdb/db.h)
-  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  std::vector<std::string> names;
-  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, rep->path, &names);
-  if (!ls.ok()) return internal::StatusFromRocks(ls, "cannot list column families of '" + rep->path + "'");
-  if (std::find(names.begin(), names.end(), internal::kCfNames[internal::kCfEvents]) == names.end())
-    return Status::InvalidArgument("'" + rep->path + "' is not an evstore store");
-
   std::string parent = options.scratch_parent;
   if (parent.empty()) {
     const char* t = std::getenv("TMPDIR");
@@ -99,36 +77,19 @@ Result<std::unique_ptr<LogFollower>> LogFollower::Open(std::string_view path,
     return Status::IOError("cannot make a private directory in '" + parent + "'");
   rep->scratch = tmpl;
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  descs.emplace_back(internal::kCfNames[internal::kCfDefault], rocksdb::ColumnFamilyOptions());
-  descs.emplace_back(internal::kCfNames[internal::kCfEvents], rocksdb::ColumnFamilyOptions());
-  rocksdb::Status os =
-      rocksdb::DB::OpenAsSecondary(dbo, rep->path, rep->scratch, descs, &rep->cfs, &rep->db);
-  if (!os.ok()) {
-    rep->db = nullptr;
-    return internal::StatusFromRocks(os, "cannot open '" + rep->path + "' to follow it");
-  }
-
-  std::string fmt;
-  rocksdb::Status gs = rep->db->Get(rocksdb::ReadOptions(), rep->cfs[0],
-                                    std::string(format::kFormatKey), &fmt);
-  if (gs.IsNotFound())
-    return Status::InvalidArgument("'" + rep->path + "' is not an evstore store (no format record)");
-  if (!gs.ok()) return internal::StatusFromRocks(gs, "cannot read the format record");
-  auto rec = format::DecodeFormatRecord(fmt);
-  if (!rec) return Status::Corruption("'" + rep->path + "': the format record is damaged");
-  if (rec->version > format::kFormatVersion)
-    return Status::NotSupported("'" + rep->path + "' uses on-disk format " +
-                                std::to_string(rec->version) + "; this evstore reads up to " +
-                                std::to_string(format::kFormatVersion));
+  // The events family holds the log and the default family the format
+  // record; nothing else is read.
+  auto db = internal::SecondaryDb::Open(rep->path, rep->scratch, {internal::kCfEvents});
+  if (!db.ok()) return db.status();
+  rep->db = std::move(db).value();
   Status s = rep->FindEnd();
   if (!s.ok()) return s;
   return std::unique_ptr<LogFollower>(new LogFollower(std::move(rep)));
 }
 
 Status LogFollower::CatchUp() {
-  rocksdb::Status s = rep_->db->TryCatchUpWithPrimary();
-  if (!s.ok()) return internal::StatusFromRocks(s, "catching up with the store's writer");
+  Status s = rep_->db->CatchUp();
+  if (!s.ok()) return s;
   return rep_->FindEnd();
 }
 
@@ -147,22 +108,19 @@ Status LogFollower::Read(uint64_t from, uint64_t limit, DumpFormat format,
   if (from >= rep_->end || limit == 0) return Status::OK();
   // Bounded by the end seen at the last catch-up, so that what is written
   // never runs ahead of end().
-  format::Be64 upper(rep_->end), start(from);
-  rocksdb::Slice ub(upper.buf, 8);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &ub;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->events()));
+  internal::CfCursorOptions co;
+  co.upper = std::string(format::Be64(rep_->end).view());
+  co.fill_cache = false;
+  internal::CfCursor it(*rep_->db, internal::kCfEvents, std::move(co));
   std::string scratch, out;
   bool more = true;
-  for (it->Seek(rocksdb::Slice(start.buf, 8)); it->Valid() && more && sum->events < limit;
-       it->Next()) {
+  for (it.Seek(format::Be64(from).view()); it.Valid() && more && sum->events < limit; it.Next()) {
     out.clear();
-    auto pos = format::DecodeEventKey(ToView(it->key()));
+    auto pos = format::DecodeEventKey(it.key());
     if (!pos) {
       std::string msg = "malformed key in events: ";
-      AppendHex(ToView(it->key()), &msg);
-      FormatCorrupt(at, msg, format, ToView(it->value()), &out);
+      AppendHex(it.key(), &msg);
+      FormatCorrupt(at, msg, format, it.value(), &out);
       sum->corrupt++;
       sum->events++;
       more = sink(out);
@@ -178,11 +136,11 @@ Status LogFollower::Read(uint64_t from, uint64_t limit, DumpFormat format,
       sum->corrupt++;
     }
     EventView e;
-    Status ds = format::DecodeEvent(*pos, ToView(it->value()), &scratch, &e);
+    Status ds = format::DecodeEvent(*pos, it.value(), &scratch, &e);
     if (ds.ok()) {
-      FormatEvent(e, format, ToView(it->value()), &out);
+      FormatEvent(e, format, it.value(), &out);
     } else {
-      FormatCorrupt(*pos, ds.message(), format, ToView(it->value()), &out);
+      FormatCorrupt(*pos, ds.message(), format, it.value(), &out);
       sum->corrupt++;
     }
     sum->events++;
@@ -190,8 +148,7 @@ Status LogFollower::Read(uint64_t from, uint64_t limit, DumpFormat format,
     if (next != nullptr) *next = at;
     more = sink(out);
   }
-  if (!it->status().ok()) return internal::StatusFromRocks(it->status(), "reading events");
-  return Status::OK();
+  return internal::InContext(it.status(), "reading events");
 }
 
 }  // namespace evstore::inspect

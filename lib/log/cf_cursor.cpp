@@ -2,6 +2,7 @@
 #include "log/cf_cursor.hpp"
 
 #include "log/rocks_status.hpp"
+#include "log/secondary.hpp"
 
 namespace evstore::internal {
 
@@ -9,6 +10,12 @@ namespace {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// Why no cursor over `cf` can be made (its handle `h` is null: a family the
+// database was not opened with), or empty.
+std::string NotOpen(const rocksdb::ColumnFamilyHandle* h, Cf cf) {
+  return h != nullptr ? std::string() : "column family " + std::string(kCfNames[cf]) + " is not open";
+}
 
 }  // namespace
 
@@ -18,7 +25,21 @@ CfSnapshot::CfSnapshot(const StoreImpl& store)
 CfSnapshot::~CfSnapshot() { db_->ReleaseSnapshot(snap_); }
 
 CfCursor::CfCursor(const StoreImpl& store, Cf cf, CfCursorOptions options)
-    : upper_(std::move(options.upper)), upper_slice_(upper_) {
+    : CfCursor(store.db(), store.cf(cf), options, NotOpen(store.cf(cf), cf)) {}
+
+CfCursor::CfCursor(const SecondaryDb& db, Cf cf, CfCursorOptions options)
+    : CfCursor(db.db_, db.cfs_[cf], options,
+               options.snapshot != nullptr
+                   ? std::string("a cursor of a secondary instance reads without a snapshot")
+                   : NotOpen(db.cfs_[cf], cf)) {}
+
+CfCursor::CfCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const CfCursorOptions& options,
+                   const std::string& refusal)
+    : upper_(options.upper), upper_slice_(upper_) {
+  if (!refusal.empty()) {
+    it_.reset(rocksdb::NewErrorIterator(rocksdb::Status::InvalidArgument(refusal)));
+    return;
+  }
   rocksdb::ReadOptions ro;
   if (options.snapshot != nullptr) ro.snapshot = options.snapshot->snap_;
   if (!upper_.empty()) ro.iterate_upper_bound = &upper_slice_;
@@ -26,7 +47,7 @@ CfCursor::CfCursor(const StoreImpl& store, Cf cf, CfCursorOptions options)
   // stream_index and event_ids have prefix extractors; a cursor's order is
   // the whole family's.
   ro.total_order_seek = true;
-  it_.reset(store.db()->NewIterator(ro, store.cf(cf)));
+  it_.reset(db->NewIterator(ro, cf));
 }
 
 CfCursor::~CfCursor() = default;

@@ -3,7 +3,8 @@
 // RocksDB (docs/design.md, "Layers").
 //
 // - CfCursor: a scan over one column family in key order, optionally below
-//   an upper bound and at a snapshot.
+//   an upper bound and at a snapshot; of an open store, or of a store
+//   another process has open (a SecondaryDb, secondary.hpp).
 // - CfGet: a point read.
 // - CfSnapshot: a consistent point in time for cursors and point reads.
 // - CfIntProperty: one of RocksDB's integer properties of a column family.
@@ -34,6 +35,7 @@
 namespace evstore::internal {
 
 class CfSnapshot;
+class SecondaryDb;
 
 // Reads `key` of `cf` (at `snapshot`, if given) into *value: OK, NotFound,
 // or the error.
@@ -77,6 +79,11 @@ class CfCursor {
   // a Seek). Keys are in bytewise order over the whole family, also in
   // families with a prefix extractor.
   CfCursor(const StoreImpl& store, Cf cf, CfCursorOptions options = {});
+  // The same over `cf` of a secondary instance, as of its last catch-up.
+  // A snapshot in `options` (a CfSnapshot belongs to an open store), or a
+  // family the instance did not open, gives a cursor that is never Valid(),
+  // with status() InvalidArgument.
+  CfCursor(const SecondaryDb& db, Cf cf, CfCursorOptions options = {});
   ~CfCursor();
   CfCursor(const CfCursor&) = delete;
   CfCursor& operator=(const CfCursor&) = delete;
@@ -100,6 +107,10 @@ class CfCursor {
   Status status() const;
 
  private:
+  // `refusal` not empty: the cursor is that InvalidArgument error.
+  CfCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const CfCursorOptions& options,
+           const std::string& refusal);
+
   // The iterator points at these: the cursor is neither copied nor moved.
   std::string upper_;
   rocksdb::Slice upper_slice_;

@@ -1,4 +1,5 @@
-// Opening and closing the RocksDB instance behind a store.
+// Opening and closing the RocksDB instance behind a store, and the secondary
+// instance that follows a store another process has open (secondary.hpp).
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
@@ -7,6 +8,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -14,6 +16,7 @@
 #include "format/record.hpp"
 #include "common/time.hpp"
 #include "log/rocks_status.hpp"
+#include "log/secondary.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::internal {
@@ -78,6 +81,33 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
   return o;
 }
 
+// The column families of the store at `path` into *names. An evstore store
+// has every family of ours; without `events` it is not one of ours
+// (InvalidArgument), and opening it must not change it.
+Status ListStoreFamilies(const rocksdb::DBOptions& dbo, const std::string& path,
+                         std::vector<std::string>* names) {
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, names);
+  if (!ls.ok()) return StatusFromRocks(ls, "cannot list column families of '" + path + "'");
+  if (std::find(names->begin(), names->end(), kCfNames[kCfEvents]) == names->end())
+    return Status::InvalidArgument("'" + path + "' is not an evstore store");
+  return Status::OK();
+}
+
+// The verdict of the format record of the store at `path`, given its read
+// (`read`, and `value` when that is OK): OK when this evstore reads the
+// format.
+Status CheckFormatRecord(const std::string& path, const rocksdb::Status& read,
+                         const std::string& value) {
+  if (read.IsNotFound())
+    return Status::InvalidArgument("'" + path + "' is not an evstore store (no format record)");
+  if (!read.ok()) return StatusFromRocks(read, "cannot read the format record");
+  auto rec = format::DecodeFormatRecord(value);
+  if (!rec) return Status::Corruption("'" + path + "': the format record is damaged");
+  if (rec->version > format::kFormatVersion)
+    return Status::NotSupported("'" + path + "' uses on-disk format " + std::to_string(rec->version) +
+                                "; this evstore reads up to " + std::to_string(format::kFormatVersion));
+  return Status::OK();
+}
 
 // ---- Directory operations through the store's file system ----
 
@@ -346,12 +376,8 @@ Status StoreImpl::OpenDb() {
   rocksdb::DBOptions dbo = BaseDbOptions();
 
   std::vector<std::string> names;
-  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path_, &names);
-  if (!ls.ok()) return StatusFromRocks(ls, "cannot list column families of '" + path_ + "'");
-  // An evstore store has every column family of ours; anything else is
-  // not one of ours, and opening it must not change it.
-  if (std::find(names.begin(), names.end(), kCfNames[kCfEvents]) == names.end())
-    return Status::InvalidArgument("'" + path_ + "' is not an evstore store");
+  s = ListStoreFamilies(dbo, path_, &names);
+  if (!s.ok()) return s;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const auto& n : names) {
@@ -390,24 +416,10 @@ Status StoreImpl::OpenDb() {
   std::string fmt;
   {
     rocksdb::Status gs = db_->Get(ro, cfs_[kCfDefault], std::string(format::kFormatKey), &fmt);
-    if (gs.IsNotFound()) {
+    Status fc = CheckFormatRecord(path_, gs, fmt);
+    if (!fc.ok()) {
       (void)CloseDb();
-      return Status::InvalidArgument("'" + path_ + "' is not an evstore store (no format record)");
-    }
-    if (!gs.ok()) {
-      (void)CloseDb();
-      return StatusFromRocks(gs, "cannot read the format record");
-    }
-    auto rec = format::DecodeFormatRecord(fmt);
-    if (!rec) {
-      (void)CloseDb();
-      return Status::Corruption("'" + path_ + "': the format record is damaged");
-    }
-    if (rec->version > format::kFormatVersion) {
-      (void)CloseDb();
-      return Status::NotSupported("'" + path_ + "' uses on-disk format " +
-                                  std::to_string(rec->version) + "; this evstore reads up to " +
-                                  std::to_string(format::kFormatVersion));
+      return fc;
     }
     // A store from an older release may lack families added since.
     for (int c = 0; c < kNumCfs; c++) {
@@ -536,6 +548,59 @@ Status StoreImpl::Close() {
     return Status::Busy("cannot close a store from inside one of its own operations (a callback)");
   if (gate_.closed()) WakeTail();  // live readers see the store closed
   return result;
+}
+
+// ---- SecondaryDb ----
+
+Result<std::unique_ptr<SecondaryDb>> SecondaryDb::Open(const std::string& path,
+                                                       const std::string& scratch_dir,
+                                                       std::initializer_list<Cf> cfs) {
+  rocksdb::DBOptions dbo;
+  dbo.max_open_files = -1;  // required of a secondary (rocksdb/db.h)
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  std::vector<std::string> names;
+  Status s = ListStoreFamilies(dbo, path, &names);
+  if (!s.ok()) return s;
+
+  std::vector<Cf> wanted{kCfDefault};
+  for (Cf c : cfs) {
+    // A family the store lacks (one added by a later release) stays closed.
+    bool stored = std::find(names.begin(), names.end(), kCfNames[c]) != names.end();
+    if (stored && std::find(wanted.begin(), wanted.end(), c) == wanted.end()) wanted.push_back(c);
+  }
+  // The families' own options (their filters, their order) without the
+  // writer's block cache: RocksDB gives each a small one.
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (Cf c : wanted) descs.emplace_back(kCfNames[c], CfOptions(c, nullptr));
+
+  std::unique_ptr<SecondaryDb> db(new SecondaryDb());
+  rocksdb::Status os =
+      rocksdb::DB::OpenAsSecondary(dbo, path, scratch_dir, descs, &db->handles_, &db->db_);
+  if (!os.ok()) {
+    db->db_ = nullptr;
+    db->handles_.clear();
+    return StatusFromRocks(os, "cannot open '" + path + "' to follow it");
+  }
+  for (size_t i = 0; i < wanted.size(); i++) db->cfs_[wanted[i]] = db->handles_[i];
+
+  std::string fmt;
+  rocksdb::Status gs =
+      db->db_->Get(rocksdb::ReadOptions(), db->cfs_[kCfDefault], std::string(format::kFormatKey), &fmt);
+  s = CheckFormatRecord(path, gs, fmt);
+  if (!s.ok()) return s;
+  return db;
+}
+
+SecondaryDb::~SecondaryDb() {
+  if (db_ == nullptr) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
+  delete db_;
+}
+
+Status SecondaryDb::CatchUp() {
+  rocksdb::Status s = db_->TryCatchUpWithPrimary();
+  return s.ok() ? Status::OK() : StatusFromRocks(s, "catching up with the store's writer");
 }
 
 }  // namespace evstore::internal
