@@ -21,7 +21,7 @@ namespace evstore::internal {
 const char* const kCfNames[kNumCfs] = {
     "default",        "events",     "stream_index", "streams",     "event_ids",
     "category_index", "type_index", "sagas",        "checkpoints", "snapshots",
-    "projections",
+    "projections",    "commands",
 };
 
 namespace fs = std::filesystem;
@@ -412,8 +412,9 @@ Status StoreImpl::OpenDb() {
     // A store from an older release may lack families added since.
     for (int c = 0; c < kNumCfs; c++) {
       if (cfs_[c] != nullptr) continue;
-      // Read-only: a store from before projections reads as having none.
-      if (options_.read_only && c == kCfProjections) continue;
+      // Read-only: a store from before projections (or the command log)
+      // reads as having none.
+      if (options_.read_only && (c == kCfProjections || c == kCfCommands)) continue;
       if (options_.read_only) {
         (void)CloseDb();
         return Status::NotSupported("'" + path_ + "' lacks column family " + kCfNames[c] +
