@@ -109,6 +109,37 @@ TEST_SUITE("command") {
     }
   }
 
+  TEST_CASE("a command's events carry its correlation id and, as causation, its id") {
+    TempDir dir;
+    Store s = evtest::OpenStore(dir);
+    Aggregate<Counter> a = OpenCounter(s);
+    Command c = Cmd("counter-1", "1", "cmd-1");
+    c.correlation_id = "checkout-9";
+    MustHandle(a, c);
+    MustHandle(a, Cmd("counter-1", "1", "cmd-2"));  // no correlation: the command id
+    MustHandle(a, Cmd("counter-1", "1"));           // no id: none
+    auto own = HandleCommand<Counter>(a, Cmd("counter-1", "1", "cmd-3"), [](const Counter& st, const Command&) {
+      EventData e = SetTo(st.value + 1);
+      e.correlation_id = "mine";
+      e.causation_id = "event-7";
+      return Decision::Accept({e});
+    });
+    REQUIRE(own.ok());
+    auto events = evtest::Collect(s.read_stream("counter-1", 0));
+    REQUIRE(events.size() == 4);
+    CHECK(events[0].correlation_id == "checkout-9");
+    CHECK(events[0].causation_id == "cmd-1");
+    CHECK(events[1].correlation_id == "cmd-2");
+    CHECK(events[1].causation_id == "cmd-2");
+    CHECK(events[2].correlation_id.empty());
+    CHECK(events[2].causation_id.empty());
+    CHECK(events[3].correlation_id == "mine");  // decide's own are kept
+    CHECK(events[3].causation_id == "event-7");
+    Command bad = Cmd("counter-1", "1", "cmd-4");
+    bad.correlation_id = std::string(300, 'c');
+    CHECK(HandleCommand<Counter>(a, bad, Add).status().IsInvalidArgument());
+  }
+
   TEST_CASE("8 concurrent senders on one stream lose no update") {
     TempDir dir;
     Store s = evtest::OpenStore(dir);

@@ -906,7 +906,7 @@ TEST_SUITE("inspect") {
       });
       r = RunTool("info" + db);
       CHECK(r.code == 3);
-      CHECK(Contains(r.err, "uses on-disk format 2"));
+      CHECK(Contains(r.err, "uses on-disk format " + std::to_string(format::kFormatVersion + 1)));
     }
     SUBCASE("a corrupted record fails verify and dump with exit 1") {
       WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {

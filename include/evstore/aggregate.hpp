@@ -54,6 +54,7 @@
 namespace evstore {
 
 class Store;
+class Upcasters;  // upcast.hpp
 
 // When the background writer snapshots a stream: once this many events, or
 // this many bytes of event data and metadata, were folded since the stream's
@@ -88,6 +89,12 @@ struct AggregateOptions {
   // weigher), L2 their encoded bytes (needs a codec); 0 disables a tier.
   size_t cache_l1_bytes = 16u << 20;  // 16 MiB
   size_t cache_l2_bytes = 0;
+
+  // ---- Reading ----
+  // Upgrades old events to their newest layout before evolve sees them
+  // (upcast.hpp); null: none. Changing the upcasters of an aggregate whose
+  // snapshots were folded under others calls for a new snapshot_schema.
+  std::shared_ptr<const Upcasters> upcasters;
 };
 
 // Where a load found its state.
@@ -202,8 +209,9 @@ struct StateCodec {
 template <typename S>
 struct AggregateType {
   S initial{};
-  // Returns the state after `event`. The event's views are valid during the
-  // call. A throw fails the load (Aborted, with the stream and version).
+  // Returns the state after `event` (upcast, when the aggregate has
+  // upcasters). The event's views are valid during the call. A throw fails
+  // the load (Aborted, with the stream and version).
   std::function<S(S state, const EventView& event)> evolve;
   StateCodec<S> codec;
   // The weight of a state in the cache's L1, in bytes; empty: sizeof(S).

@@ -22,6 +22,10 @@
 // DuplicateEvent. Records are kept until PruneCommandLog (or a CommandBus's
 // retention) deletes them; a pruned id is handled afresh.
 //
+// Correlation and causation: every event a command appends carries the
+// command's correlation id (its id when it has none) and, as causation, the
+// command id, unless decide set them itself.
+//
 // Thread safety: every function here may be called from any thread,
 // concurrently; a CommandBus may be shared. decide runs on the calling
 // thread with no evstore lock held; it may run several times for one
@@ -59,6 +63,9 @@ struct Command {
   // Optional: 1..256 bytes of UTF-8 without NUL. A command with an id is
   // handled at most once (see the command log above). Empty: no id.
   std::string id;
+  // Optional, as the id: the correlation id of the events it appends.
+  // Empty: the command id.
+  std::string correlation_id;
 };
 
 // A refusal by the domain ("insufficient funds"): a result, not a failure.

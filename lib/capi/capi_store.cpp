@@ -44,7 +44,8 @@ struct evs_iter_t {
   explicit evs_iter_t(evstore::RecordedEvent e) : one(std::move(e)), one_valid(true) {
     one_view = evstore::EventView{one->id,       one->stream,  one->type,
                                   one->content_type, one->data, one->metadata,
-                                  one->version,  one->position, one->timestamp_ms};
+                                  one->version,  one->position, one->timestamp_ms,
+                                  one->correlation_id, one->causation_id, one->schema_version};
   }
   ~evs_iter_t() { std::free(error_msg); }
   evs_iter_t(const evs_iter_t&) = delete;

@@ -6,6 +6,7 @@
 #include "common/time.hpp"
 #include "common/utf8.hpp"
 #include "evstore/store.hpp"
+#include "evstore/upcast.hpp"
 #include "format/keys.hpp"
 #include "format/snapshot_record.hpp"
 #include "log/cf_cursor.hpp"
@@ -253,12 +254,25 @@ Status UntypedAggregate::Impl::Fold(std::string_view stream, const StreamInfo& h
   Result<EventIterator> it = store_->ReadStream(stream, first, Direction::kForward, want);
   if (!it.ok()) return it.status();
   uint64_t expect = first;
+  UpcastEvent scratch;
+  EventView upcast;
   for (; it->Valid(); it->Next()) {
     const EventView& raw = it->value();
     if (raw.version != expect)
       return Status::Corruption("stream '" + std::string(stream) + "': expected version " +
                                 std::to_string(expect) + ", read " + std::to_string(raw.version));
     const EventView* ev = &raw;
+    if (o_.upcasters) {
+      Status us = o_.upcasters->Upcast(raw, &scratch, &upcast);
+      if (!us.ok())
+        return Status(us.IsInvalidArgument() || us.IsCorruption() || us.IsNotSupported()
+                          ? us
+                          : Status::Aborted("aggregate '" + o_.name + "', stream '" +
+                                            std::string(stream) + "' at version " +
+                                            std::to_string(raw.version) + ": " +
+                                            std::string(us.message())));
+      ev = &upcast;
+    }
     Status es = Guarded("evolve", [&] { return ops_.evolve(state, *ev); });
     if (!es.ok())
       return Status::Aborted("aggregate '" + o_.name + "': evolve failed on stream '" +

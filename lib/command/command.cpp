@@ -21,6 +21,7 @@ namespace {
 Status ValidateCommand(const Command& c, const Options& o) {
   Status s = internal::ValidCommandName(c.type, "type", false);
   if (s.ok()) s = internal::ValidCommandName(c.id, "id", true);
+  if (s.ok()) s = internal::ValidCommandName(c.correlation_id, "correlation id", true);
   if (!s.ok()) return s;
   if (c.payload.size() > o.max_event_bytes)
     return Status::InvalidArgument("command: payload of " + std::to_string(c.payload.size()) +
@@ -95,6 +96,11 @@ Result<CommandResult> HandleUntyped(UntypedAggregate& aggregate, const Command& 
     }
     v = ValidateDecision(d, command);
     if (!v.ok()) return v;
+    const std::string& correlation = command.correlation_id.empty() ? command.id : command.correlation_id;
+    for (EventData& e : d.events) {
+      if (e.correlation_id.empty()) e.correlation_id = correlation;
+      if (e.causation_id.empty()) e.causation_id = command.id;
+    }
 
     CommandResult result;
     result.tries = tries;

@@ -427,6 +427,20 @@ Status StoreImpl::OpenDb() {
         return StatusFromRocks(cs, "cannot create column family");
       }
     }
+    // An older format is upgraded in place: what changed since is additive
+    // (new record fields, new column families), so its records read as they
+    // are. Marking it keeps builds that predate the change from opening a
+    // store whose new records they would misread.
+    if (rec->version < format::kFormatVersion && !options_.read_only) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status us = db_->Put(wo, cfs_[kCfDefault], std::string(format::kFormatKey),
+                                    format::EncodeFormatRecord(format::kFormatVersion, rec->created_ms));
+      if (!us.ok()) {
+        (void)CloseDb();
+        return StatusFromRocks(us, "cannot upgrade the format record");
+      }
+    }
     std::string tag;
     rocksdb::Status ts = db_->Get(ro, cfs_[kCfDefault], std::string(format::kIdTagKey), &tag);
     if (!ts.ok() || tag.size() != 8) {
