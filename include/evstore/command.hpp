@@ -158,7 +158,9 @@ struct CommandRetention {
   uint64_t max_count = 0;
 };
 
-// Deletes command records by `retention` (oldest first); returns how many.
+// Deletes command records by `retention`, oldest first (by the time they
+// were handled, in ms; records of one millisecond in id order); returns
+// how many.
 // Not synced on its own. Errors: Closed, IOError, Corruption.
 EVSTORE_EXPORT Result<uint64_t> PruneCommandLog(Store& store, const CommandRetention& retention);
 
