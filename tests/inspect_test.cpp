@@ -226,7 +226,7 @@ TEST_SUITE("inspect") {
     CHECK(info->stream_count == 3);
     CHECK(info->next_stream_id == 4);
     CHECK(info->id_tag.size() == 16);
-    REQUIRE(info->column_families.size() == 11);
+    REQUIRE(info->column_families.size() == 12);
     CHECK(info->column_families[1].name == "events");
     CHECK(info->column_families[1].sst_bytes > 0);
 
@@ -906,7 +906,7 @@ TEST_SUITE("inspect") {
       });
       r = RunTool("info" + db);
       CHECK(r.code == 3);
-      CHECK(Contains(r.err, "uses on-disk format 2"));
+      CHECK(Contains(r.err, "uses on-disk format " + std::to_string(format::kFormatVersion + 1)));
     }
     SUBCASE("a corrupted record fails verify and dump with exit 1") {
       WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {

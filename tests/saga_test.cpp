@@ -204,6 +204,11 @@ TEST_SUITE("saga") {
     auto h = env.store.stream_head("order-1");
     REQUIRE(h.ok());
     CHECK(h->last_version == 0);
+    // The saga is the conversation its events belong to, the step their cause.
+    auto events = evtest::Collect(env.store.read_stream("order-1", 0));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].correlation_id == "order-1-saga");
+    CHECK(events[0].causation_id == "order-1-saga/s2");
     auto s = eng->stats();
     CHECK(s.started == 1);
     CHECK(s.completed == 1);

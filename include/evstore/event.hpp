@@ -38,6 +38,9 @@ struct EVSTORE_EXPORT Uuid {
   friend auto operator<=>(const Uuid&, const Uuid&) = default;
 };
 
+// Longest correlation or causation id, in bytes.
+inline constexpr size_t kMaxProvenanceBytes = 1024;
+
 // One event to append.
 struct EventData {
   Uuid id;                   // nil: generated at append; given: enables idempotent retry
@@ -45,6 +48,16 @@ struct EventData {
   std::string data;          // opaque bytes (JSON or FlatBuffers by convention)
   std::string metadata;      // opaque bytes
   std::string content_type;  // e.g. "application/json"; may be empty
+  // Provenance: the id of the conversation or business process the event
+  // belongs to, and the id of what caused it (a command, a saga step, an
+  // earlier event). Optional: 0..1024 bytes of UTF-8 without NUL each. Set by
+  // command handling and sagas (docs/event-sourcing.md); not compared by
+  // idempotent retries.
+  std::string correlation_id = {};
+  std::string causation_id = {};
+  // The version of the event's data layout under its type, for upcasting
+  // (upcast.hpp). At least 1.
+  uint32_t schema_version = 1;
 };
 
 // The version a stream must be at for an append to proceed.
@@ -107,6 +120,9 @@ struct RecordedEvent {
   uint64_t version = 0;      // in its stream
   uint64_t position = 0;     // in the global log
   int64_t timestamp_ms = 0;  // commit time, ms since the Unix epoch
+  std::string correlation_id = {};  // as in EventData (empty in events of format-1 stores)
+  std::string causation_id = {};
+  uint32_t schema_version = 1;  // 1 in events of format-1 stores
 };
 
 // A zero-copy view of a stored event. The string views point into memory
@@ -122,6 +138,9 @@ struct EventView {
   uint64_t version = 0;
   uint64_t position = 0;
   int64_t timestamp_ms = 0;
+  std::string_view correlation_id = {};
+  std::string_view causation_id = {};
+  uint32_t schema_version = 1;
 
   // Copies into `out`, reusing the storage its strings already have.
   void CopyTo(RecordedEvent* out) const {
@@ -144,7 +163,10 @@ struct EventView {
                          std::string(metadata),
                          version,
                          position,
-                         timestamp_ms};
+                         timestamp_ms,
+                         std::string(correlation_id),
+                         std::string(causation_id),
+                         schema_version};
   }
 };
 

@@ -46,6 +46,8 @@
 
 namespace evstore {
 
+class Upcasters;  // upcast.hpp
+
 namespace internal {
 class ProjectionRunner;
 class StateOverlay;
@@ -88,6 +90,9 @@ struct ProjectionOptions {
   std::chrono::milliseconds retry_initial{100};
   std::chrono::milliseconds retry_max{30000};
   uint32_t max_retries = 0;
+  // Upgrades old events to their newest layout before the handler sees
+  // them (upcast.hpp); null: none. An upcaster's error is a handler error.
+  std::shared_ptr<const Upcasters> upcasters;
 };
 
 struct ProjectionStatus {

@@ -161,7 +161,8 @@ struct StepResult {
   // compensated too.
   bool partial = false;
   // Appended in the same commit as the step's completion record (all or
-  // nothing). Only used on success. A rejected append (wrong expected
+  // nothing). Only used on success. Events without a correlation id get the
+  // saga id, and without a causation id the step's idempotency key. A rejected append (wrong expected
   // version, invalid or duplicate events) counts as a retryable failure.
   std::vector<StreamAppend> events;
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -15,10 +16,12 @@
 #include <vector>
 
 #include "evstore/cache_stats.hpp"
+#include "evstore/command.h"
 #include "evstore/evstore.h"
 #include "evstore/event.hpp"
 #include "evstore/status.hpp"
 #include "evstore/subscription.hpp"
+#include "evstore/upcast.hpp"
 
 namespace evstore {
 class Store;
@@ -137,6 +140,17 @@ inline int TypesFilter(const char* const* types, const size_t* type_lens, size_t
   *out = SubscriptionFilter::Types(std::move(copy));
   return EVS_OK;
 }
+}  // namespace evstore::capi
+
+// Upcaster registries (include/evstore/command.h), shared by aggregates and
+// projections from C.
+struct evs_upcasters_t {
+  evstore::Upcasters up;
+};
+namespace evstore::capi {
+// A copy of the registry for an aggregate or a projection; null when there
+// is none or it is empty.
+std::shared_ptr<const Upcasters> CopyUpcasters(const evs_upcasters_t* upcasters);
 }  // namespace evstore::capi
 
 #endif  // EVSTORE_LIB_CAPI_CAPI_INTERNAL_HPP_

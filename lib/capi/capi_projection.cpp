@@ -278,6 +278,18 @@ int64_t evs_projection_event_timestamp_ms(const evs_projection_event_t* event) {
   return event ? event->event->timestamp_ms : 0;
 }
 
+const char* evs_projection_event_correlation_id(const evs_projection_event_t* event, size_t* len) {
+  return event ? Bytes(event->event->correlation_id, len) : NoBytes(len);
+}
+
+const char* evs_projection_event_causation_id(const evs_projection_event_t* event, size_t* len) {
+  return event ? Bytes(event->event->causation_id, len) : NoBytes(len);
+}
+
+uint32_t evs_projection_event_schema_version(const evs_projection_event_t* event) {
+  return event ? event->event->schema_version : 0;
+}
+
 int evs_projection_state_get(evs_projection_state_t* state, const void* key, size_t key_len,
                              void** value, size_t* value_len, char** errmsg) {
   return Get(state, "state", "", 0, key, key_len, value, value_len, errmsg,
@@ -385,6 +397,15 @@ int evs_projection_options_set_retry_backoff(evs_projection_options_t* options,
     EVS_CHECK_ARG(options, "options");
     options->options.retry_initial = Ms(initial_ms);
     options->options.retry_max = Ms(max_ms);
+    return EVS_OK;
+  });
+}
+
+int evs_projection_options_set_upcasters(evs_projection_options_t* options,
+                                         const evs_upcasters_t* upcasters, char** errmsg) {
+  return Guard(errmsg, [&] {
+    EVS_CHECK_ARG(options, "options");
+    options->options.upcasters = evstore::capi::CopyUpcasters(upcasters);
     return EVS_OK;
   });
 }

@@ -44,7 +44,8 @@ struct evs_iter_t {
   explicit evs_iter_t(evstore::RecordedEvent e) : one(std::move(e)), one_valid(true) {
     one_view = evstore::EventView{one->id,       one->stream,  one->type,
                                   one->content_type, one->data, one->metadata,
-                                  one->version,  one->position, one->timestamp_ms};
+                                  one->version,  one->position, one->timestamp_ms,
+                                  one->correlation_id, one->causation_id, one->schema_version};
   }
   ~evs_iter_t() { std::free(error_msg); }
   evs_iter_t(const evs_iter_t&) = delete;
@@ -479,6 +480,51 @@ uint64_t evs_iter_position(const evs_iter_t* iter) {
 int64_t evs_iter_timestamp_ms(const evs_iter_t* iter) {
   const evstore::EventView* v = ValidIter(iter);
   return v ? v->timestamp_ms : 0;
+}
+
+const char* evs_iter_correlation_id(const evs_iter_t* iter, size_t* len) {
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->correlation_id, len) : NoBytes(len);
+}
+
+const char* evs_iter_causation_id(const evs_iter_t* iter, size_t* len) {
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? Bytes(v->causation_id, len) : NoBytes(len);
+}
+
+uint32_t evs_iter_schema_version(const evs_iter_t* iter) {
+  const evstore::EventView* v = ValidIter(iter);
+  return v ? v->schema_version : 0;
+}
+
+int evs_append_traced(evs_store_t* store, const char* stream, size_t stream_len, int64_t expected,
+                      const evs_event_t* events, size_t count, const char* correlation_id,
+                      size_t correlation_id_len, const char* causation_id, size_t causation_id_len,
+                      uint32_t schema_version, evs_append_result_t* result, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (result) *result = evs_append_result_t{0, 0, 0, 0, 0, EVS_NO_STREAM};
+    EVS_CHECK_ARG(store, "store");
+    EVS_CHECK_BUF(stream, stream_len, "stream");
+    EVS_CHECK_BUF(events, count, "events");
+    EVS_CHECK_BUF(correlation_id, correlation_id_len, "correlation_id");
+    EVS_CHECK_BUF(causation_id, causation_id_len, "causation_id");
+    auto exp = ToExpected(expected);
+    if (!exp) return Fail(errmsg, EVS_INVALID_ARGUMENT, "not an expected version");
+    std::vector<EventData> data;
+    if (int rc = CopyEvents(events, count, &data, errmsg); rc != EVS_OK) return rc;
+    for (EventData& e : data) {
+      e.correlation_id.assign(View(correlation_id, correlation_id_len));
+      e.causation_id.assign(View(causation_id, causation_id_len));
+      e.schema_version = schema_version;
+    }
+    auto r = store->store.append(View(stream, stream_len), *exp, data);
+    if (!r.ok()) {
+      if (result) FillConflict(r.status(), result);
+      return FromStatus(r.status(), errmsg);
+    }
+    if (result) FillResult(*r, result);
+    return EVS_OK;
+  });
 }
 
 int evs_stream_head(evs_store_t* store, const char* stream, size_t stream_len,

@@ -269,6 +269,21 @@ const uint8_t* evs_delivery_event_id(const evs_delivery_t* delivery, size_t i) {
   return e ? e->id.bytes : nullptr;
 }
 
+const char* evs_delivery_event_correlation_id(const evs_delivery_t* delivery, size_t i, size_t* len) {
+  const RecordedEvent* e = EventAt(delivery, i);
+  return e ? Bytes(e->correlation_id, len) : NoBytes(len);
+}
+
+const char* evs_delivery_event_causation_id(const evs_delivery_t* delivery, size_t i, size_t* len) {
+  const RecordedEvent* e = EventAt(delivery, i);
+  return e ? Bytes(e->causation_id, len) : NoBytes(len);
+}
+
+uint32_t evs_delivery_event_schema_version(const evs_delivery_t* delivery, size_t i) {
+  const RecordedEvent* e = EventAt(delivery, i);
+  return e ? e->schema_version : 0;
+}
+
 const char* evs_delivery_event_stream(const evs_delivery_t* delivery, size_t i, size_t* len) {
   const RecordedEvent* e = EventAt(delivery, i);
   return e ? Bytes(e->stream, len) : NoBytes(len);

@@ -91,7 +91,10 @@ void MakeGeneratedId(uint64_t tag, uint64_t position, uint8_t out[16]);
 std::optional<uint64_t> GeneratedIdPosition(uint64_t tag, const uint8_t id[16]);
 
 // The on-disk format version this build writes and the newest it reads.
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: event records may carry correlation_id, causation_id and
+// schema_version (absent in format 1: empty, empty, 1). A format-1 store
+// opened read-write is marked 2.
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr std::string_view kFormatMagic = "evstore\x1f";
 
 // Format record: magic (8) + version (4 BE) + created_ms (8 BE).

@@ -84,6 +84,10 @@ void RecordEncoder::EncodeEvent(const EventFields& f, std::string* out) {
   auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(f.data.data()), f.data.size());
   auto meta =
       fbb.CreateVector(reinterpret_cast<const uint8_t*>(f.metadata.data()), f.metadata.size());
+  // Absent when empty: an event without provenance costs nothing extra.
+  flatbuffers::Offset<flatbuffers::String> corr, cause;
+  if (!f.correlation_id.empty()) corr = fbb.CreateString(f.correlation_id.data(), f.correlation_id.size());
+  if (!f.causation_id.empty()) cause = fbb.CreateString(f.causation_id.data(), f.causation_id.size());
   fb::EventRecordBuilder b(fbb);
   fb::Uuid id = ToFb(f.id);
   b.add_id(&id);
@@ -96,6 +100,9 @@ void RecordEncoder::EncodeEvent(const EventFields& f, std::string* out) {
   b.add_data(data);
   b.add_metadata(meta);
   b.add_timestamp_ms(f.timestamp_ms);
+  if (!corr.IsNull()) b.add_correlation_id(corr);
+  if (!cause.IsNull()) b.add_causation_id(cause);
+  b.add_schema_version(f.schema_version);
   fbb.Finish(b.Finish());
   Finish(fbb, f.position, out);
 }
@@ -143,6 +150,9 @@ Status DecodeEvent(uint64_t position, std::string_view value, std::string* scrat
   out->data = View(r->data());
   out->metadata = View(r->metadata());
   out->timestamp_ms = r->timestamp_ms();
+  out->correlation_id = View(r->correlation_id());
+  out->causation_id = View(r->causation_id());
+  out->schema_version = r->schema_version();
   return Status::OK();
 }
 

@@ -32,6 +32,9 @@ struct EventFields {
   std::string_view data;
   std::string_view metadata;
   int64_t timestamp_ms;
+  std::string_view correlation_id = {};
+  std::string_view causation_id = {};
+  uint32_t schema_version = 1;
 };
 
 // Reusable encoder: keeps its FlatBufferBuilder between records.

@@ -192,6 +192,16 @@ void FormatEvent(const EventView& e, DumpFormat format, std::string_view record,
         out->append(" metadata=");
         AppendEscaped(e.metadata, out);
       }
+      // Provenance and layout version only when they say something.
+      if (!e.correlation_id.empty()) {
+        out->append(" correlation=");
+        AppendEscaped(e.correlation_id, out);
+      }
+      if (!e.causation_id.empty()) {
+        out->append(" causation=");
+        AppendEscaped(e.causation_id, out);
+      }
+      if (e.schema_version != 1) out->append(" schema=" + std::to_string(e.schema_version));
       out->push_back('\n');
       break;
     case DumpFormat::kJson:
@@ -217,7 +227,11 @@ void FormatEvent(const EventView& e, DumpFormat format, std::string_view record,
           out->push_back('"');
         }
       }
-      out->append("}\n");
+      out->append(",\"correlation_id\":");
+      AppendJsonString(e.correlation_id, out);
+      out->append(",\"causation_id\":");
+      AppendJsonString(e.causation_id, out);
+      out->append(",\"schema_version\":" + std::to_string(e.schema_version) + "}\n");
       break;
     case DumpFormat::kHex: {
       out->append("position " + std::to_string(e.position) + "  stream \"");

@@ -64,6 +64,9 @@ Status CfCursor::status() const { return StatusFromRocks(it_->status()); }
 
 Status CfGet(const StoreImpl& store, Cf cf, std::string_view key, std::string* value,
              const CfSnapshot* snapshot) {
+  // A family that a store opened read-only lacks (added since it was
+  // written) holds nothing.
+  if (store.cf(cf) == nullptr) return Status::NotFound("");
   rocksdb::ReadOptions ro;
   if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   return StatusFromRocks(store.db()->Get(ro, store.cf(cf), ToSlice(key), value));
@@ -71,6 +74,7 @@ Status CfGet(const StoreImpl& store, Cf cf, std::string_view key, std::string* v
 
 std::optional<uint64_t> CfIntProperty(const StoreImpl& store, Cf cf, const std::string& property) {
   uint64_t v = 0;
+  if (store.cf(cf) == nullptr) return std::nullopt;
   if (!store.db()->GetIntProperty(store.cf(cf), property, &v)) return std::nullopt;
   return v;
 }

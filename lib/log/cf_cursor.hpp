@@ -38,12 +38,14 @@ class CfSnapshot;
 class SecondaryDb;
 
 // Reads `key` of `cf` (at `snapshot`, if given) into *value: OK, NotFound,
-// or the error.
+// or the error. A family the store lacks (an older store opened read-only)
+// finds nothing.
 Status CfGet(const StoreImpl& store, Cf cf, std::string_view key, std::string* value,
              const CfSnapshot* snapshot = nullptr);
 
 // RocksDB's integer property `property` of `cf` (for instance
-// "rocksdb.estimate-num-keys"), or nullopt when RocksDB has none.
+// "rocksdb.estimate-num-keys"), or nullopt when RocksDB has none (or the
+// store lacks the family).
 std::optional<uint64_t> CfIntProperty(const StoreImpl& store, Cf cf, const std::string& property);
 
 // A RocksDB snapshot of the store, released on destruction.
@@ -76,7 +78,7 @@ struct CfCursorOptions {
 class CfCursor {
  public:
   // A cursor over `cf` of `store`, not positioned (Valid() is false until
-  // a Seek). Keys are in bytewise order over the whole family, also in
+  // a Seek). REQUIRES: the store has `cf` (store.cf(cf) is not null). Keys are in bytewise order over the whole family, also in
   // families with a prefix extractor.
   CfCursor(const StoreImpl& store, Cf cf, CfCursorOptions options = {});
   // The same over `cf` of a secondary instance, as of its last catch-up.

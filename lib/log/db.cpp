@@ -24,7 +24,7 @@ namespace evstore::internal {
 const char* const kCfNames[kNumCfs] = {
     "default",        "events",     "stream_index", "streams",     "event_ids",
     "category_index", "type_index", "sagas",        "checkpoints", "snapshots",
-    "projections",
+    "projections",    "commands",
 };
 
 namespace fs = std::filesystem;
@@ -424,8 +424,9 @@ Status StoreImpl::OpenDb() {
     // A store from an older release may lack families added since.
     for (int c = 0; c < kNumCfs; c++) {
       if (cfs_[c] != nullptr) continue;
-      // Read-only: a store from before projections reads as having none.
-      if (options_.read_only && c == kCfProjections) continue;
+      // Read-only: a store from before projections (or the command log)
+      // reads as having none.
+      if (options_.read_only && (c == kCfProjections || c == kCfCommands)) continue;
       if (options_.read_only) {
         (void)CloseDb();
         return Status::NotSupported("'" + path_ + "' lacks column family " + kCfNames[c] +
@@ -436,6 +437,21 @@ Status StoreImpl::OpenDb() {
       if (!cs.ok()) {
         (void)CloseDb();
         return StatusFromRocks(cs, "cannot create column family");
+      }
+    }
+    // An older format is upgraded in place: what changed since is additive
+    // (new record fields, new column families), so its records read as they
+    // are. Marking it keeps builds that predate the change from opening a
+    // store whose new records they would misread.
+    auto rec = format::DecodeFormatRecord(fmt);  // checked above
+    if (rec && rec->version < format::kFormatVersion && !options_.read_only) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status us = db_->Put(wo, cfs_[kCfDefault], std::string(format::kFormatKey),
+                                    format::EncodeFormatRecord(format::kFormatVersion, rec->created_ms));
+      if (!us.ok()) {
+        (void)CloseDb();
+        return StatusFromRocks(us, "cannot upgrade the format record");
       }
     }
     std::string tag;

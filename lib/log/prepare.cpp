@@ -111,7 +111,8 @@ Status StoreImpl::PrepareRequest(CommitRequest* req, GroupState* gs, rocksdb::Wr
       Uuid id = e.id;
       if (id.is_nil()) format::MakeGeneratedId(id_tag_, pos, id.bytes);
       gs->enc.EncodeEvent(format::EventFields{id, pos, p.stream, t.stream_id, version, e.type,
-                                              e.content_type, e.data, e.metadata, gs->now_ms},
+                                              e.content_type, e.data, e.metadata, gs->now_ms,
+                                              e.correlation_id, e.causation_id, e.schema_version},
                           &gs->value);
       format::Be64 pk(pos);
       rocksdb::Slice pks(pk.buf, 8);

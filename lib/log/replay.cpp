@@ -13,9 +13,11 @@ namespace evstore::internal {
 
 namespace {
 
+// Provenance (correlation and causation) is not content: a retry may carry
+// other ids of the same event.
 bool SameContent(const EventData& e, const EventView& v) {
   return e.type == v.type && e.data == v.data && e.metadata == v.metadata &&
-         e.content_type == v.content_type;
+         e.content_type == v.content_type && e.schema_version == v.schema_version;
 }
 
 }  // namespace
@@ -78,7 +80,7 @@ Status StoreImpl::CheckReplay(const PartRef& part, GroupState* gs, bool* replay,
       version = git->second.version;
       const EventData& o = *git->second.event;
       same = o.type == e.type && o.data == e.data && o.metadata == e.metadata &&
-             o.content_type == e.content_type;
+             o.content_type == e.content_type && o.schema_version == e.schema_version;
     } else {
       auto rec = LoadEvent(positions[i]);
       if (!rec.ok())

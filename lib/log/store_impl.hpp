@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,7 @@ enum Cf : int {
   kCfCheckpoints,
   kCfSnapshots,
   kCfProjections,
+  kCfCommands,
   kNumCfs,
 };
 extern const char* const kCfNames[kNumCfs];
@@ -172,6 +174,17 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   // one, false when another is attached.
   bool AttachSagaEngine() { return !saga_engine_.exchange(true); }
   void DetachSagaEngine() { saga_engine_.store(false); }
+
+  // Per-store state of a component above the log (the command log's ids in
+  // flight): made by `make` on first use under `name`, kept as long as the
+  // store's internals.
+  std::shared_ptr<void> Attachment(const std::string& name,
+                                   const std::function<std::shared_ptr<void>()>& make) {
+    std::lock_guard<std::mutex> l(attach_mu_);
+    auto it = attachments_.find(name);
+    if (it == attachments_.end()) it = attachments_.emplace(name, make()).first;
+    return it->second;
+  }
 
   // Commit requests waiting or being written now.
   size_t QueuedCommits() {
@@ -331,6 +344,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
 
   LifeGate gate_;
   std::atomic<int64_t> live_iterators_{0};
+  std::mutex attach_mu_;
+  std::map<std::string, std::shared_ptr<void>, std::less<>> attachments_;  // guarded by attach_mu_
   std::atomic<bool> saga_engine_{false};
 
   // Commit pipeline.

@@ -46,12 +46,23 @@ Status ValidateParts(std::span<const PartRef> parts, const Options& o, size_t* b
                                        std::to_string(o.max_content_type_bytes) + ")");
       if (!e.content_type.empty() && !IsValidName(e.content_type))
         return Status::InvalidArgument("append: content type is not valid UTF-8 or contains NUL");
+      for (const std::string* id : {&e.correlation_id, &e.causation_id}) {
+        if (id->size() > kMaxProvenanceBytes)
+          return Status::InvalidArgument("append: correlation or causation id over " +
+                                         std::to_string(kMaxProvenanceBytes) + " bytes");
+        if (!id->empty() && !IsValidName(*id))
+          return Status::InvalidArgument(
+              "append: correlation or causation id is not valid UTF-8 or contains NUL");
+      }
+      if (e.schema_version == 0)
+        return Status::InvalidArgument("append: event schema version 0 (the first is 1)");
       size_t ev = e.data.size() + e.metadata.size();
       if (ev > o.max_event_bytes)
         return Status::InvalidArgument("append: event of " + std::to_string(ev) +
                                        " bytes is over max_event_bytes (" +
                                        std::to_string(o.max_event_bytes) + ")");
-      total_bytes += ev + e.type.size() + e.content_type.size();
+      total_bytes += ev + e.type.size() + e.content_type.size() + e.correlation_id.size() +
+                     e.causation_id.size();
     }
   }
   // An id names one event: the same supplied id twice in one commit (in one

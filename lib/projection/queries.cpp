@@ -3,6 +3,7 @@
 // record and the serving instance at one RocksDB snapshot, so a swap after
 // a rebuild (and the deletion of the old instance) never tears it.
 #include "evstore/store.hpp"
+#include "evstore/upcast.hpp"
 #include "log/snapshot_impl.hpp"
 #include "projection/runner.hpp"
 
@@ -105,6 +106,18 @@ Result<std::unique_ptr<Projection>> Store::run_projection(std::string_view name,
                                                           const ProjectionOptions& options,
                                                           ProjectionHandler handler) {
   if (!impl_) return MovedFrom();
+  if (handler && options.upcasters && !options.upcasters->empty()) {
+    // The handler sees events as the upcasters make them; only those that
+    // need it are copied.
+    handler = [up = options.upcasters, inner = std::move(handler)](const RecordedEvent& e,
+                                                                  ProjectionState& st) -> Status {
+      if (!up->applies(e.type, e.schema_version)) return inner(e, st);
+      RecordedEvent copy = e;
+      Status s = up->Upcast(&copy);
+      if (!s.ok()) return s;
+      return inner(copy, st);
+    };
+  }
   return internal::ProjectionRunner::Start(impl_, name, options, std::move(handler));
 }
 

@@ -340,6 +340,12 @@ bool SagaEngine::Impl::RunOnce(const InstPtr& inst, saga::Worker* me) {
   out.error = std::move(r.error);
   out.partial = r.partial;
   out.events = std::move(r.events);
+  // The saga is the conversation its events belong to; the step caused them.
+  for (StreamAppend& part : out.events)
+    for (EventData& e : part.events) {
+      if (e.correlation_id.empty()) e.correlation_id = inst->id;
+      if (e.causation_id.empty()) e.causation_id = key;
+    }
   return Transition(inst, std::move(out), attempt);
 }
 

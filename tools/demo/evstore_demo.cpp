@@ -3,13 +3,16 @@
 // Opens (or creates) a store in DIR (default ./evstore-demo-data), places
 // orders that write to several streams in one transaction, reads them back,
 // shows an optimistic-concurrency conflict being resolved, retries an append
-// idempotently, runs a checkout saga, keeps read models (projections) and a
-// checkpointed subscriber, reopens the store and prints a summary.
+// idempotently, runs a checkout saga, handles commands on an order aggregate
+// (a conflict retried, a repeated command id answered from the command log),
+// keeps read models (projections) and a checkpointed subscriber, reopens the
+// store and prints a summary.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "checkout_saga.hpp"
+#include "order_commands.hpp"
 #include "read_models.hpp"
 #include "evstore/store.hpp"
 #include "evstore/version.h"
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
 
   // [demo-parts] Further demo parts run here, on the open store.
   if (evdemo::RunCheckoutSaga(store) != 0) return 1;
+  if (evdemo::RunOrderCommands(store) != 0) return 1;
   if (evdemo::RunReadModels(store) != 0) return 1;
 
   // 5. Reopen and summarise.
