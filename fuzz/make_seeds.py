@@ -239,37 +239,54 @@ def store_ops():
     # says so); the padded copy reopens.
     assert not reopen_allowed(check)
     reopen = reopening(check)
-    # Subscriptions and checkpoints (fuzz_capi_ops skips these opcodes).
+    # Subscriptions and checkpoints (fuzz_capi_ops skips these opcodes), in
+    # short seeds: libFuzzer mutates inputs up to the length of the longest
+    # seed from the start (and lengthens them only when coverage stalls), and
+    # an input's cost grows with its operations (docs/fuzzing.md).
     ev = Ops.event
-    subs = (Ops()
-            .append(0, expect(1), [ev(), ev(0x01), ev(0x02)])       # order-1: Placed, Shipped, Added
-            .subscribe(0, 0x00, 0x00, 0x05)                         # all from base, batch 2, behind 2
-            .pull(0, 0x03)                                          # 2 events, 1 event, caught up, timed out
-            .append(2, expect(0), [ev(), ev()])                     # cart-1
-            .append(1, expect(1), [ev(0x01), ev(), ev(0x02)])       # order-2
-            .pull(0, 0x02)                                          # fell behind, batches
-            .subscribe(1, 0x0A, 0x02, 0x00)                         # category order, checkpoint 0, batch 1
-            .pull(1, 0x03)
-            .checkpoint(1, 0, 0)                                    # its checkpoint
-            .checkpoint(0, 0, 1)                                    # slot 0 has no name: refused
-            .checkpoint(1, 1, 0x03)                                 # past its delivery: refused
-            .checkpoint(1, 1, 0x04)                                 # two before it
-            .checkpoint(0, 2, 0x04)                                 # set cp-1
-            .checkpoint(0, 5, 0)                                    # list
-            .subscribe(1, 0x0A, 0x02, 0x07)                         # resumes after checkpoint 0
-            .pull(1, 0x03)
-            .checkpoint(0, 3, 1)                                    # delete cp-1
-            .checkpoint(0, 4, 1).checkpoint(0, 4, 0).checkpoint(0, 5, 0)
-            .subscribe(0, 0x0C, 0x01, 0x03)                         # types Shipped + Added, from now
-            .append(0, expect(0), [ev(0x01)])
-            .pull(0, 0x01)
-            .subscribe(0, 0x09, 0x08, 0x00)                         # stream order-2 from base + 2
-            .pull(0, 0x03)
-            .pull(0, 0x80)                                          # stop
-            .subscribe(1, 0x00, 0x03, 0x00).subscribe(1, 0x03, 0x0B, 0x00)  # invalid options
-            .checkpoint(0, 6, 0).checkpoint(0, 6, 2)).b
-    assert not reopen_allowed(subs)
-    write("store_ops", "subscriptions", subs)
+    pulls = (Ops()
+             .append(0, expect(1), [ev(), ev(0x01), ev(0x02)])      # order-1: Placed, Shipped, Added
+             .subscribe(0, 0x00, 0x00, 0x05)                        # all from base, batch 2, behind 2
+             .pull(0, 0x03)                                         # 2 events, 1 event, caught up, timed out
+             .append(2, expect(0), [ev(), ev()])                    # cart-1
+             .append(1, expect(1), [ev(0x01), ev(), ev(0x02)])      # order-2
+             .pull(0, 0x02)).b                                      # fell behind, batches
+    marks = (Ops()
+             .append(0, expect(1), [ev(), ev(0x01), ev(0x02)])
+             .subscribe(1, 0x0A, 0x02, 0x00)                        # category order, checkpoint 0, batch 1
+             .pull(1, 0x03)
+             .checkpoint(1, 0, 0)                                   # its checkpoint
+             .checkpoint(0, 0, 1)                                   # slot 0 has none: refused
+             .checkpoint(1, 1, 0x03)                                # past its delivery: refused
+             .checkpoint(1, 1, 0x04)                                # two before it
+             .checkpoint(0, 2, 0x04)                                # set cp-1
+             .checkpoint(0, 5, 0)).b                                # list
+    resume = (Ops()
+              .append(0, expect(1), [ev(), ev(0x01), ev(0x02)])
+              .subscribe(1, 0x0A, 0x02, 0x00)
+              .pull(1, 0x01)
+              .checkpoint(1, 0, 0)
+              .subscribe(1, 0x0A, 0x02, 0x07)                       # resumes after checkpoint 0
+              .pull(1, 0x03)
+              .checkpoint(0, 3, 0)                                  # delete cp-0
+              .checkpoint(0, 4, 0).checkpoint(0, 5, 0)).b           # get, list
+    filters = (Ops()
+               .append(1, expect(1), [ev(0x01), ev(), ev(0x02)])     # order-2
+               .subscribe(0, 0x0C, 0x01, 0x03)                      # types Shipped + Added, from now
+               .append(0, expect(0), [ev(0x01)])
+               .pull(0, 0x01)
+               .subscribe(0, 0x09, 0x08, 0x00)                      # stream order-2 from base + 2
+               .pull(0, 0x03)
+               .pull(0, 0x80)).b                                    # stop
+    invalid = (Ops()
+               .subscribe(1, 0x00, 0x03, 0x00).subscribe(1, 0x03, 0x0B, 0x00)  # invalid options
+               .subscribe(1, 0x00, 0x07, 0x00).subscribe(1, 0x00, 0x0F, 0x00).subscribe(1, 0x00, 0x13, 0x00)
+               .checkpoint(0, 6, 0).checkpoint(0, 6, 1).checkpoint(0, 6, 2)).b  # invalid names
+    for name, seed in (("subscription_pulls", pulls), ("checkpoints", marks),
+                       ("checkpoint_resume", resume), ("subscription_filters", filters),
+                       ("subscription_invalid", invalid)):
+        assert not reopen_allowed(seed)
+        write("store_ops", name, seed)
     durable = (Ops()
                .append(3, expect(0), [ev(), ev()])
                .subscribe(0, 0x00, 0x06, 0x03)                      # all, checkpoint 1

@@ -737,6 +737,59 @@ TEST_SUITE("inspect") {
     }
   }
 
+  // Verify holds at most 65,536 index entries at once (lib/inspect/verify.cpp):
+  // the first batch is checked during the scan of the log, later ones by
+  // walking it again. 22,000 events give 66,000 stream, category and type
+  // entries, so the last type entries (type "Zeta", which sorts last) and
+  // every event_ids entry are in the second batch.
+  TEST_CASE("verify checks index entries beyond its first batch both ways") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    {
+      Store s = OpenOrDie(path, Options::Fast());
+      for (int i = 0; i < 110; i++) {
+        std::vector<EventData> evs = Evs(200, "A");
+        for (int k = 0; k < 4; k++) evs[static_cast<size_t>(k * 50)].type = "Zeta";
+        if (i % 10 == 0) evs[7].id = IdOf(static_cast<uint8_t>(1 + i / 10));
+        REQUIRE(s.append("s-" + std::to_string(i % 10), ExpectedVersion::Any(), evs).ok());
+      }
+      REQUIRE(s.close().ok());
+    }
+    SUBCASE("a sound store passes") {
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(r->ok(), Describe(*r));
+      CHECK(r->events == 22000);
+      CHECK(r->type_index_entries == 22000);
+      CHECK(r->event_id_entries == 11);
+    }
+    SUBCASE("wrong, dangling and missing entries in the second batch") {
+      // Position 200 * i + 7 holds the caller id of the ith tenth; 50 * k
+      // of each append is a Zeta; every other event is an A.
+      WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+        rocksdb::WriteOptions w;
+        REQUIRE(db->Put(w, cfs["type_index"], format::NameIndexKey("Zeta", 21001), "").ok());
+        REQUIRE(db->Delete(w, cfs["type_index"], format::NameIndexKey("Zeta", 21850)).ok());
+        Uuid a = IdOf(3), b = IdOf(5);
+        std::string_view ka(reinterpret_cast<const char*>(a.bytes), 16);
+        std::string_view kb(reinterpret_cast<const char*>(b.bytes), 16);
+        REQUIRE(db->Put(w, cfs["event_ids"], ka, format::Be64(4001).view()).ok());
+        REQUIRE(db->Put(w, cfs["event_ids"], kb, format::Be64(99999).view()).ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto r = inspect::Verify(s);
+      REQUIRE(r.ok());
+      CHECK_MESSAGE(HasProblem(*r, "type_index", 21001, "whose type is \"A\""), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "type_index", 21850, "missing"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 4001, "whose event id is"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 4007, "has value"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 99999, "holds no event"), Describe(*r));
+      CHECK_MESSAGE(HasProblem(*r, "event_ids", 8007, "has value"), Describe(*r));
+      CHECK_MESSAGE(r->problem_count == 6, Describe(*r));
+    }
+  }
+
   TEST_CASE("damaged checkpoints and checkpoints beyond the log are reported, not fatal") {
     TempDir dir;
     std::string path = dir.sub("db");
