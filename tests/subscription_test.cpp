@@ -534,6 +534,9 @@ TEST_CASE("next into a reused delivery gives the same events as a fresh one, wha
     for (size_t i = 0; i < batch; i++, n++) {
       EventData e = Ev(i % 2 ? "Small" : "Big", payload(n));
       if (n % 4 == 0) e.metadata = "m" + std::to_string(n);
+      if (n % 3 == 0) e.correlation_id = "corr-" + std::to_string(n);
+      if (n % 5 == 0) e.causation_id = "cause-" + std::to_string(n);
+      e.schema_version = 1 + static_cast<uint32_t>(n % 2);
       evs.push_back(e);
     }
     REQUIRE(s.append("reuse-" + std::to_string(batch), ExpectedVersion::Any(), evs).ok());
@@ -565,6 +568,9 @@ TEST_CASE("next into a reused delivery gives the same events as a fresh one, wha
       CHECK(e.version == stored->version);
       CHECK(e.id == stored->id);
       CHECK(e.timestamp_ms == stored->timestamp_ms);
+      CHECK(e.correlation_id == stored->correlation_id);
+      CHECK(e.causation_id == stored->causation_id);
+      CHECK(e.schema_version == stored->schema_version);
       CHECK(e.data == payload(e.position));
     }
     REQUIRE(sub->next(&d, kHang).ok());

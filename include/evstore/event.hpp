@@ -153,6 +153,9 @@ struct EventView {
     out->version = version;
     out->position = position;
     out->timestamp_ms = timestamp_ms;
+    out->correlation_id.assign(correlation_id);
+    out->causation_id.assign(causation_id);
+    out->schema_version = schema_version;
   }
   RecordedEvent ToRecorded() const {
     return RecordedEvent{id,
