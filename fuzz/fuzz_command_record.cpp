@@ -96,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string rec = format::EncodeCommand(key, want);
   FUZZ_CHECK(DecodeChecked(key, rec, &f));
   FUZZ_CHECK(SameFields(f, want));
-  auto age = format::DecodeCommandAgeKey(format::CommandAgeKey(want.handled_ms, id));
+  const std::string age_key = format::CommandAgeKey(want.handled_ms, id);
+  auto age = format::DecodeCommandAgeKey(age_key);
   FUZZ_CHECK(age && age->handled_ms == want.handled_ms && age->id == id);
   // The split between type, stream and payload is part of the fingerprint.
   const std::string& t = want.type;

@@ -191,12 +191,14 @@ TEST_SUITE("aggregate") {
       const char* name;
       AggregateOptions o;
     };
-    AggregateOptions cached, snap, both;
+    AggregateOptions cold, cached, snap, both;
+    cold.cache_l1_bytes = 0;
     snap.cache_l1_bytes = 0;
     snap.snapshots.every_events = 7;
     both.snapshots.every_events = 5;
     both.cache_l1_bytes = 64 << 10;  // small: evictions too
-    for (const Config& c : {Config{"cache", cached}, Config{"snapshots", snap}, Config{"both", both}}) {
+    for (const Config& c : {Config{"cold", cold}, Config{"cache", cached}, Config{"snapshots", snap},
+                            Config{"both", both}}) {
       CAPTURE(c.name);
       AggregateOptions o = c.o;
       o.name = std::string("tally-") + c.name;

@@ -67,7 +67,9 @@ TEST_SUITE("command_crash") {
         CHECK(LookupCommand(s, kill_id).status().IsNotFound());
       }
       // Every acknowledged command is in the command log as acknowledged.
-      for (const auto& [id, a] : acked) {
+      for (const auto& entry : acked) {
+        const std::string& id = entry.first;
+        const Ack& a = entry.second;
         CAPTURE(id);
         auto r = LookupCommand(s, id);
         REQUIRE_MESSAGE(r.ok(), r.status().ToString());

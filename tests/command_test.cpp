@@ -225,7 +225,10 @@ TEST_SUITE("command") {
     uint64_t events = 0;
     for (int k = 0; k < 3; k++) events += StreamLength(s, "counter-" + std::to_string(k));
     CHECK(events == kIds - kIds / 3);  // one event per accepted id, however many threads sent it
-    for (auto& [id, rs] : results) {
+    // (Named copies: clang 14 cannot capture structured bindings.)
+    for (auto& entry : results) {
+      const std::string& id = entry.first;
+      std::vector<CommandResult>& rs = entry.second;
       CAPTURE(id);
       REQUIRE(rs.size() == kThreads);
       int fresh = 0;

@@ -866,7 +866,9 @@ TEST_SUITE("log reads for other layers") {
         {rocksdb::Status::IOError("disk"), Status::Code::kIOError},
         {rocksdb::Status::Incomplete("part"), Status::Code::kIOError},
     };
-    for (const auto& [rs, code] : cases) {
+    for (const auto& c : cases) {
+      const rocksdb::Status& rs = c.first;  // not a structured binding: clang 14 cannot capture those
+      const Status::Code code = c.second;
       CAPTURE(rs.ToString());
       Status plain = internal::StatusFromRocks(rs);
       CHECK(plain.code() == code);

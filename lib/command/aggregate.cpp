@@ -231,11 +231,8 @@ Result<EntryPtr> UntypedAggregate::Impl::Compute(std::string_view stream, const 
   entry->stream_id = head.stream_id;
   entry->events_since_snapshot = (base ? base->events_since_snapshot : 0) + events;
   entry->bytes_since_snapshot = (base ? base->bytes_since_snapshot : 0) + bytes;
-  EntryPtr result = entry;
-  if (MaybeQueueSnapshot(stream, result)) {
-    entry->events_since_snapshot = 0;
-    entry->bytes_since_snapshot = 0;
-  }
+  MaybeQueueSnapshot(stream, entry);
+  EntryPtr result = std::move(entry);
   if (cache_) {
     // The older state is superseded by this one.
     if (*source == LoadSource::kCacheAndLog)
@@ -335,12 +332,21 @@ Result<EntryPtr> UntypedAggregate::Impl::ReadSnapshot(std::string_view stream,
   return EntryPtr(std::move(e));
 }
 
-bool UntypedAggregate::Impl::MaybeQueueSnapshot(std::string_view stream, const EntryPtr& e) {
-  if (!writer_) return false;
+void UntypedAggregate::Impl::MaybeQueueSnapshot(std::string_view stream,
+                                                const std::shared_ptr<AggregateEntry>& e) {
+  if (!writer_) return;
   bool due = (o_.snapshots.every_events > 0 && e->events_since_snapshot >= o_.snapshots.every_events) ||
              (o_.snapshots.every_bytes > 0 && e->bytes_since_snapshot >= o_.snapshots.every_bytes);
-  if (!due) return false;
-  return writer_->Enqueue(std::string(stream), e);
+  if (!due) return;
+  // The counters restart before the writer can see the entry (it is
+  // immutable from then on), and come back if the queue refused it.
+  const uint64_t events = e->events_since_snapshot, bytes = e->bytes_since_snapshot;
+  e->events_since_snapshot = 0;
+  e->bytes_since_snapshot = 0;
+  if (!writer_->Enqueue(std::string(stream), e)) {
+    e->events_since_snapshot = events;
+    e->bytes_since_snapshot = bytes;
+  }
 }
 
 Result<std::string> UntypedAggregate::Impl::EncodeSnapshot(std::string_view stream,

@@ -95,9 +95,9 @@ class [[gnu::visibility("hidden")]] UntypedAggregate::Impl {
   // `state` (a private copy).
   Status Fold(std::string_view stream, const StreamInfo& head, int64_t from_version, void* state,
               uint64_t* events, uint64_t* bytes);
-  // Queues a snapshot of `e` if the policy says so; true if queued (the
-  // entry's counters then restart).
-  bool MaybeQueueSnapshot(std::string_view stream, const internal::EntryPtr& e);
+  // Queues a snapshot of `e` (not yet shared with anyone) if the policy
+  // says so; if queued, the entry's counters restart.
+  void MaybeQueueSnapshot(std::string_view stream, const std::shared_ptr<internal::AggregateEntry>& e);
   void SetHint(std::string_view stream, uint64_t version);
   std::optional<uint64_t> GetHint(std::string_view stream);
   void CountSource(LoadSource s);
