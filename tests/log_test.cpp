@@ -852,7 +852,10 @@ TEST_SUITE("log reads for other layers") {
         {rocksdb::Status::IOError("disk"), Status::Code::kIOError},
         {rocksdb::Status::Incomplete("part"), Status::Code::kIOError},
     };
-    for (const auto& [rs, code] : cases) {
+    // Not a structured binding: CAPTURE's lambda cannot capture one in clang 14.
+    for (const auto& c : cases) {
+      const rocksdb::Status& rs = c.first;
+      const Status::Code code = c.second;
       CAPTURE(rs.ToString());
       Status plain = internal::StatusFromRocks(rs);
       CHECK(plain.code() == code);
