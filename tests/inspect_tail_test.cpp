@@ -340,14 +340,7 @@ TEST_SUITE("inspect_tail") {
     std::ofstream(dir.sub("other/notes.txt")) << "mine";
     CHECK(inspect::LogFollower::Open(dir.sub("other"), o).status().IsInvalidArgument());
     CHECK(inspect::LogFollower::Open("", o).status().IsInvalidArgument());
-    {
-      rocksdb::DB* db = nullptr;
-      rocksdb::Options ro;
-      ro.create_if_missing = true;
-      REQUIRE(rocksdb::DB::Open(ro, dir.sub("rocks"), &db).ok());
-      REQUIRE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
-      delete db;
-    }
+    evtest::MakeOtherRocksDb(dir.sub("rocks"));
     auto rocks = inspect::LogFollower::Open(dir.sub("rocks"), o);
     CHECK(rocks.status().IsInvalidArgument());
     CHECK(Contains(std::string(rocks.status().message()), "is not an evstore store"));
@@ -358,17 +351,8 @@ TEST_SUITE("inspect_tail") {
       Store s = OpenOrDie(path);
       REQUIRE(s.close().ok());
     }
-    // The format record as a newer evstore writes it, damaged, or missing.
-    auto format_record = [&](std::optional<std::string> value) {
-      WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
-        std::string key(format::kFormatKey);
-        rocksdb::Status s = value ? db->Put(rocksdb::WriteOptions(), cfs["default"], key, *value)
-                                  : db->Delete(rocksdb::WriteOptions(), cfs["default"], key);
-        REQUIRE(s.ok());
-      });
-    };
     SUBCASE("a newer format") {
-      format_record(format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
+      evtest::SetFormatRecord(path, format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
       auto r = inspect::LogFollower::Open(path, o);
       CHECK(r.status().IsNotSupported());
       CHECK(Contains(std::string(r.status().message()), "uses on-disk format " + std::to_string(format::kFormatVersion + 1)));
@@ -376,13 +360,13 @@ TEST_SUITE("inspect_tail") {
       CHECK(inspect::LogFollower::Open(path, o).status().IsIOError());
     }
     SUBCASE("a damaged format record") {
-      format_record(std::string("\x01garbage"));
+      evtest::SetFormatRecord(path, std::string("\x01garbage"));
       auto r = inspect::LogFollower::Open(path, o);
       CHECK(r.status().IsCorruption());
       CHECK(Contains(std::string(r.status().message()), "the format record is damaged"));
     }
     SUBCASE("no format record") {
-      format_record(std::nullopt);
+      evtest::SetFormatRecord(path, std::nullopt);
       auto r = inspect::LogFollower::Open(path, o);
       CHECK(r.status().IsInvalidArgument());
       CHECK(Contains(std::string(r.status().message()), "no format record"));

@@ -99,12 +99,7 @@ TEST_SUITE("log") {
       CHECK_FALSE(std::filesystem::exists(dir.sub("CURRENT")));
     }
     SUBCASE("a RocksDB database of another program") {
-      rocksdb::DB* db = nullptr;
-      rocksdb::Options o;
-      o.create_if_missing = true;
-      REQUIRE(rocksdb::DB::Open(o, dir.sub("other"), &db).ok());
-      REQUIRE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
-      delete db;
+      evtest::MakeOtherRocksDb(dir.sub("other"));
       auto r = Store::open(dir.sub("other"));
       CHECK(r.status().IsInvalidArgument());
     }
@@ -119,29 +114,20 @@ TEST_SUITE("log") {
     TempDir dir;
     std::string path = dir.sub("db");
     { OpenOrDie(path).close().ok(); }
-    // Rewrite the format record (nullopt: delete it).
-    auto format_record = [&](std::optional<std::string> value) {
-      WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
-        std::string key(format::kFormatKey);
-        rocksdb::Status s = value ? db->Put(rocksdb::WriteOptions(), cfs["default"], key, *value)
-                                  : db->Delete(rocksdb::WriteOptions(), cfs["default"], key);
-        REQUIRE(s.ok());
-      });
-    };
     SUBCASE("written by a newer evstore") {
-      format_record(format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
+      evtest::SetFormatRecord(path, format::EncodeFormatRecord(format::kFormatVersion + 1, 0));
       auto r = Store::open(path);
       CHECK(r.status().IsNotSupported());
       CHECK(std::string(r.status().message()).find("format " + std::to_string(format::kFormatVersion + 1)) != std::string::npos);
     }
     SUBCASE("damaged") {
-      format_record(std::string("\x01garbage"));
+      evtest::SetFormatRecord(path, std::string("\x01garbage"));
       auto r = Store::open(path);
       CHECK(r.status().IsCorruption());
       CHECK(std::string(r.status().message()).find("the format record is damaged") != std::string::npos);
     }
     SUBCASE("missing") {
-      format_record(std::nullopt);
+      evtest::SetFormatRecord(path, std::nullopt);
       auto r = Store::open(path);
       CHECK(r.status().IsInvalidArgument());
       CHECK(std::string(r.status().message()).find("no format record") != std::string::npos);
@@ -866,8 +852,9 @@ TEST_SUITE("log reads for other layers") {
         {rocksdb::Status::IOError("disk"), Status::Code::kIOError},
         {rocksdb::Status::Incomplete("part"), Status::Code::kIOError},
     };
+    // Not a structured binding: CAPTURE's lambda cannot capture one in clang 14.
     for (const auto& c : cases) {
-      const rocksdb::Status& rs = c.first;  // not a structured binding: clang 14 cannot capture those
+      const rocksdb::Status& rs = c.first;
       const Status::Code code = c.second;
       CAPTURE(rs.ToString());
       Status plain = internal::StatusFromRocks(rs);

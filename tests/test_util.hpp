@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 
 #include "evstore/event.hpp"
 #include "evstore/store.hpp"
+#include "format/keys.hpp"
 
 namespace evtest {
 
@@ -124,6 +126,28 @@ inline void WithRawDb(
   for (auto* h : hs) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   REQUIRE(db->Close().ok());
   delete db;
+}
+
+// Makes a RocksDB database at `path` that is not an evstore store: another
+// program's, with one key.
+inline void MakeOtherRocksDb(const std::string& path) {
+  rocksdb::DB* db = nullptr;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  REQUIRE(rocksdb::DB::Open(o, path, &db).ok());
+  REQUIRE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+  delete db;
+}
+
+// Rewrites the format record of the closed store at `path` (nullopt:
+// deletes it), as a newer evstore or damage would leave it.
+inline void SetFormatRecord(const std::string& path, const std::optional<std::string>& value) {
+  WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
+    std::string key(evstore::format::kFormatKey);
+    rocksdb::Status s = value ? db->Put(rocksdb::WriteOptions(), cfs["default"], key, *value)
+                              : db->Delete(rocksdb::WriteOptions(), cfs["default"], key);
+    REQUIRE(s.ok());
+  });
 }
 
 struct ChildRun {
