@@ -10,14 +10,16 @@
 // read_category / read_type (from, direction, limit), read_event,
 // stream_head, close + reopen, pull subscriptions (a filter, a start or a
 // checkpoint, batch and fell-behind sizes) and their next() and stop(),
-// checkpoints (a subscription's, set, delete, get, list).
+// checkpoints (a subscription's, set, delete, get, list), projections and
+// their queries and snapshots (projection_model.hpp).
 //
 // Checks: the model predicts every result and every read, and every
 // delivery: its kind, its events (the next selected ones after the
 // subscription's cursor, in order, at most a batch), and its position; when a
 // subscription catches up it has delivered each selected event from its
 // start exactly once. Checkpoints read back as the model stored them, also
-// across reopens. After each input its whole log reads back as the model has
+// across reopens. A projection's state is the fold of the model's log up to
+// its checkpoint. After each input its whole log reads back as the model has
 // it and stats agree. The whole
 // store goes through inspect::Verify (counts included) at each reopen (with
 // a dump), at the end of an input that reopened, and whenever an epoch of
@@ -25,6 +27,7 @@
 // how a failure is reproduced).
 #include "log/store_impl.hpp"
 #include "mem_fs.hpp"
+#include "projection_model.hpp"
 #include "store_model.hpp"
 
 namespace {
@@ -304,6 +307,81 @@ void Checkpoint(Store& s, Model& m, const Op& op, Slot& slot) {
   }
 }
 
+// ---- projections (projection_model.hpp) ----
+
+// The model's FoldEvent, as a projection handler.
+Status FoldHandler(const RecordedEvent& e, ProjectionState& st) {
+  auto count = [&](const std::string& key) {
+    auto cur = st.get(key);
+    if (!cur.ok() && !cur.status().IsNotFound()) return cur.status();
+    return st.put(key, Increment(cur.ok() ? &*cur : nullptr));
+  };
+  Status s = count(TypeKey(e.type));
+  if (!s.ok()) return s;
+  if (e.data.empty()) return st.erase(StreamKey(e.stream));
+  return count(StreamKey(e.stream));
+}
+
+// Projections through the C++ API.
+class StoreProjections : public ProjectionApi {
+ public:
+  explicit StoreProjections(Harness& h) : h_(h) {}
+
+  Result<ProjectionInfo> Info(const std::string& name) override { return s().projection_info(name); }
+  Result<std::vector<ProjectionInfo>> List() override { return s().list_projections(); }
+  Result<std::string> Get(const std::string& name, const std::string& key) override {
+    return s().projection_get(name, key);
+  }
+  Result<std::vector<ProjectionEntry>> Scan(const std::string& name, const ScanSpec& spec) override {
+    return s().projection_scan(name, spec.prefix, spec.start_after, spec.limit);
+  }
+  Status Delete(const std::string& name) override { return s().delete_projection(name); }
+  Status Run(int slot, const std::string& name, const ProjectionOptions& o) override {
+    auto r = s().run_projection(name, o, FoldHandler);
+    if (!r.ok()) return r.status();
+    handles_[slot] = std::move(r).value();
+    return Status::OK();
+  }
+  Status WaitFor(int slot, uint64_t position) override {
+    return handles_[slot]->wait_for(position, std::chrono::seconds(60));
+  }
+  Status Rebuild(int slot) override { return handles_[slot]->rebuild(); }
+  ProjectionStatus StatusOf(int slot) override { return handles_[slot]->status(); }
+  Status End(int slot, bool closed) override {
+    if (!closed) handles_[slot]->stop();
+    Status why = handles_[slot]->wait();
+    FUZZ_CHECK(handles_[slot]->status().phase == ProjectionStatus::Phase::kStopped);
+    handles_[slot].reset();
+    return why;
+  }
+  SnapshotRead Snapshot(const Model& m, const std::string& name, const std::string& key,
+                        const ScanSpec& spec, bool log) override {
+    auto snap = s().snapshot();
+    FUZZ_CHECK(snap.ok());
+    SnapshotRead r;
+    r.position = snap->position();
+    if (log) {
+      auto it = snap->read_all(m.base);
+      FUZZ_CHECK(it.ok());
+      ReadPlan whole = WholeRead(m);
+      ReadCheck check(m, whole);
+      for (; it->Valid(); it->Next()) FUZZ_CHECK(check.Next(it->value()));
+      FUZZ_CHECK(it->status().ok());
+      check.End();
+    }
+    r.info = snap->projection_info(name);
+    r.got = snap->projection_get(name, key);
+    r.page = snap->projection_scan(name, spec.prefix, spec.start_after, spec.limit);
+    r.all = snap->projection_scan(name, "", "", 1000);
+    return r;
+  }
+
+ private:
+  Store& s() { return h_.store(); }
+  Harness& h_;
+  std::unique_ptr<Projection> handles_[kProjSlots];
+};
+
 // What an input must leave behind: its whole log reads back as the model
 // has it, the next position follows it, and its checkpoints are stored.
 void CheckInput(Store& s, const Model& m) {
@@ -330,6 +408,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   h.epoch().Begin(data, size);
   FUZZ_CHECK(h.store().stats()->next_position == m.base);
   Slot slots[kSlots];
+  StoreProjections api(h);
+  Projections projections(m, &api);
   for (const Op& op : ops) {
     Store& s = h.store();
     switch (op.kind) {
@@ -370,13 +450,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           slot.Clear();
         }
         for (uint8_t i = 0; i < kCheckpoints; i++) CheckCheckpoint(h.store(), m, m.Checkpoint(i));
+        projections.Reopened();
         break;
       }
       case Op::kSubscribe: Subscribe(s, m, op, slots[op.slot]); break;
       case Op::kPull: Pull(m, op, slots[op.slot]); break;
       case Op::kCheckpoint: Checkpoint(s, m, op, slots[op.slot]); break;
+      case Op::kProject: projections.Project(op); break;
+      case Op::kProjectQuery: projections.Query(op); break;
     }
   }
+  projections.End();
   CheckInput(h.store(), m);
   if (reopens) {
     Totals t = h.epoch().totals();

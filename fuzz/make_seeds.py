@@ -94,7 +94,7 @@ def keys():
     write("keys", "uuid_text", b"0123ABCD-4567-89ab-cdef-0123456789AB")
 
 
-REOPEN_ONE_IN = 256  # store_model.hpp's kReopenOneIn
+REOPEN_ONE_IN = 512  # store_model.hpp's kReopenOneIn
 
 
 def reopen_allowed(data):
@@ -201,6 +201,19 @@ class Ops:
         self.b += bytes([11, slot, op, arg])
         return self
 
+    def project(self, slot, op, arg=0):
+        # op % 4: run (the first run's filter: arg % 4 stream, category (order
+        # when (arg >> 2) is odd), one type, two types; batch 1 + (arg >> 4) % 4),
+        # stop, rebuild, delete (projection_model.hpp)
+        self.b += bytes([12, slot, op, arg])
+        return self
+
+    def query(self, slot, op, arg=0):
+        # op % 4: get (key arg % 8), scan (prefix arg % 4, after bit 2, limit
+        # 1 + (arg >> 6)), info and list, snapshot
+        self.b += bytes([13, slot, op, arg])
+        return self
+
 
 def store_ops():
     # Streams: 0 order-1, 1 order-2, 2 cart-1, 3 solo.
@@ -239,8 +252,7 @@ def store_ops():
     # says so); the padded copy reopens.
     assert not reopen_allowed(check)
     reopen = reopening(check)
-    # Subscriptions and checkpoints (fuzz_capi_ops skips these opcodes), in
-    # short seeds: libFuzzer mutates inputs up to the length of the longest
+    # Subscriptions and checkpoints, in short seeds: libFuzzer mutates inputs up to the length of the longest
     # seed from the start (and lengthens them only when coverage stalls), and
     # an input's cost grows with its operations (docs/fuzzing.md).
     ev = Ops.event
@@ -286,7 +298,8 @@ def store_ops():
                        ("checkpoint_resume", resume), ("subscription_filters", filters),
                        ("subscription_invalid", invalid)):
         assert not reopen_allowed(seed)
-        write("store_ops", name, seed)
+        for target in ("store_ops", "capi_ops"):
+            write(target, name, seed)
     durable = (Ops()
                .append(3, expect(0), [ev(), ev()])
                .subscribe(0, 0x00, 0x06, 0x03)                      # all, checkpoint 1
@@ -298,7 +311,40 @@ def store_ops():
                .append(3, expect(0), [ev()])
                .pull(0, 0x03)
                .checkpoint(0, 5, 0)).b
-    write("store_ops", "checkpoints_reopen", reopening(durable))
+    for target in ("store_ops", "capi_ops"):
+        write(target, "checkpoints_reopen", reopening(durable))
+    # Projections (both targets): data shape 0x08 is empty data, which
+    # erases the stream's count.
+    run = (Ops()
+           .append(0, expect(1), [ev(0x00), ev(0x09), ev(0x02)])   # order-1: Placed, Shipped (empty), Added
+           .project(0, 0, 0x05)                                     # category order, batch 1
+           .query(0, 0, 0x00)                                       # get t/Placed
+           .query(0, 1, 0xC1)                                       # scan t/, 4 at most
+           .append(1, expect(0), [ev(0x08)])                        # order-2, followed live
+           .query(0, 3, 0x03)                                       # snapshot; get s/order-1
+           .project(0, 1)                                           # stop
+           .query(0, 2)).b                                          # info, list
+    rebuild = (Ops()
+               .append(0, expect(1), [ev(0x00), ev(0x09), ev(0x02)])
+               .project(1, 0, 0x03)                                 # types Placed + Shipped
+               .project(1, 2)                                       # rebuild() while running
+               .project(1, 1)
+               .project(1, 2)                                       # stopped: version 2, rebuilt at start
+               .query(1, 2)
+               .project(1, 3)                                       # delete while running: busy
+               .project(1, 1).project(1, 3).query(1, 2)).b          # stop, delete: gone
+    resume = (Ops()
+              .append(2, expect(1), [ev(0x00), ev(0x08)])           # cart-1
+              .project(0, 0, 0x10)                                  # stream cart-1, batch 2
+              .append(2, expect(0), [ev(0x01)])
+              .reopen()                                             # the projection ends with the store
+              .query(0, 1, 0xC0)
+              .project(0, 0)                                        # resumes from its checkpoint
+              .query(0, 0, 0x05)).b
+    for target in ("store_ops", "capi_ops"):
+        write(target, "projection_run", run)
+        write(target, "projection_rebuild", rebuild)
+        write(target, "projection_reopen", reopening(resume))
 
     # fuzz_capi_ops reads the same operation layout.
     for target in ("store_ops", "capi_ops"):

@@ -52,15 +52,16 @@ namespace {
 
 // ---- input layout ----
 //
-// A sequence of at most kMaxOps operations, each an opcode byte (% 12) and
+// A sequence of at most kMaxOps operations, each an opcode byte (% 14) and
 // its argument bytes. The layout does not depend on the store or the model,
 // so an input can be parsed before it runs (to see whether it reopens).
-// Opcodes 9-11 (subscriptions and checkpoints) came later: inputs made of
-// opcodes 0-8 parse as they always did.
+// Opcodes 9-11 (subscriptions and checkpoints) and 12-13 (projections,
+// projection_model.hpp) came later: opcode bytes below 12 parse as they
+// always did.
 
 constexpr int kMaxOps = 48;
 constexpr int kMaxReopens = 2;  // further reopen opcodes are skipped
-constexpr uint32_t kReopenOneIn = 256;
+constexpr uint32_t kReopenOneIn = 512;
 
 const char* const kStreams[] = {"order-1", "order-2", "cart-1", "solo"};
 const char* const kTypes[] = {"Placed", "Shipped", "Added"};
@@ -84,6 +85,8 @@ struct Op {
     kSubscribe,   // a pull subscription in a slot (see SubSpec)
     kPull,        // next() on a slot's subscription, `limit` times; mode & 0x80: stop() first
     kCheckpoint,  // one of the checkpoint operations (see CheckpointOp)
+    kProject,       // a projection's run, stop, rebuild or delete (projection_model.hpp)
+    kProjectQuery,  // a query of a projection: get, scan, info, snapshot
   };
   Kind kind = kAppend;
   uint8_t stream[2] = {0, 0};  // indexes into kStreams (kMulti: two distinct ones)
@@ -132,7 +135,8 @@ std::vector<Op> ParseOps(const uint8_t* data, size_t size) {
   int reopens = 0;
   for (int n = 0; n < kMaxOps && !in.empty(); n++) {
     Op op;
-    switch (in.Byte() % 12) {
+    const uint8_t code = in.Byte() % 14;
+    switch (code) {
       case 0:
       case 1: {
         op.kind = Op::kAppend;
@@ -191,9 +195,15 @@ std::vector<Op> ParseOps(const uint8_t* data, size_t size) {
         op.mode = in.Byte();
         op.limit = 1 + op.mode % 4;
         break;
-      default:
+      case 11:
         op.kind = Op::kCheckpoint;
         op.slot = in.Byte() % kSlots;
+        op.arg[0] = in.Byte();
+        op.arg[1] = in.Byte();
+        break;
+      default:
+        op.kind = code == 12 ? Op::kProject : Op::kProjectQuery;
+        op.slot = in.Byte() % 2;  // projection_model.hpp's kProjSlots
         op.arg[0] = in.Byte();
         op.arg[1] = in.Byte();
         break;
@@ -500,6 +510,17 @@ class ReadCheck {
 };
 
 // ---- subscriptions ----
+
+// Whether filter `f` selects event `e`.
+bool Selects(const SubscriptionFilter& f, const ModelEvent& e) {
+  switch (f.kind) {
+    case SubscriptionFilter::Kind::kAll: return true;
+    case SubscriptionFilter::Kind::kStream: return e.stream == f.name;
+    case SubscriptionFilter::Kind::kCategory: return CategoryOf(e.stream) == f.name;
+    case SubscriptionFilter::Kind::kTypes: break;
+  }
+  return std::find(f.types.begin(), f.types.end(), e.type) != f.types.end();
+}
 //
 // kSubscribe's arguments:
 //   arg[0] the filter: % 5 = all, a stream (m.Stream(>> 3)), a category
@@ -574,16 +595,7 @@ struct ModelSub {
     cursor = delivered = start;
   }
 
-  bool Selects(const ModelEvent& e) const {
-    const SubscriptionFilter& f = o.filter;
-    switch (f.kind) {
-      case SubscriptionFilter::Kind::kAll: return true;
-      case SubscriptionFilter::Kind::kStream: return e.stream == f.name;
-      case SubscriptionFilter::Kind::kCategory: return CategoryOf(e.stream) == f.name;
-      case SubscriptionFilter::Kind::kTypes: break;
-    }
-    return std::find(f.types.begin(), f.types.end(), e.type) != f.types.end();
-  }
+  bool Selects(const ModelEvent& e) const { return ::Selects(o.filter, e); }
 
   WantDelivery Next(const Model& m) {
     const uint64_t end = m.end();

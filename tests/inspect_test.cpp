@@ -20,7 +20,9 @@
 #include "evstore/store.hpp"
 #include "format/checkpoint_record.hpp"
 #include "format/keys.hpp"
+#include "format/projection_record.hpp"
 #include "format/saga_record.hpp"
+#include "projection_fold.hpp"
 #include "test_util.hpp"
 
 using namespace evstore;
@@ -200,6 +202,41 @@ void PutCheckpoints(const std::string& path) {
   REQUIRE(s.close().ok());
 }
 
+// Projections as run_projection leaves them on the 12 events of Populate,
+// each run to the end of the log and stopped: "a", "b", "c" and "gone"
+// (CountByType), "gone" then deleted but for its instance (as a deletion
+// interrupted after its first commit leaves it).
+void PutProjections(const std::string& path) {
+  {
+    Store s = OpenOrDie(path);
+    for (const char* name : {"a", "b", "c", "gone"}) {
+      auto p = s.run_projection(name, {}, evtest::CountByType);
+      REQUIRE(p.ok());
+      REQUIRE((*p)->wait_for(12, std::chrono::seconds(60)).ok());
+    }
+    REQUIRE(s.close().ok());
+  }
+  WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+    REQUIRE(db->Delete(rocksdb::WriteOptions(), cfs["projections"], format::ProjMetaKey("gone")).ok());
+  });
+}
+
+// The instance records of `projections`: projection name -> instance id.
+std::map<std::string, uint64_t> InstancesByName(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
+  std::map<std::string, uint64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+  for (it->Seek("I"); it->Valid() && it->key()[0] == 'I'; it->Next()) {
+    format::ProjectionInstance rec;
+    std::string_view key(it->key().data(), it->key().size());
+    REQUIRE(format::DecodeProjectionInstance(key, std::string_view(it->value().data(), it->value().size()),
+                                             &rec)
+                .ok());
+    out[rec.name] = format::GetBE64(key.data() + 1);
+  }
+  REQUIRE(it->status().ok());
+  return out;
+}
+
 std::vector<inspect::CheckpointStatus> Checkpoints(const Store& s, uint64_t* end = nullptr) {
   std::vector<inspect::CheckpointStatus> out;
   Status st = inspect::ListCheckpoints(s, [&](const inspect::CheckpointStatus& c) {
@@ -346,7 +383,8 @@ TEST_SUITE("inspect") {
     CHECK(r->type_index_entries == 12);
     CHECK(r->event_id_entries == 2);
     CHECK(phases == std::set<std::string>{"streams", "events", "stream_index", "category_index",
-                                          "type_index", "event_ids", "sagas", "checkpoints"});
+                                          "type_index", "event_ids", "sagas", "checkpoints",
+                                          "projections"});
   }
 
   TEST_CASE("verify finds a corrupted event record and names its position") {
@@ -842,6 +880,71 @@ TEST_SUITE("inspect") {
     CHECK(HasProblem(*v, "checkpoints", inspect::Problem::kNoPosition, "record format 2"));
   }
 
+  TEST_CASE("verify checks projection records, names their instances and finds orphan state") {
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutProjections(path);
+    SUBCASE("sound projections and an instance no meta names pass") {
+      Store s = OpenReadOnly(path);
+      auto v = inspect::Verify(s);
+      REQUIRE(v.ok());
+      CHECK_MESSAGE(v->ok(), Describe(*v));
+      evtest::CheckFoldMatchesLog(s, "a");
+    }
+    SUBCASE("each damaged record is reported under its key") {
+      uint64_t c = 0, gone = 0;
+      WithRawDb(path, [&](rocksdb::DB* db, auto& cfs) {
+        rocksdb::ColumnFamilyHandle* cf = cfs["projections"];
+        auto ids = InstancesByName(db, cf);
+        c = ids.at("c");
+        gone = ids.at("gone");
+        rocksdb::WriteOptions w;
+        // "a": its meta record damaged.
+        std::string meta;
+        REQUIRE(db->Get(rocksdb::ReadOptions(), cf, format::ProjMetaKey("a"), &meta).ok());
+        meta[3] ^= 1;
+        REQUIRE(db->Put(w, cf, format::ProjMetaKey("a"), meta).ok());
+        // "b": its instance checkpointed past the end of the log (sound
+        // otherwise).
+        const std::string bkey = format::ProjInstanceKey(ids.at("b"));
+        format::ProjectionInstance rec;
+        rec.position = 40;
+        rec.handled = 12;
+        rec.version = 1;
+        rec.name = "b";
+        REQUIRE(db->Put(w, cf, bkey, format::EncodeProjectionInstance(bkey, rec)).ok());
+        // "c": its instance record lost, its state left.
+        REQUIRE(db->Delete(w, cf, format::ProjInstanceKey(c)).ok());
+        // "ghost": a meta naming an instance that was never written, and
+        // rebuilding into "gone"'s (which another meta names then too).
+        format::ProjectionMeta m{77, 1, gone, 1};
+        REQUIRE(db->Put(w, cf, format::ProjMetaKey("ghost"), format::EncodeProjectionMeta(format::ProjMetaKey("ghost"), m)).ok());
+        // A key of no kind.
+        REQUIRE(db->Put(w, cf, "Zjunk", "x").ok());
+      });
+      Store s = OpenReadOnly(path);
+      auto v = inspect::Verify(s);
+      REQUIRE(v.ok());
+      CHECK(HasProblem(*v, "projections", inspect::Problem::kNoPosition,
+                       "projection meta record 'Ma': checksum mismatch"));
+      CHECK(HasProblem(*v, "projections", 40, "checkpoint at position 40, beyond the end of the log"));
+      CHECK_MESSAGE(HasProblem(*v, "projections", inspect::Problem::kNoPosition,
+                               "its serving instance " + std::to_string(c) + " has no record"),
+                    Describe(*v));
+      CHECK(HasProblem(*v, "projections", inspect::Problem::kNoPosition,
+                       "state key(s) of instance " + std::to_string(c) + ", which has no instance record"));
+      CHECK(HasProblem(*v, "projections", inspect::Problem::kNoPosition, "its serving instance 77 has no record"));
+      CHECK(HasProblem(*v, "projections", inspect::Problem::kNoPosition,
+                       "its rebuilt instance " + std::to_string(gone) + " is a record of projection \"gone\""));
+      CHECK(HasProblem(*v, "projections", inspect::Problem::kNoPosition, "malformed key"));
+      CHECK_MESSAGE(v->problem_count == 7, Describe(*v));
+      bool keyed = false;
+      for (const auto& p : v->problems) keyed |= p.key == "\"a\"" || p.key == "\"ghost\"";
+      CHECK(keyed);
+    }
+  }
+
   TEST_CASE("verify reports a checkpoint key that is no checkpoint name") {
     TempDir dir;
     std::string path = dir.sub("db");
@@ -1035,6 +1138,23 @@ TEST_SUITE("inspect") {
     CHECK(Contains(r.out, "PROBLEM checkpoints [\"ahead\"]: checkpoint 'ahead' is at position 40, "
                           "beyond the end of the log"));
     CHECK(Contains(r.out, "PROBLEM checkpoints [\"broken\"]: checkpoint 'broken': "));
+  }
+
+  TEST_CASE("evstore-inspect verify exits 1 on a damaged projection record") {
+    if (!ToolBuilt()) return;
+    TempDir dir;
+    std::string path = dir.sub("db");
+    Populate(path);
+    PutProjections(path);
+    ToolRun r = RunTool("verify " + path);
+    CHECK(r.code == 0);
+    WithRawDb(path, [](rocksdb::DB* db, auto& cfs) {
+      REQUIRE(db->Put(rocksdb::WriteOptions(), cfs["projections"], format::ProjMetaKey("b"), "\x01short").ok());
+    });
+    r = RunTool("verify " + path);
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(Contains(r.out, "PROBLEM projections [\"b\"]: projection meta record 'Mb': record is too short"),
+                  r.out);
   }
 
   TEST_CASE("evstore-inspect reads a store that another handle has open") {

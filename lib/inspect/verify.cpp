@@ -29,6 +29,7 @@
 #include "format/saga_record.hpp"
 #include "inspect/read_view.hpp"
 #include "inspect/text.hpp"
+#include "inspect/verify_projections.hpp"
 #include "log/subscription_impl.hpp"
 
 namespace evstore::inspect {
@@ -126,6 +127,11 @@ class Verifier {
     if (s.ok()) s = FindMissingEntries();
     if (s.ok()) s = CheckSagas();
     if (s.ok()) s = CheckCheckpoints();
+    if (s.ok())
+      VerifyProjections(view_, log_end_, o_.progress,
+                        [this](Cf cf, std::string key, uint64_t position, std::string message) {
+                          Report(cf, std::move(key), position, std::move(message));
+                        });
     return s;
   }
 

@@ -4,12 +4,22 @@
 // exception may cross into C, and no failure may pass for success or for a
 // clean end of data.
 //
-// A failure is injected only on the test's thread and only into allocations
-// of at least `t_fail_at_least` bytes: the tests store one large event so that
-// the allocation they aim at (the buffer that event is decoded into) is the
-// only one that large, while RocksDB's background threads and small
-// bookkeeping allocations carry on.
+// A failure is injected only on the test's thread, in one of two ways:
+// - into allocations of at least `t_fail_at_least` bytes: the tests here store
+//   one large event so that the allocation they aim at (the buffer that event
+//   is decoded into) is the only one that large, while RocksDB's background
+//   threads and small bookkeeping allocations carry on;
+// - into the n-th allocation of a call (capi_oom_test.hpp, FailNth), for
+//   n = 1, 2, ... until the call makes no more (capi_oom_test_read_side.cpp):
+//   every allocation evstore makes in the call fails once. Allocations made
+//   by RocksDB (its own, or the standard library's on its behalf) are not
+//   counted and never fail: RocksDB is not written to survive a throwing
+//   operator new, and what is tested is evstore.
+#include "capi_oom_test.hpp"
+
+#include <dlfcn.h>
 #include <doctest/doctest.h>
+#include <execinfo.h>
 #include <stdlib.h>
 
 #include <cstddef>
@@ -30,19 +40,62 @@ namespace {
 
 thread_local size_t t_fail_at_least = 0;  // 0: never fail
 thread_local int t_injected = 0;          // failures injected on this thread
+thread_local long t_fail_nth = 0;         // 0: never fail
+thread_local long t_counted = 0;          // allocations counted since FailNth
+thread_local bool t_deciding = false;     // in Counted: allocations there are not counted
 
-void* Allocate(size_t n) {
+enum class Module { kRocksDb, kStdLib, kOther };
+
+Module ModuleOf(void* pc) {
+  Dl_info info;
+  if (dladdr(pc, &info) == 0 || info.dli_fname == nullptr) return Module::kOther;
+  if (std::strstr(info.dli_fname, "librocksdb")) return Module::kRocksDb;
+  if (std::strstr(info.dli_fname, "libstdc++")) return Module::kStdLib;
+  return Module::kOther;
+}
+
+// Whether an allocation whose caller is at `caller` counts for FailNth: not
+// when RocksDB makes it, directly or through the standard library.
+bool Counted(void* caller) {
+  Module m = ModuleOf(caller);
+  if (m != Module::kStdLib) return m == Module::kOther;
+  // The standard library's caller decides: the first frame past the
+  // standard library's own (which follow this test's frames).
+  void* frames[64];
+  int n = backtrace(frames, 64);
+  bool in_std = false;
+  for (int i = 0; i < n; i++) {
+    Module f = ModuleOf(frames[i]);
+    if (f == Module::kStdLib) {
+      in_std = true;
+    } else if (in_std) {
+      return f == Module::kOther;
+    }
+  }
+  return true;
+}
+
+void* Allocate(size_t n, void* caller) {
   if (t_fail_at_least != 0 && n >= t_fail_at_least) {
     t_injected++;
     throw std::bad_alloc();
+  }
+  if (t_fail_nth != 0 && !t_deciding) {
+    t_deciding = true;
+    const bool counted = Counted(caller);
+    t_deciding = false;
+    if (counted && ++t_counted == t_fail_nth) {
+      t_injected++;
+      throw std::bad_alloc();
+    }
   }
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 
-void* AllocateNoThrow(size_t n) noexcept {
+void* AllocateNoThrow(size_t n, void* caller) noexcept {
   try {
-    return Allocate(n);
+    return Allocate(n, caller);
   } catch (const std::bad_alloc&) {
     return nullptr;
   }
@@ -50,10 +103,26 @@ void* AllocateNoThrow(size_t n) noexcept {
 
 }  // namespace
 
-void* operator new(size_t n) { return Allocate(n); }
-void* operator new[](size_t n) { return Allocate(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept { return AllocateNoThrow(n); }
-void* operator new[](size_t n, const std::nothrow_t&) noexcept { return AllocateNoThrow(n); }
+void* operator new(size_t n) { return Allocate(n, __builtin_return_address(0)); }
+void* operator new[](size_t n) { return Allocate(n, __builtin_return_address(0)); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return AllocateNoThrow(n, __builtin_return_address(0));
+}
+void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return AllocateNoThrow(n, __builtin_return_address(0));
+}
+
+namespace oom {
+
+void FailNth(long n) {
+  t_injected = 0;
+  t_counted = 0;
+  t_fail_nth = n;
+}
+
+int Injected() { return t_injected; }
+
+}  // namespace oom
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
