@@ -134,19 +134,30 @@ Result<std::unique_ptr<Projection>> ProjectionRunner::Start(std::shared_ptr<Stor
   if (store->closed()) return Status::Closed("store is closed");
   if (!store->ClaimProjection(name))
     return Status::Busy("projection '" + std::string(name) + "' is already running in this process");
+  // The claim is released on every way out (an error, or an exception such
+  // as bad_alloc) until the runner's thread owns it; Finish releases it then.
+  struct ClaimGuard {
+    StoreImpl* store;
+    std::string_view name;
+    bool armed = true;
+    ~ClaimGuard() {
+      if (armed) store->ReleaseProjection(name);
+    }
+  } claim{store.get(), name};
   std::shared_ptr<ProjectionRunner> r(new ProjectionRunner(store, std::string(name), o, std::move(handler)));
   s = r->Prepare();
-  if (!s.ok()) {
-    store->ReleaseProjection(name);
-    return s;
-  }
+  if (!s.ok()) return s;
+  // The handle exists before the thread does, so nothing can fail once the
+  // thread runs (a failed thread start leaves a handle with no thread).
+  std::unique_ptr<Projection> handle(new Projection(r));
   {
     // Run() takes mu_ first: the thread sees thread_ assigned (Wait and Join
     // read it to recognise the handler's own thread).
     std::lock_guard<std::mutex> l(r->mu_);
     r->thread_ = std::thread([self = r] { self->Run(); });
   }
-  return std::unique_ptr<Projection>(new Projection(std::move(r)));
+  claim.armed = false;
+  return handle;
 }
 
 Status ProjectionRunner::Prepare() {
