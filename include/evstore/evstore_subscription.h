@@ -92,6 +92,13 @@ EVS_EXPORT int evs_subscribe_options_set_max_batch(evs_subscribe_options_t* opti
  * told it fell behind (at least 1). */
 EVS_EXPORT int evs_subscribe_options_set_behind_after(evs_subscribe_options_t* options,
                                                       uint64_t positions, char** errmsg);
+/* The shortest time between two wake-ups of a live subscription, in
+ * microseconds (0..1,000,000; default 0: wake for every commit, for the
+ * lowest delay). Under a stream of small commits, a longer interval gathers
+ * more events per delivery and takes less CPU from the appenders; the first
+ * commit after a quiet spell is still delivered at once. */
+EVS_EXPORT int evs_subscribe_options_set_min_wake_interval(evs_subscribe_options_t* options,
+                                                           uint64_t microseconds, char** errmsg);
 
 /* What a delivery is (evs_delivery_kind). */
 #define EVS_DELIVERY_EVENTS 0      /* 1..max_batch events, in position order */

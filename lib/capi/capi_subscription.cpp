@@ -1,6 +1,8 @@
 // C API: subscriptions (pull and push, with C callbacks), deliveries, and
 // checkpoints.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <latch>
 #include <memory>
@@ -189,6 +191,16 @@ int evs_subscribe_options_set_behind_after(evs_subscribe_options_t* options, uin
                                            char** errmsg) {
   return SetOption(options, nullptr, 0, "", errmsg,
                    [&](SubscribeOptions& o) { o.behind_after = positions; });
+}
+
+int evs_subscribe_options_set_min_wake_interval(evs_subscribe_options_t* options,
+                                                uint64_t microseconds, char** errmsg) {
+  // Clamped here only to keep the conversion defined; evs_subscribe rejects
+  // anything over 1 s.
+  const uint64_t us = std::min<uint64_t>(microseconds, uint64_t{1} << 40);
+  return SetOption(options, nullptr, 0, "", errmsg, [&](SubscribeOptions& o) {
+    o.min_wake_interval = std::chrono::microseconds(static_cast<int64_t>(us));
+  });
 }
 
 // ---- Pull ----

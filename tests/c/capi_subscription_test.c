@@ -622,6 +622,7 @@ static void TestBadInput(const char* dir) {
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_subscribe_options_set_checkpoint(o, NULL, 1, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_subscribe_options_set_max_batch(NULL, 1, &msg));
   EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_subscribe_options_set_behind_after(NULL, 1, &msg));
+  EXPECT_MSG(EVS_INVALID_ARGUMENT, evs_subscribe_options_set_min_wake_interval(NULL, 1, &msg));
   /* The failed setters left the defaults: every event. */
   sub = Subscribe(store, o);
   EXPECT_MSG(EVS_OK, evs_subscription_next(sub, 0, &d, &msg));
@@ -650,6 +651,16 @@ static void TestBadInput(const char* dir) {
   evs_subscribe_options_set_behind_after(o, 0, NULL);
   ExpectRejected(store, o);
   evs_subscribe_options_set_behind_after(o, 10, NULL);
+  EXPECT_MSG(EVS_OK, evs_subscribe_options_set_min_wake_interval(o, 1000001, &msg));
+  ExpectRejected(store, o); /* over 1 s */
+  evs_subscribe_options_set_min_wake_interval(o, UINT64_MAX, NULL);
+  ExpectRejected(store, o);
+  EXPECT_MSG(EVS_OK, evs_subscribe_options_set_min_wake_interval(o, 1000000, &msg));
+  sub = Subscribe(store, o); /* 1 s is allowed, and delivers what is there at once */
+  EXPECT_MSG(EVS_OK, evs_subscription_next(sub, 0, &d, &msg));
+  CHECK(evs_delivery_event_count(d) == 2);
+  evs_subscription_destroy(sub);
+  evs_subscribe_options_set_min_wake_interval(o, 0, NULL);
   evs_subscribe_options_set_checkpoint(o, big, 257, NULL);
   ExpectRejected(store, o);
   evs_subscribe_options_set_checkpoint(o, "bad\xff", 4, NULL);
