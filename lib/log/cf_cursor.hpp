@@ -56,6 +56,8 @@ class CfSnapshot {
   ~CfSnapshot();
   CfSnapshot(const CfSnapshot&) = delete;
   CfSnapshot& operator=(const CfSnapshot&) = delete;
+  // For the log layer's own reads (lib/log) only.
+  const rocksdb::Snapshot* rocks() const { return snap_; }
 
  private:
   friend class CfCursor;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "format/keys.hpp"
+#include "log/cf_cursor.hpp"
 #include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 
@@ -14,9 +15,9 @@ namespace {
 // Keys erased per commit when an instance is deleted: bounds the batch.
 constexpr size_t kEraseChunk = 1024;
 
-rocksdb::ReadOptions At(const rocksdb::Snapshot* snap) {
+rocksdb::ReadOptions At(const CfSnapshot* snap) {
   rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
+  ro.snapshot = snap != nullptr ? snap->rocks() : nullptr;
   return ro;
 }
 
@@ -25,7 +26,7 @@ std::string_view SV(const rocksdb::Slice& s) { return std::string_view(s.data(),
 }  // namespace
 
 Result<std::optional<format::ProjectionMeta>> StoreImpl::ReadProjectionMeta(
-    std::string_view name, const rocksdb::Snapshot* snap) {
+    std::string_view name, const CfSnapshot* snap) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (cfs_[kCfProjections] == nullptr) return std::optional<format::ProjectionMeta>();
@@ -40,7 +41,7 @@ Result<std::optional<format::ProjectionMeta>> StoreImpl::ReadProjectionMeta(
 }
 
 Result<std::optional<format::ProjectionInstance>> StoreImpl::ReadProjectionInstance(
-    uint64_t id, const rocksdb::Snapshot* snap) {
+    uint64_t id, const CfSnapshot* snap) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (cfs_[kCfProjections] == nullptr) return std::optional<format::ProjectionInstance>();
@@ -55,7 +56,7 @@ Result<std::optional<format::ProjectionInstance>> StoreImpl::ReadProjectionInsta
 }
 
 Result<std::optional<std::string>> StoreImpl::ReadProjectionValue(uint64_t id, std::string_view key,
-                                                                  const rocksdb::Snapshot* snap) {
+                                                                  const CfSnapshot* snap) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (cfs_[kCfProjections] == nullptr) return std::optional<std::string>();
@@ -67,7 +68,7 @@ Result<std::optional<std::string>> StoreImpl::ReadProjectionValue(uint64_t id, s
 }
 
 Status StoreImpl::ScanProjectionState(uint64_t id, std::string_view prefix, std::string_view start_after,
-                                      size_t limit, const rocksdb::Snapshot* snap,
+                                      size_t limit, const CfSnapshot* snap,
                                       std::vector<ProjectionEntry>* out) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
@@ -93,7 +94,7 @@ Status StoreImpl::ScanProjectionState(uint64_t id, std::string_view prefix, std:
   return Status::OK();
 }
 
-Status StoreImpl::ListProjectionMetas(const rocksdb::Snapshot* snap,
+Status StoreImpl::ListProjectionMetas(const CfSnapshot* snap,
                                       std::vector<std::pair<std::string, format::ProjectionMeta>>* out) {
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");

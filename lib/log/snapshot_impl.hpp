@@ -1,5 +1,5 @@
 // SnapshotImpl: the state behind evstore::Snapshot (include/evstore/
-// snapshot.hpp): a RocksDB snapshot, and the position published when it was
+// snapshot.hpp): a snapshot of the column families, and the position published when it was
 // taken. Taken in that order, every projection checkpoint it sees is at or
 // below the position (a checkpoint never passes what was published).
 #ifndef EVSTORE_LIB_LOG_SNAPSHOT_IMPL_HPP_
@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "evstore/snapshot.hpp"
+#include "log/cf_cursor.hpp"
 #include "log/store_impl.hpp"
 
 namespace evstore::internal {
@@ -17,11 +18,11 @@ class SnapshotImpl {
   // REQUIRES: inside the store's gate (an OpGuard that is not closed).
   explicit SnapshotImpl(std::shared_ptr<StoreImpl> store) : store_(std::move(store)) {
     store_->IteratorOpened();  // close() waits for it like for an iterator
-    snap_ = store_->db()->GetSnapshot();
+    snap_ = std::make_unique<CfSnapshot>(*store_);
     position_ = store_->visible();
   }
   ~SnapshotImpl() {
-    store_->db()->ReleaseSnapshot(snap_);
+    snap_.reset();
     store_->IteratorClosed();
   }
   SnapshotImpl(const SnapshotImpl&) = delete;
@@ -31,12 +32,12 @@ class SnapshotImpl {
   static SnapshotImpl* Of(const Snapshot& s) { return s.impl_.get(); }
 
   StoreImpl* store() const { return store_.get(); }
-  const rocksdb::Snapshot* snap() const { return snap_; }
+  const CfSnapshot* snap() const { return snap_.get(); }
   uint64_t position() const { return position_; }
 
  private:
   std::shared_ptr<StoreImpl> store_;
-  const rocksdb::Snapshot* snap_ = nullptr;
+  std::unique_ptr<CfSnapshot> snap_;
   uint64_t position_ = 0;
 };
 

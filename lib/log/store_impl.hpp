@@ -133,6 +133,8 @@ struct CachedRecord {
 };
 using RecordRef = std::shared_ptr<const CachedRecord>;
 
+class CfSnapshot;  // log/cf_cursor.hpp
+
 // Heterogeneous lookup by string_view.
 struct StringHash {
   using is_transparent = void;
@@ -223,22 +225,22 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   Result<std::vector<CheckpointInfo>> ListCheckpoints();
 
   // Projection records (the `projections` column family; lib/log/
-  // projection_store.cpp). Reads take an optional RocksDB snapshot, so a
+  // projection_store.cpp). Reads take an optional snapshot, so a
   // query sees one instance's state and its checkpoint together. A store
   // from before projections, opened read-only, has no such column family:
   // reads then find nothing.
   Result<std::optional<format::ProjectionMeta>> ReadProjectionMeta(std::string_view name,
-                                                                   const rocksdb::Snapshot* snap);
+                                                                   const CfSnapshot* snap);
   Result<std::optional<format::ProjectionInstance>> ReadProjectionInstance(uint64_t id,
-                                                                           const rocksdb::Snapshot* snap);
+                                                                           const CfSnapshot* snap);
   Result<std::optional<std::string>> ReadProjectionValue(uint64_t id, std::string_view key,
-                                                         const rocksdb::Snapshot* snap);
+                                                         const CfSnapshot* snap);
   // Appends up to `limit` entries of instance `id` whose keys start with
   // `prefix` and sort after `start_after` (when not empty).
   Status ScanProjectionState(uint64_t id, std::string_view prefix, std::string_view start_after,
-                             size_t limit, const rocksdb::Snapshot* snap,
+                             size_t limit, const CfSnapshot* snap,
                              std::vector<ProjectionEntry>* out);
-  Status ListProjectionMetas(const rocksdb::Snapshot* snap,
+  Status ListProjectionMetas(const CfSnapshot* snap,
                              std::vector<std::pair<std::string, format::ProjectionMeta>>* out);
   Status ListProjectionInstances(std::vector<std::pair<uint64_t, format::ProjectionInstance>>* out);
   // A fresh instance id: above every id that has keys or was handed out.

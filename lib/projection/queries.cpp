@@ -1,9 +1,12 @@
 // Store's projection methods (include/evstore/store.hpp): starting a
 // projection, and queries of stored projections. A query reads the meta
-// record and the serving instance at one RocksDB snapshot, so a swap after
-// a rebuild (and the deletion of the old instance) never tears it.
+// record and the serving instance at one snapshot, so a swap after a
+// rebuild (and the deletion of the old instance) never tears it.
+#include <optional>
+
 #include "evstore/store.hpp"
 #include "evstore/upcast.hpp"
+#include "log/cf_cursor.hpp"
 #include "log/snapshot_impl.hpp"
 #include "projection/runner.hpp"
 
@@ -13,24 +16,18 @@ namespace {
 
 Status MovedFrom() { return Status::Closed("store handle was moved from"); }
 
-// A RocksDB snapshot held for one query, inside the store's gate.
+// A snapshot held for one query, inside the store's gate.
 class QuerySnapshot {
  public:
-  explicit QuerySnapshot(internal::StoreImpl* s) : guard_(s), db_(s->db()) {
-    if (!guard_.closed()) snap_ = db_->GetSnapshot();
+  explicit QuerySnapshot(internal::StoreImpl* s) : guard_(s) {
+    if (!guard_.closed()) snap_.emplace(*s);
   }
-  ~QuerySnapshot() {
-    if (snap_ != nullptr) db_->ReleaseSnapshot(snap_);
-  }
-  QuerySnapshot(const QuerySnapshot&) = delete;
-  QuerySnapshot& operator=(const QuerySnapshot&) = delete;
   bool closed() const { return guard_.closed(); }
-  const rocksdb::Snapshot* get() const { return snap_; }
+  const internal::CfSnapshot* get() const { return snap_ ? &*snap_ : nullptr; }
 
  private:
   internal::StoreImpl::OpGuard guard_;
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snap_ = nullptr;
+  std::optional<internal::CfSnapshot> snap_;  // destroyed before the guard
 };
 
 Status NoProjection(std::string_view name) {
@@ -38,7 +35,7 @@ Status NoProjection(std::string_view name) {
 }
 
 Result<ProjectionInfo> InfoOf(internal::StoreImpl* impl, std::string_view name,
-                              const format::ProjectionMeta& m, const rocksdb::Snapshot* snap) {
+                              const format::ProjectionMeta& m, const internal::CfSnapshot* snap) {
   ProjectionInfo info;
   info.name = std::string(name);
   info.version = m.active_version;
@@ -58,7 +55,7 @@ Result<ProjectionInfo> InfoOf(internal::StoreImpl* impl, std::string_view name,
   return info;
 }
 
-Result<std::string> GetAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap, std::string_view name,
+Result<std::string> GetAt(internal::StoreImpl* impl, const internal::CfSnapshot* snap, std::string_view name,
                           std::string_view key) {
   Status s = internal::ValidProjectionName(name);
   if (!s.ok()) return s;
@@ -74,7 +71,7 @@ Result<std::string> GetAt(internal::StoreImpl* impl, const rocksdb::Snapshot* sn
   return std::move(**v);
 }
 
-Result<std::vector<ProjectionEntry>> ScanAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap,
+Result<std::vector<ProjectionEntry>> ScanAt(internal::StoreImpl* impl, const internal::CfSnapshot* snap,
                                             std::string_view name, std::string_view prefix,
                                             std::string_view start_after, size_t limit) {
   Status s = internal::ValidProjectionName(name);
@@ -91,7 +88,7 @@ Result<std::vector<ProjectionEntry>> ScanAt(internal::StoreImpl* impl, const roc
   return out;
 }
 
-Result<ProjectionInfo> InfoAt(internal::StoreImpl* impl, const rocksdb::Snapshot* snap, std::string_view name) {
+Result<ProjectionInfo> InfoAt(internal::StoreImpl* impl, const internal::CfSnapshot* snap, std::string_view name) {
   Status s = internal::ValidProjectionName(name);
   if (!s.ok()) return s;
   auto m = impl->ReadProjectionMeta(name, snap);
