@@ -6,6 +6,7 @@
 #define EVSTORE_LIB_LOG_SNAPSHOT_IMPL_HPP_
 
 #include <memory>
+#include <optional>
 
 #include "evstore/snapshot.hpp"
 #include "log/cf_cursor.hpp"
@@ -18,7 +19,12 @@ class SnapshotImpl {
   // REQUIRES: inside the store's gate (an OpGuard that is not closed).
   explicit SnapshotImpl(std::shared_ptr<StoreImpl> store) : store_(std::move(store)) {
     store_->IteratorOpened();  // close() waits for it like for an iterator
-    snap_ = std::make_unique<CfSnapshot>(*store_);
+    try {
+      snap_.emplace(*store_);
+    } catch (...) {  // e.g. bad_alloc: close() must not wait for it
+      store_->IteratorClosed();
+      throw;
+    }
     position_ = store_->visible();
   }
   ~SnapshotImpl() {
@@ -32,12 +38,12 @@ class SnapshotImpl {
   static SnapshotImpl* Of(const Snapshot& s) { return s.impl_.get(); }
 
   StoreImpl* store() const { return store_.get(); }
-  const CfSnapshot* snap() const { return snap_.get(); }
+  const CfSnapshot* snap() const { return &*snap_; }
   uint64_t position() const { return position_; }
 
  private:
   std::shared_ptr<StoreImpl> store_;
-  std::unique_ptr<CfSnapshot> snap_;
+  std::optional<CfSnapshot> snap_;  // always engaged once constructed
   uint64_t position_ = 0;
 };
 
