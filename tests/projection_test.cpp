@@ -2,6 +2,8 @@
 // errors and retries, online rebuilds, and misuse.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -470,4 +472,33 @@ TEST_CASE("a live filtered projection's position passes the events its filter sk
   REQUIRE(p->wait_for(last + 1, kHang).ok());
   CHECK(p->status().lag_events == 0);
   CHECK(*s.projection_get("filtered", "count/Wanted") == "2");
+}
+
+TEST_CASE("the threads evstore starts carry names: a projection's and a push subscription's") {
+  TempDir dir;
+  Store s = OpenStore(dir);
+  uint64_t last = Append(s, "order-1", 1, "Placed");
+  auto name_of_this_thread = [] {
+    char buf[16] = {};
+    REQUIRE(pthread_getname_np(pthread_self(), buf, sizeof buf) == 0);
+    return std::string(buf);
+  };
+  std::promise<std::string> proj_name;
+  std::atomic<bool> once{false};
+  auto p = Run(s, "names", [&](const RecordedEvent&, ProjectionState&) {
+    if (!once.exchange(true)) proj_name.set_value(name_of_this_thread());
+    return Status::OK();
+  });
+  REQUIRE(p->wait_for(last + 1, kHang).ok());
+  CHECK(proj_name.get_future().get() == "evs-projection");
+
+  std::promise<std::string> push_name;
+  std::atomic<bool> push_once{false};
+  auto push = s.subscribe(SubscribeOptions(), [&](const Delivery&) {
+    if (!push_once.exchange(true)) push_name.set_value(name_of_this_thread());
+    return Status::OK();
+  });
+  REQUIRE(push.ok());
+  CHECK(push_name.get_future().get() == "evs-push");
+  (*push)->stop();
 }

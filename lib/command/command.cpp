@@ -8,6 +8,7 @@
 
 #include "command/aggregate_impl.hpp"
 #include "command/command_log.hpp"
+#include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "evstore/command.hpp"
 #include "evstore/store.hpp"
@@ -197,6 +198,7 @@ class [[gnu::visibility("hidden")]] CommandBus::Impl {
   void StartRetention() {
     if (o_.retention.max_age.count() <= 0 && o_.retention.max_count == 0) return;
     retention_ = std::thread([this] {
+      NameThisThread("evs-cmd-retain");
       std::unique_lock<std::mutex> l(stop_mu_);
       while (!stop_cv_.wait_for(l, o_.retention_interval, [this] { return stop_; })) {
         l.unlock();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "command/aggregate_impl.hpp"
+#include "common/thread_name.hpp"
 #include "format/snapshot_record.hpp"
 #include "log/store_impl.hpp"
 
@@ -43,7 +44,10 @@ bool SnapshotWriter::Enqueue(const std::string& stream, std::shared_ptr<const Ag
   pending_.emplace(stream, std::move(e));
   if (!started_) {
     started_ = true;
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      NameThisThread("evs-snapshots");
+      Run();
+    });
   }
   cv_.notify_one();
   return true;

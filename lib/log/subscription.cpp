@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "common/utf8.hpp"
 #include "format/keys.hpp"
@@ -429,7 +430,10 @@ Result<std::unique_ptr<PushSubscription>> PushImpl::Make(std::shared_ptr<StoreIm
     // Run() takes mu_ first: the thread sees thread_ assigned (Wait and Join
     // read it to recognise the handler's own thread).
     std::lock_guard<std::mutex> l(p->mu_);
-    p->thread_ = std::thread([self = p] { self->Run(); });
+    p->thread_ = std::thread([self = p] {
+      NameThisThread("evs-push");
+      self->Run();
+    });
   }
   return std::unique_ptr<PushSubscription>(new PushSubscription(std::move(p)));
 }

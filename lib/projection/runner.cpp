@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "common/utf8.hpp"
 
@@ -154,7 +155,10 @@ Result<std::unique_ptr<Projection>> ProjectionRunner::Start(std::shared_ptr<Stor
     // Run() takes mu_ first: the thread sees thread_ assigned (Wait and Join
     // read it to recognise the handler's own thread).
     std::lock_guard<std::mutex> l(r->mu_);
-    r->thread_ = std::thread([self = r] { self->Run(); });
+    r->thread_ = std::thread([self = r] {
+      NameThisThread("evs-projection");
+      self->Run();
+    });
   }
   claim.armed = false;
   return handle;

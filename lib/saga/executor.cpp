@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "log/store_impl.hpp"
 #include "saga/engine_impl.hpp"
@@ -96,6 +97,7 @@ bool SagaEngine::Impl::SpawnWorkerLocked() {
     // The thread holds the engine: a handler may outlive shutdown() and the
     // handle, and its worker still touches the engine when it returns.
     t = std::thread([self = shared_from_this(), id]() mutable {
+      NameThisThread("evs-saga");
       self->WorkerLoop(id);
       self.reset();  // may free the engine: nothing of it is touched after this
     });

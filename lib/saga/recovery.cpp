@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_name.hpp"
 #include "log/cf_cursor.hpp"
 #include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
@@ -141,8 +142,15 @@ Status SagaEngine::Impl::Recover(std::vector<SagaInfo>* stuck) {
   for (size_t i = 0; i < opt_.threads; i++)
     if (!SpawnWorkerLocked()) return Status::IOError("saga engine: cannot start a worker thread");
   try {
-    timer_ = std::thread([this] { TimerLoop(); });
-    if (RetentionEnabled()) maint_ = std::thread([this] { MaintenanceLoop(); });
+    timer_ = std::thread([this] {
+      NameThisThread("evs-saga-timer");
+      TimerLoop();
+    });
+    if (RetentionEnabled())
+      maint_ = std::thread([this] {
+        NameThisThread("evs-saga-maint");
+        MaintenanceLoop();
+      });
   } catch (const std::system_error& e) {
     return Status::IOError(std::string("saga engine: cannot start a thread: ") + e.what());
   }
