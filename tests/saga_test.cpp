@@ -1048,6 +1048,7 @@ TEST_SUITE("saga") {
     CHECK(st.abandoned_threads == 1);
     CHECK(st.timeouts == 1);
     Status sd = eng->shutdown();
+    INFO(sd.ToString());
     CHECK(sd.IsTimedOut());
     CHECK(std::string(sd.message()).find("1 handler") != std::string::npos);
     CHECK(eng->get("hung").status().IsClosed());

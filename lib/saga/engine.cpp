@@ -210,6 +210,10 @@ Status SagaEngine::Impl::Shutdown() {
   // Workers exit once their handler (and what follows it) is done.
   auto deadline = saga::After(opt_.shutdown_timeout);
   exit_cv_.wait_until(l, deadline, [&] { return threads_ == 0; });
+  // Threads outside a handler run no user code and leave promptly: wait for
+  // them whatever the timeout, so that only threads still in a handler are
+  // abandoned (and counted as such).
+  exit_cv_.wait(l, [&] { return threads_ == in_handler_; });
   const size_t abandoned = threads_;
   // Join the workers that exited; the others run a handler that did not
   // return in time, and are let go.

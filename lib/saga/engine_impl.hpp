@@ -293,6 +293,9 @@ class [[gnu::visibility("hidden")]] SagaEngine::Impl
   // Worker threads alive, serving the pool, and abandoned by a timed-out
   // handler that has not returned yet.
   size_t threads_ = 0;
+  // Of threads_, those inside a step handler (abandoned ones included): the
+  // only ones shutdown gives up on.
+  size_t in_handler_ = 0;
   size_t live_workers_ = 0;
   size_t abandoned_ = 0;
   // The engine's writes in progress, and whether shutdown refuses new ones.

@@ -152,7 +152,8 @@ void SagaEngine::Impl::WorkerLoop(uint64_t id) {
     l.lock();
   }
   if (auto it = workers_.find(id); it != workers_.end()) it->second.exited = true;
-  if (--threads_ == 0) exit_cv_.notify_all();
+  --threads_;
+  if (threads_ == 0 || stopping_) exit_cv_.notify_all();
 }
 
 void SagaEngine::Impl::TimerLoop() {
@@ -288,6 +289,7 @@ bool SagaEngine::Impl::RunOnce(const InstPtr& inst, saga::Worker* me) {
   timers_.emplace(inst->timer_key, TimerEntry{inst, true});
   if (first) timer_cv_.notify_one();
   stats_.in_flight++;
+  in_handler_++;
   l.unlock();
 
   std::string key = inst->id + "/" + sd.name + (comp ? "/compensate" : "");
@@ -321,6 +323,8 @@ bool SagaEngine::Impl::RunOnce(const InstPtr& inst, saga::Worker* me) {
 
   l.lock();
   stats_.in_flight--;
+  in_handler_--;
+  if (stopping_) exit_cv_.notify_all();
   RecordLatencyLocked(us);
   if (inst->runner == me) inst->runner = nullptr;
   if (inst->token != token || !inst->in_flight) {
