@@ -41,7 +41,17 @@ Status StoreImpl::Commit(CommitRequest* req) {
   queue_.push_back(req);  // may throw: then nothing was queued
   if (leader_waiting_ && queue_.size() >= want_group_) queue_.front()->cv.notify_one();
   while (!req->done && req != queue_.front()) req->cv.wait(l);
-  if (!req->done) LeadGroup(req, l);
+  if (!req->done) {
+    const uint64_t was_visible = visible_.load(std::memory_order_relaxed);
+    LeadGroup(req, l);
+    // Live subscribers are woken last, after the group's followers and the
+    // next leader: waking many threads is kept off the commit path, so the
+    // next group is written meanwhile. Publish's store to visible_ comes
+    // first in this thread, which keeps WaitVisible's handshake sound.
+    const bool published = visible_.load(std::memory_order_relaxed) != was_visible;
+    l.unlock();
+    if (published && tail_waiters_.load(std::memory_order_seq_cst) > 0) WakeTail();
+  }
   return req->status;
 }
 
@@ -253,11 +263,9 @@ void StoreImpl::Publish(GroupState* gs) {
     }
     gs->fresh.clear();
   }
+  // The leader wakes waiting readers once it has handed the queue on
+  // (Commit).
   visible_.store(next_position_, std::memory_order_seq_cst);
-  if (tail_waiters_.load(std::memory_order_seq_cst) > 0) {
-    std::lock_guard<std::mutex> l(tail_mu_);
-    tail_cv_.notify_all();
-  }
 }
 
 void StoreImpl::FailStop(const Status& why) {

@@ -367,7 +367,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   uint64_t id_tag_ = 0;               // this store's tag in generated event ids
   std::atomic<uint64_t> visible_{0};
   // Live readers waiting for visible_ to grow (WaitVisible). A leader that
-  // publishes takes tail_mu_ to notify only when some wait; the seq_cst
+  // published takes tail_mu_ to notify only when some wait, after handing
+  // the queue on (Commit); the seq_cst
   // store of visible_ and load of tail_waiters_ (and the waiters' seq_cst
   // increment and load of visible_) make sure no waiter misses a publish.
   std::mutex tail_mu_;
