@@ -189,17 +189,21 @@ struct ReadSeries {
 };
 
 // Reads every stream of `names` with `read` (returns events or -1), each
-// read's time into *lat; returns events per second.
+// read's time into *lat; each must return as many events as `expect` says
+// the fill wrote. Returns events per second.
 template <typename Read>
-double ReadStreams(const std::vector<std::string>& names, Histogram* lat, Read read) {
+double ReadStreams(const std::vector<std::string>& names, const std::vector<uint64_t>& expect,
+                   Histogram* lat, Read read) {
   uint64_t events = 0;
   double t0 = Now();
-  for (const std::string& n : names) {
+  for (size_t i = 0; i < names.size(); i++) {
     auto s = std::chrono::steady_clock::now();
-    int64_t got = read(n);
+    int64_t got = read(names[i]);
     lat->Record(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s).count()));
-    if (got < 0) Fail("stream read", n);
+    if (got < 0 || static_cast<uint64_t>(got) != expect[i])
+      Fail("stream read", names[i] + ": read " + std::to_string(got) + " events, expected " +
+                              std::to_string(expect[i]));
     events += static_cast<uint64_t>(got);
   }
   return static_cast<double>(events) / (Now() - t0);
@@ -349,11 +353,19 @@ Json RunLogComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir
 
   // ---- reads ----
   std::vector<std::string> sample;
+  std::vector<uint64_t> expect;
+  uint64_t sample_events = 0;
   {
+    std::vector<uint64_t> per_stream(w.streams.size(), 0);
+    for (uint32_t s : fill.stream_of) per_stream[s] += kPerAppend;
     std::mt19937_64 rng(11);
     // Streams the fill wrote to (a small fill leaves most streams empty).
-    for (int i = 0; i < c.stream_reads; i++)
-      sample.push_back(w.streams[fill.stream_of[rng() % fill.appends]]);
+    for (int i = 0; i < c.stream_reads; i++) {
+      uint32_t s = fill.stream_of[rng() % fill.appends];
+      sample.push_back(w.streams[s]);
+      expect.push_back(per_stream[s]);
+      sample_events += per_stream[s];
+    }
   }
   const std::string& category = w.categories[0];
   uint64_t category_events = 0;
@@ -368,10 +380,10 @@ Json RunLogComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir
       double t = Now();
       evstore::Store s = OpenEvstore(ev_path, true);
       ev.open_ms.push_back((Now() - t) * 1e3);
-      ev.cold.push_back(ReadStreams(sample, &ev.cold_lat,
+      ev.cold.push_back(ReadStreams(sample, expect, &ev.cold_lat,
                                     [&](const std::string& n) { return EvstoreDrain(s.read_stream(n, 0), &sink); }));
       ev.cached.push_back(ReadStreams(
-          sample, &ev.cached_lat, [&](const std::string& n) { return EvstoreDrain(s.read_stream(n, 0), &sink); }));
+          sample, expect, &ev.cached_lat, [&](const std::string& n) { return EvstoreDrain(s.read_stream(n, 0), &sink); }));
       ev.global.push_back(Timed(events, "global read", [&] { return EvstoreDrain(s.read_all(0), &sink); }));
       ev.category.push_back(
           Timed(category_events, "category read", [&] { return EvstoreDrain(s.read_category(category, 0), &sink); }));
@@ -386,9 +398,9 @@ Json RunLogComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir
       if (db.ReadAll(0, 1, &first) != 1) Fail("open", "SQLite");
       sq.open_ms.push_back((Now() - t) * 1e3);
       sq.cold.push_back(
-          ReadStreams(sample, &sq.cold_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
+          ReadStreams(sample, expect, &sq.cold_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
       sq.cached.push_back(
-          ReadStreams(sample, &sq.cached_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
+          ReadStreams(sample, expect, &sq.cached_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
       sq.global.push_back(Timed(events, "global read", [&] { return db.ReadAll(0, UINT64_MAX, &sink); }));
       sq.category.push_back(Timed(category_events, "category read", [&] { return db.ReadCategory(category, &sink); }));
     }
@@ -398,15 +410,16 @@ Json RunLogComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir
       RawDb db(raw_path, w);
       raw.open_ms.push_back((Now() - t) * 1e3);
       raw.cold.push_back(
-          ReadStreams(sample, &raw.cold_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
+          ReadStreams(sample, expect, &raw.cold_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
       raw.cached.push_back(
-          ReadStreams(sample, &raw.cached_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
+          ReadStreams(sample, expect, &raw.cached_lat, [&](const std::string& n) { return db.ReadStream(n, &sink); }));
       raw.global.push_back(Timed(events, "global read", [&] { return db.ReadAll(&sink); }));
       raw.category.push_back(Timed(category_events, "category read", [&] { return db.ReadCategory(category, &sink); }));
     }
   }
   Json reads;
   reads.Int("streams_per_pass", c.stream_reads).Str("category", category);
+  reads.Num("events_per_stream_read", static_cast<double>(sample_events) / static_cast<double>(sample.size()));
   reads.Int("category_events", static_cast<int64_t>(category_events));
   reads.Obj("evstore", ReadJson(ev));
   if (c.baselines) {
