@@ -139,10 +139,14 @@ int RunAll(const std::vector<std::string>& args, bool compare) {
   ScratchDir dir;
   Workload w(c);
   Json ratios, report;
-  double fsync_rate = 0;
+  double fsync_rate = 0, fsync8_rate = 0;
   Json append, log;
-  if (Wants(sections, "append")) append = RunAppendComparison(c, w, dir, &ratios, &fsync_rate);
-  else fsync_rate = FdatasyncRate(dir.Fresh("fsync"), 1);
+  if (Wants(sections, "append")) {
+    append = RunAppendComparison(c, w, dir, &ratios, &fsync_rate, &fsync8_rate);
+  } else {
+    fsync_rate = FdatasyncRate(dir.Fresh("fsync"), 1);
+    fsync8_rate = FdatasyncRate(dir.Fresh("fsync"), 1, 8);
+  }
   if (Wants(sections, "log")) log = RunLogComparison(c, w, dir, &ratios);
   std::string repeat = std::to_string(c.repeat), secs = std::to_string(c.seconds);
   std::string saga = "null", cache_tp = "null", cache_mem = "null";
@@ -161,7 +165,7 @@ int RunAll(const std::vector<std::string>& args, bool compare) {
   Json machine;
   machine.Int("cores", std::thread::hardware_concurrency()).Str("cpu_model", CpuModel());
   machine.Str("kernel", std::string(un.sysname) + " " + un.release);
-  machine.Num("fdatasync_per_s", fsync_rate);
+  machine.Num("fdatasync_per_s", fsync_rate).Num("fdatasync_8_threads_per_s", fsync8_rate);
   machine.Num("load_average_before", load_before).Num("load_average_after", LoadAverage());
   Json config;
   config.Bool("compare", c.baselines).Bool("quick", quick).Num("seconds", c.seconds).Int("repeat", c.repeat);

@@ -91,10 +91,11 @@ double RunTimedLatency(int threads, double seconds, Histogram* latency, Op op) {
 // p50, p99, p99.9 and max of a histogram of nanoseconds, in microseconds.
 Json LatencyJson(const Histogram& h);
 
-// fdatasync()s per second of the disk under `dir`: a loop of a small append
-// to a file and its fdatasync, for `seconds` (the way a write-ahead log
-// syncs: each sync also makes the new length durable).
-double FdatasyncRate(const std::string& dir, double seconds);
+// fdatasync()s per second of the disk under `dir`: `threads` loops, each of
+// a small append to a file of its own and its fdatasync, for `seconds` (the
+// way a write-ahead log syncs: each sync also makes the new length durable).
+// Returns the syncs of all loops together per second.
+double FdatasyncRate(const std::string& dir, double seconds, int threads = 1);
 
 // Bytes of the files under `dir` (recursively), leaving out RocksDB's text
 // info log (LOG, LOG.old.*): diagnostics, not data.
@@ -113,7 +114,7 @@ double MedianRatio(const std::vector<double>& a, const std::vector<double>& b);
 
 // The comparison sections. Each adds its target ratios to *ratios.
 Json RunAppendComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir, Json* ratios,
-                         double* fsync_rate);
+                         double* fsync_rate, double* fsync8_rate);
 Json RunLogComparison(const CompareConfig& c, const Workload& w, ScratchDir& dir, Json* ratios);
 
 }  // namespace evbench

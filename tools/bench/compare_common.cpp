@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -52,29 +53,41 @@ Json LatencyJson(const Histogram& h) {
   return j;
 }
 
-double FdatasyncRate(const std::string& dir, double seconds) {
+double FdatasyncRate(const std::string& dir, double seconds, int threads) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  std::string path = dir + "/fdatasync-probe";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-  if (fd < 0) {
+  std::atomic<uint64_t> total{0};
+  std::atomic<bool> failed{false};
+  double t0 = Now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; t++) {
+    ts.emplace_back([&, t] {
+      std::string path = dir + "/fdatasync-probe-" + std::to_string(t);
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+      if (fd < 0) {
+        failed = true;
+        return;
+      }
+      char buf[100] = {};
+      uint64_t n = 0;
+      while (Now() - t0 < seconds) {
+        if (::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf) || ::fdatasync(fd) != 0) {
+          failed = true;
+          break;
+        }
+        n++;
+      }
+      ::close(fd);
+      ::unlink(path.c_str());
+      total += n;
+    });
+  }
+  for (auto& th : ts) th.join();
+  if (failed) {
     std::perror("evstore-bench: fdatasync probe");
     std::exit(1);
   }
-  char buf[100] = {};
-  uint64_t n = 0;
-  double t0 = Now(), t = t0;
-  while (t - t0 < seconds) {
-    if (::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf) || ::fdatasync(fd) != 0) {
-      std::perror("evstore-bench: fdatasync probe");
-      std::exit(1);
-    }
-    n++;
-    t = Now();
-  }
-  ::close(fd);
-  ::unlink(path.c_str());
-  return static_cast<double>(n) / (t - t0);
+  return static_cast<double>(total.load()) / (Now() - t0);
 }
 
 uint64_t DirBytes(const std::string& dir) {
