@@ -116,19 +116,40 @@ bool Wants(const std::string& sections, const char* s) {
 
 int RunAll(const std::vector<std::string>& args, bool compare) {
   const bool quick = HasFlag(args, "quick");
+  std::string bad;  // the first flag whose value is not a number in range
+  auto number = [&](const char* name, const char* def, double lo) {
+    std::string v = Flag(args, name, def);
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || !(d >= lo) || d > 1e12) {
+      if (bad.empty()) bad = std::string("--") + name + " " + v;
+      return lo;
+    }
+    return d;
+  };
   CompareConfig c;
   c.baselines = compare || HasFlag(args, "compare");
-  c.seconds = std::stod(Flag(args, "seconds", quick ? "0.3" : "1"));
-  c.repeat = std::max(1, std::stoi(Flag(args, "repeat", quick ? "1" : "3")));
-  c.events = std::stoull(Flag(args, "events", quick ? "20000" : "1000000"));
-  c.stream_reads = std::stoi(Flag(args, "stream-reads", quick ? "100" : "500"));
+  c.seconds = number("seconds", quick ? "0.3" : "1", 0.001);
+  c.repeat = static_cast<int>(number("repeat", quick ? "1" : "3", 1));
+  c.events = static_cast<uint64_t>(number("events", quick ? "20000" : "1000000", 10));
+  c.stream_reads = static_cast<int>(number("stream-reads", quick ? "100" : "500", 1));
+  c.bytes = static_cast<size_t>(number("bytes", "100", 1));
+  c.streams = static_cast<uint64_t>(number("streams", "10000", 8));
   c.appenders = IntList(Flag(args, "appenders", "1,8"));
-  c.bytes = std::stoul(Flag(args, "bytes", "100"));
-  c.streams = std::max<uint64_t>(8, std::stoull(Flag(args, "streams", "10000")));
   const std::string out_path = Flag(args, "out", "bench-report.json");
   const std::string sections = Flag(args, "sections", "all");
-  if (c.events < 10 || c.stream_reads < 1 || c.appenders.empty()) {
-    std::fprintf(stderr, "evstore-bench all: --events must be at least 10, --stream-reads and --appenders set\n");
+  {
+    std::stringstream ss(sections);
+    std::string tok;
+    while (std::getline(ss, tok, ','))
+      if (tok != "all" && tok != "append" && tok != "log" && tok != "saga" && tok != "cache" && bad.empty())
+        bad = "--sections " + sections;
+  }
+  if (!bad.empty() || c.appenders.empty()) {
+    std::fprintf(stderr,
+                 "evstore-bench all: bad flag value '%s' (--events needs at least 10, --seconds more than "
+                 "0, counts at least 1, sections among append,log,saga,cache)\n",
+                 bad.empty() ? "--appenders" : bad.c_str());
     return 2;
   }
 
