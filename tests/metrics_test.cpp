@@ -452,9 +452,13 @@ TEST_SUITE("metrics") {
     auto series = ParseExposition(*store.metrics_text());
     CHECK(U(series, "evstore_write_stopped") == 1);
     CHECK(U(series, "evstore_rocksdb_background_errors_total") == 1);
-    // Later failed writes do not log the reason again.
+    // Later failed writes and a second background error (the listener's
+    // call) do not log the reason again.
     CHECK(!store.append("b-1", ExpectedVersion::Any(), evtest::Evs(1)).ok());
+    evstore::internal::StoreAccess::Impl(store)->FailStop(Status::IOError("a second failure"));
     CHECK(sink.Count("stopped accepting writes") == 1);
+    CHECK(store.append("b-1", ExpectedVersion::Any(), evtest::Evs(1)).status().ToString().find("memtable flush") !=
+          std::string::npos);
     fs->ClearRules();
   }
 
