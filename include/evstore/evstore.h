@@ -424,5 +424,6 @@ EVS_EXPORT int evs_stream_head(evs_store_t* store, const char* stream, size_t st
 #include "evstore/evstore_cache.h"
 #include "evstore/evstore_saga.h"
 #include "evstore/evstore_projection.h"
+#include "evstore/evstore_metrics.h"
 
 #endif /* EVSTORE_EVSTORE_H_ */

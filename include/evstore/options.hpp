@@ -6,8 +6,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 
 namespace evstore {
+
+// Severity of a log message (Options::log).
+enum class LogLevel : uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3, kFatal = 4 };
+
+// Receives one log message: its level and its text (no trailing newline;
+// the view is valid only during the call).
+using LogFunction = std::function<void(LogLevel level, std::string_view message)>;
 
 struct Options {
   // ---- Behaviour ----
@@ -74,6 +83,18 @@ struct Options {
   // about this much. 0: RocksDB's own bound (four times all memtables,
   // about 1.3 GiB here).
   size_t max_wal_bytes = 256u << 20;  // 256 MiB
+
+  // ---- Logging (see docs/metrics.md) ----
+
+  // Receives RocksDB's info log, RocksDB's background errors and the reason
+  // a store stops accepting writes (fail-stop), at log_level and above.
+  // Null (the default): they go to the LOG file in the store's directory.
+  // It may run on any thread, RocksDB's background threads included, and
+  // sometimes while RocksDB holds its own locks (never an evstore lock): it
+  // must be quick, must not throw, and must not call back into the store.
+  LogFunction log;
+  // The least severe level passed on (to `log` or to the LOG file).
+  LogLevel log_level = LogLevel::kWarn;
 
   // Presets.
   // Durable (the defaults): sync on every commit.

@@ -30,6 +30,7 @@
 #include "evstore/cache_stats.hpp"
 #include "evstore/event.hpp"
 #include "evstore/export.hpp"
+#include "evstore/metrics.hpp"
 #include "evstore/options.hpp"
 #include "evstore/status.hpp"
 #include "evstore/projection.hpp"
@@ -105,11 +106,7 @@ struct StoreStats {
   uint64_t idempotent_replays = 0;
 };
 
-// Statistics of the store's caches (see cache_stats.hpp for the fields).
-struct StoreCacheStats {
-  CacheStats events;  // event records by position
-  CacheStats heads;   // stream heads
-};
+// StoreCacheStats, the statistics of the store's caches, is in metrics.hpp.
 
 class EVSTORE_EXPORT Store {
  public:
@@ -186,6 +183,17 @@ class EVSTORE_EXPORT Store {
   // The caches' statistics; reset_cache_stats() zeroes their counters.
   Result<StoreCacheStats> cache_stats();
   Status reset_cache_stats();
+
+  // A snapshot of the store's metrics (metrics.hpp, docs/metrics.md):
+  // counters since open, latency histograms, readers' lag, the caches, the
+  // saga engine's part when one is open, and RocksDB's figures (read from
+  // its properties; a read-only store reports them too). Cheap enough to
+  // call on every scrape: no scan, no lock on the write path. Errors: Closed.
+  Result<StoreMetrics> metrics();
+  // The same as Prometheus text exposition, format 0.0.4
+  // (PrometheusText(*metrics())), for a host to serve on its own endpoint.
+  // Errors: Closed.
+  Result<std::string> metrics_text();
 
   // ---- Subscriptions and checkpoints (subscription.hpp) ----
 

@@ -11,6 +11,7 @@
 #include "log/rocks_status.hpp"
 #include "log/store_impl.hpp"
 #include "log/validate.hpp"
+#include "metrics/hub.hpp"
 
 namespace evstore::internal {
 
@@ -31,11 +32,13 @@ Status StoreImpl::Commit(CommitRequest* req) {
     Status s = ValidateParts(req->parts, options_, &bytes);
     if (!s.ok()) return s;
   }
+  req->event_bytes = bytes;
   for (const ExtraWrite& w : req->extra) bytes += w.key.size() + w.value.size();
   req->approx_bytes = bytes;
   OpGuard g(this);
   if (g.closed()) return Status::Closed("store is closed");
   if (options_.read_only) return Status::NotSupported("the store is open read-only");
+  req->enqueued = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> l(mu_);
   if (!write_error_.ok()) return write_error_;
   queue_.push_back(req);  // may throw: then nothing was queued
@@ -111,6 +114,7 @@ void StoreImpl::LeadGroup(CommitRequest* req, std::unique_lock<std::mutex>& l) {
       FailGroup(group, stopped);
     } else {
       auto t0 = std::chrono::steady_clock::now();
+      for (CommitRequest* r : group) metrics_->append_queue_wait.Record(t0 - r->enqueued);
       try {
         RunGroup(group);
       } catch (const std::exception& e) {
@@ -184,6 +188,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
     // From here on nothing propagates: the write's outcome decides.
     rocksdb::Status ws;
     try {
+      metrics::ScopedTimer timer(&metrics_->commit_write);
       ws = db_->Write(wo, &batch);
     } catch (const std::exception& e) {
       ws = rocksdb::Status::Aborted(std::string("exception in the storage engine: ") + e.what());
@@ -191,6 +196,7 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
       ws = rocksdb::Status::Aborted("exception in the storage engine");
     }
     stat_groups_.fetch_add(1, std::memory_order_relaxed);
+    if (ws.ok()) metrics_->written_bytes.Add(batch.GetDataSize());
     if (!ws.ok()) {
       // The outcome is unknown (a failed synced write may be present after
       // a reopen) and RocksDB refuses further writes: fail the group and
@@ -218,11 +224,15 @@ void StoreImpl::RunGroup(std::vector<CommitRequest*>& group) {
     Publish(&gs);
   }
   for (CommitRequest* r : group) {
-    if (!r->status.ok()) continue;
+    // Appends are commits of events; checkpoints, projection batches and
+    // saga state records written alone are not.
+    if (!r->status.ok() || r->parts.empty()) continue;
     stat_appends_.fetch_add(1, std::memory_order_relaxed);
-    if (!r->results.empty() && !r->results[0].idempotent_replay)
+    if (!r->results.empty() && !r->results[0].idempotent_replay) {
       for (const PartRef& p : r->parts)
         stat_events_.fetch_add(p.events.size(), std::memory_order_relaxed);
+      metrics_->appended_bytes.Add(r->event_bytes);
+    }
   }
 }
 
@@ -269,8 +279,20 @@ void StoreImpl::Publish(GroupState* gs) {
 }
 
 void StoreImpl::FailStop(const Status& why) {
-  std::lock_guard<std::mutex> l(mu_);
-  if (write_error_.ok()) write_error_ = why;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    first = write_error_.ok();
+    if (first) write_error_ = why;
+  }
+  // Logged once, with no lock held (the host's callback runs here).
+  if (first) {
+    try {
+      metrics_->Log(LogLevel::kError, "the store stopped accepting writes until it is reopened: " +
+                                          why.ToString());
+    } catch (...) {
+    }
+  }
 }
 
 Status StoreImpl::WriteError() {

@@ -18,6 +18,8 @@
 #include "log/rocks_status.hpp"
 #include "log/secondary.hpp"
 #include "log/store_impl.hpp"
+#include "metrics/hub.hpp"
+#include "metrics/rocks_hooks.hpp"
 
 namespace evstore::internal {
 
@@ -196,8 +198,17 @@ class StoreImpl::ErrorListener : public rocksdb::EventListener {
       case rocksdb::BackgroundErrorReason::kManifestWrite:
       case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: what = "a MANIFEST write"; break;
     }
+    store_->metrics()->background_errors.fetch_add(1, std::memory_order_relaxed);
+    store_->metrics()->Log(LogLevel::kError, std::string("RocksDB background error in ") + what + ": " +
+                                                 error->ToString());
     store_->FailStop(Status::IOError(std::string(what) + " failed (" + error->ToString() +
                                      "); the store accepts no more writes until it is reopened"));
+  }
+  void OnStallConditionsChanged(const rocksdb::WriteStallInfo& info) override {
+    if (info.condition.cur == rocksdb::WriteStallCondition::kDelayed)
+      store_->metrics()->write_stalls.fetch_add(1, std::memory_order_relaxed);
+    if (info.condition.cur == rocksdb::WriteStallCondition::kStopped)
+      store_->metrics()->write_stops.fetch_add(1, std::memory_order_relaxed);
   }
   void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status error,
                             bool* auto_recovery) override {
@@ -211,13 +222,15 @@ class StoreImpl::ErrorListener : public rocksdb::EventListener {
 
 
 StoreImpl::StoreImpl(std::string path, const Options& options, Seams seams)
-    : path_(std::move(path)), options_(options), seams_(std::move(seams)) {
-  if (seams_.file_system) {
-    fs_ = seams_.file_system;
-    env_ = rocksdb::NewCompositeEnv(fs_);
-  } else {
-    fs_ = rocksdb::FileSystem::Default();
-  }
+    : path_(std::move(path)),
+      options_(options),
+      seams_(std::move(seams)),
+      metrics_(std::make_shared<metrics::MetricsHub>(options)) {
+  // Every file goes through the sync timer (WAL sync latency and count);
+  // it passes everything through to the seam's file system or the disk.
+  fs_ = metrics::NewSyncTimingFs(seams_.file_system ? seams_.file_system : rocksdb::FileSystem::Default(),
+                                 metrics_);
+  env_ = rocksdb::NewCompositeEnv(fs_);
   MakeCaches();
 }
 
@@ -287,7 +300,8 @@ rocksdb::DBOptions StoreImpl::BaseDbOptions() {
   dbo.allow_concurrent_memtable_write = false;
   dbo.keep_log_file_num = 4;
   dbo.max_total_wal_size = options_.max_wal_bytes;
-  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.info_log_level = metrics::RocksLevel(options_.log_level);
+  if (metrics_->has_callback()) dbo.info_log = metrics::NewCallbackLogger(metrics_);
   // Fail-stop: after any write, sync, flush or compaction error the store
   // takes no more writes until it is reopened (RocksDB would otherwise
   // resume by itself after some errors, e.g. a full disk, while evstore's
@@ -497,11 +511,15 @@ Status StoreImpl::OpenDb() {
   }
   it.reset();
   visible_.store(next_position_, std::memory_order_release);
+  // Without a callback, the store's own messages (fail-stop) join RocksDB's
+  // in the LOG file.
+  if (!metrics_->has_callback()) metrics_->SetFallbackLog(db_->GetDBOptions().info_log);
   return Status::OK();
 }
 
 Status StoreImpl::CloseDb() {
   if (db_ == nullptr) return Status::OK();
+  metrics_->SetFallbackLog(nullptr);  // RocksDB's logger closes with the database
   Status first;
   auto note = [&first](const rocksdb::Status& s, std::string_view what) {
     if (!s.ok() && first.ok()) first = StatusFromRocks(s, what);

@@ -5,6 +5,7 @@
 #include "log/store_impl.hpp"
 #include "log/snapshot_impl.hpp"
 #include "log/subscription_impl.hpp"
+#include "metrics/hub.hpp"
 
 namespace evstore {
 
@@ -64,6 +65,16 @@ Result<Store> internal::OpenStore(std::string_view path, const Options& options,
 
 static Status MovedFrom() { return Status::Closed("store handle was moved from"); }
 
+namespace {
+// Counts a read of `kind` and times it (for iterators: until the first event).
+struct ReadTimer {
+  ReadTimer(StoreImpl* s, metrics::ReadKind kind) : t(&s->metrics()->read) {
+    s->metrics()->CountRead(kind);
+  }
+  metrics::ScopedTimer t;
+};
+}  // namespace
+
 Status Store::close() { return impl_ ? impl_->Close() : MovedFrom(); }
 
 Result<AppendResult> Store::append(std::string_view stream, ExpectedVersion expected,
@@ -90,28 +101,33 @@ Result<std::vector<AppendResult>> Store::append_multi(std::span<const StreamAppe
 Result<EventIterator> Store::read_stream(std::string_view stream, uint64_t from, Direction dir,
                                          uint64_t limit) {
   if (!impl_) return MovedFrom();
+  ReadTimer timer(impl_.get(), metrics::ReadKind::kStream);
   return impl_->ReadStream(stream, from, dir, limit);
 }
 
 Result<EventIterator> Store::read_all(uint64_t from, Direction dir, uint64_t limit) {
   if (!impl_) return MovedFrom();
+  ReadTimer timer(impl_.get(), metrics::ReadKind::kAll);
   return impl_->ReadAll(from, dir, limit);
 }
 
 Result<EventIterator> Store::read_category(std::string_view category, uint64_t from, Direction dir,
                                            uint64_t limit) {
   if (!impl_) return MovedFrom();
+  ReadTimer timer(impl_.get(), metrics::ReadKind::kCategory);
   return impl_->ReadIndex(internal::kCfCategoryIndex, category, from, dir, limit);
 }
 
 Result<EventIterator> Store::read_type(std::string_view type, uint64_t from, Direction dir,
                                        uint64_t limit) {
   if (!impl_) return MovedFrom();
+  ReadTimer timer(impl_.get(), metrics::ReadKind::kType);
   return impl_->ReadIndex(internal::kCfTypeIndex, type, from, dir, limit);
 }
 
 Result<RecordedEvent> Store::read_event(uint64_t position) {
   if (!impl_) return MovedFrom();
+  ReadTimer timer(impl_.get(), metrics::ReadKind::kPoint);
   return impl_->ReadEvent(position);
 }
 

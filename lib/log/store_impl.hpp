@@ -43,6 +43,10 @@
 #include "format/projection_record.hpp"
 #include "log/life_gate.hpp"
 
+namespace evstore::metrics {
+class MetricsHub;
+}  // namespace evstore::metrics
+
 namespace evstore::internal {
 
 // Column families, in a fixed order. Names are part of the on-disk format.
@@ -115,6 +119,8 @@ struct CommitRequest {
   bool done = false;
   std::condition_variable cv;
   size_t approx_bytes = 0;
+  std::chrono::steady_clock::time_point enqueued{};  // metrics: the queue wait
+  size_t event_bytes = 0;  // metrics: data, metadata and names of `parts`
 };
 
 struct StreamHead {
@@ -170,6 +176,8 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
 
   const std::string& path() const { return path_; }
   const Options& options() const { return options_; }
+  // The store's metrics (lib/metrics/hub.hpp); lives as long as the store.
+  metrics::MetricsHub* metrics() const { return metrics_.get(); }
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cfs_[c]; }
   // At most one saga engine runs on a store: true when this call attached
@@ -334,6 +342,7 @@ class StoreImpl : public std::enable_shared_from_this<StoreImpl> {
   const std::string path_;
   const Options options_;
   const Seams seams_;
+  const std::shared_ptr<metrics::MetricsHub> metrics_;
   // The file system behind every file of the store, and the RocksDB
   // environment over it (null: RocksDB's default environment).
   std::shared_ptr<rocksdb::FileSystem> fs_;

@@ -11,6 +11,7 @@
 #include "log/iterator_impl.hpp"
 #include "log/rocks_status.hpp"
 #include "log/subscription_impl.hpp"
+#include "metrics/hub.hpp"
 
 namespace evstore {
 
@@ -200,10 +201,16 @@ class BatchOut {
 SubscriptionImpl::SubscriptionImpl(std::shared_ptr<StoreImpl> store, const SubscribeOptions& o,
                                    uint64_t next)
     : store_(std::move(store)), o_(o), next_(next), delivered_(next) {
+  // Before SubscriptionOpened: if this throws, nothing needs undoing.
+  metrics_token_ = store_->metrics()->AddReader(
+      "subscription", o_.checkpoint, [this] { return next_.load(std::memory_order_acquire); });
   store_->SubscriptionOpened();
 }
 
-SubscriptionImpl::~SubscriptionImpl() { store_->SubscriptionClosed(); }
+SubscriptionImpl::~SubscriptionImpl() {
+  store_->metrics()->RemoveReader(metrics_token_);
+  store_->SubscriptionClosed();
+}
 
 Result<Subscription> SubscriptionImpl::Make(std::shared_ptr<StoreImpl> store,
                                             const SubscribeOptions& o) {

@@ -60,6 +60,7 @@ class SubscriptionImpl {
   uint64_t next_version_ = 0;
   std::atomic<bool> stopped_{false};
   std::chrono::steady_clock::time_point last_wake_{};  // see min_wake_interval
+  uint64_t metrics_token_ = 0;  // its entry in the store's lag report
 };
 
 class PushImpl : public std::enable_shared_from_this<PushImpl> {

@@ -7,6 +7,7 @@
 #include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "common/utf8.hpp"
+#include "metrics/hub.hpp"
 
 namespace evstore {
 
@@ -447,6 +448,14 @@ bool ProjectionRunner::SleepUnlessStopped(std::chrono::milliseconds d) {
 
 void ProjectionRunner::Run() {
   { std::lock_guard<std::mutex> l(mu_); }  // thread_ is assigned (Start)
+  try {
+    metrics_token_ = store_->metrics()->AddReader("projection", name_, [this] {
+      std::lock_guard<std::mutex> l(mu_);
+      return serving_position_;
+    });
+  } catch (...) {
+    // Out of memory: the projection runs, unreported.
+  }
   auto backoff = o_.retry_initial;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) return Finish(Status::OK(), ProjectionStatus::Phase::kStopped);
@@ -474,6 +483,9 @@ void ProjectionRunner::Run() {
 }
 
 void ProjectionRunner::Finish(Status why, ProjectionStatus::Phase phase) {
+  // Not under mu_: the store's metrics take mu_ inside their registry lock.
+  store_->metrics()->RemoveReader(metrics_token_);
+  metrics_token_ = 0;
   store_->ReleaseProjection(name_);
   std::lock_guard<std::mutex> l(mu_);
   sub_.reset();

@@ -116,6 +116,7 @@ class ProjectionRunner : public std::enable_shared_from_this<ProjectionRunner> {
   uint64_t rate_n0_ = 0, rate_n1_ = 0;
   // The subscription being read (so Stop() can wake it).
   std::shared_ptr<SubscriptionImpl> sub_;
+  uint64_t metrics_token_ = 0;  // its entry in the store's lag report (Run to Finish)
 };
 
 }  // namespace evstore::internal

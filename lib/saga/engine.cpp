@@ -8,6 +8,7 @@
 
 #include "common/time.hpp"
 #include "log/store_impl.hpp"
+#include "metrics/hub.hpp"
 #include "saga/engine_impl.hpp"
 
 namespace evstore {
@@ -243,7 +244,10 @@ Status SagaEngine::Impl::Shutdown() {
     if (t.joinable()) t.join();
   for (std::thread& t : given_up)
     if (t.joinable()) t.detach();
-  if (attached_) store_->DetachSagaEngine();
+  if (attached_) {
+    store_->metrics()->SetSagaSource(nullptr);
+    store_->DetachSagaEngine();
+  }
   attached_ = false;
   if (abandoned > 0)
     return Status::TimedOut(

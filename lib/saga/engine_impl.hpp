@@ -42,6 +42,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "evstore/metrics.hpp"
 #include "evstore/options.hpp"
 #include "evstore/saga.hpp"
 #include "format/saga_record.hpp"
@@ -154,6 +155,9 @@ class [[gnu::visibility("hidden")]] SagaEngine::Impl
 
   const SagaEngineOptions& options() const { return opt_; }
   void set_attached() { attached_ = true; }
+  // The engine's part of the store's metrics (metrics.hpp), step latency
+  // aside (the store's hub keeps that). Takes mu_.
+  void FillMetrics(SagaMetrics* m) const;
 
  private:
   using TimerKey = std::pair<saga::Clock::time_point, uint64_t>;

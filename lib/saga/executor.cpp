@@ -10,6 +10,7 @@
 #include "common/thread_name.hpp"
 #include "common/time.hpp"
 #include "log/store_impl.hpp"
+#include "metrics/hub.hpp"
 #include "saga/engine_impl.hpp"
 
 namespace evstore {
@@ -85,6 +86,7 @@ void SagaEngine::Impl::RecordLatencyLocked(double us) {
   latency_buckets_[std::min<size_t>(b, latency_buckets_.size() - 1)]++;
   latency_sum_us_ += us;
   stats_.step_max_us = std::max(stats_.step_max_us, us);
+  store_->metrics()->saga_step.RecordNs(static_cast<uint64_t>(us * 1000));
 }
 
 // ---- Threads ----

@@ -2,6 +2,7 @@
 // that come before any work), and the calls it hands to SagaEngine::Impl.
 #include "evstore/store.hpp"
 #include "log/store_impl.hpp"
+#include "metrics/hub.hpp"
 #include "saga/engine_impl.hpp"
 
 namespace evstore {
@@ -40,6 +41,9 @@ Result<std::unique_ptr<SagaEngine>> SagaEngine::open(Store& store,
         "opening another");
   auto impl = std::make_shared<Impl>(si->shared_from_this(), options);
   impl->set_attached();
+  // Cleared by Shutdown (always before the engine is destroyed), which waits
+  // for a metrics call in progress.
+  si->metrics()->SetSagaSource([e = impl.get()](SagaMetrics* m) { e->FillMetrics(m); });
   Status s = impl->Register(definitions);
   std::vector<SagaInfo> stuck;
   if (s.ok()) s = impl->Recover(&stuck);

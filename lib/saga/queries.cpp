@@ -166,6 +166,26 @@ std::vector<SagaDamage> SagaEngine::Impl::Damaged() const {
   return damaged_;
 }
 
+void SagaEngine::Impl::FillMetrics(SagaMetrics* m) const {
+  std::lock_guard<std::mutex> l(mu_);
+  m->started = stats_.started;
+  m->completed = stats_.completed;
+  m->compensated = stats_.compensated;
+  m->stuck = stats_.stuck;
+  m->step_retries = stats_.step_retries;
+  m->timeouts = stats_.timeouts;
+  m->in_flight = stats_.in_flight;
+  for (const auto& [id, inst] : active_) {
+    if (!inst->rec) continue;
+    switch (static_cast<SagaState>(inst->rec->state)) {
+      case SagaState::kPending: m->pending++; break;
+      case SagaState::kRunning: m->running++; break;
+      case SagaState::kCompensating: m->compensating++; break;
+      default: break;
+    }
+  }
+}
+
 SagaStats SagaEngine::Impl::Stats() const {
   std::lock_guard<std::mutex> l(mu_);
   SagaStats s = stats_;

@@ -9,11 +9,12 @@ size_t header_alone_evstore_subscription(void);
 size_t header_alone_evstore_cache(void);
 size_t header_alone_evstore_saga(void);
 size_t header_alone_evstore_projection(void);
+size_t header_alone_evstore_metrics(void);
 
 int main(void) {
   size_t (*const checks[])(void) = {header_alone_evstore, header_alone_evstore_subscription,
                                      header_alone_evstore_cache, header_alone_evstore_saga,
-                                     header_alone_evstore_projection};
+                                     header_alone_evstore_projection, header_alone_evstore_metrics};
   for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
     if (checks[i]() == 0) {
       fprintf(stderr, "headers_test: check %zu failed\n", i);

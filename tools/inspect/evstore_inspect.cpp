@@ -151,7 +151,8 @@ const Command kCommands[] = {
      "\n"
      "Scans the log once: events, streams, record/data/metadata bytes, the largest\n"
      "record, the longest stream, the time range, and the most frequent event types\n"
-     "and categories.\n"
+     "and categories. Then RocksDB's figures per column family: estimated keys, live\n"
+     "data, memtable and table-file bytes, pending compaction bytes.\n"
      "\n"
      "  --db PATH       the store directory (default: the current directory)\n"
      "  --top N         how many types and categories to list (default 10)\n"
@@ -842,6 +843,9 @@ int RunStats(evstore::Store& store, const Args& a) {
   progress.Clear();
   if (!r.ok()) return Fail(r.status(), kReadFailed);
   const ins::LogStats& s = *r;
+  auto m = store.metrics();
+  if (!m.ok()) return Fail(m.status(), kReadFailed);
+  const evstore::RocksDbMetrics& rocks = m->rocksdb;
   std::string out;
   auto list_json = [&](const std::vector<ins::NameCount>& v) {
     std::string j = "[";
@@ -866,7 +870,17 @@ int RunStats(evstore::Store& store, const Args& a) {
           ",\"distinct_types\":" + std::to_string(s.distinct_types) +
           ",\"distinct_categories\":" + std::to_string(s.distinct_categories) +
           ",\"types\":" + list_json(s.types) + ",\"categories\":" + list_json(s.categories) +
-          "}\n";
+          ",\"rocksdb\":{\"column_families\":[";
+    for (size_t k = 0; k < rocks.column_families.size(); k++) {
+      const evstore::ColumnFamilyMetrics& c = rocks.column_families[k];
+      out += (k ? ",{\"name\":" : "{\"name\":") + Json(c.name) +
+             ",\"estimated_keys\":" + std::to_string(c.estimated_keys) +
+             ",\"live_data_bytes\":" + std::to_string(c.live_data_bytes) +
+             ",\"memtable_bytes\":" + std::to_string(c.memtable_bytes) +
+             ",\"sst_bytes\":" + std::to_string(c.sst_bytes) +
+             ",\"pending_compaction_bytes\":" + std::to_string(c.pending_compaction_bytes) + "}";
+    }
+    out += "],\"block_cache_bytes\":" + std::to_string(rocks.block_cache_bytes) + "}}\n";
   } else {
     auto row = [&](const char* k, const std::string& v) {
       char line[64];
@@ -894,6 +908,20 @@ int RunStats(evstore::Store& store, const Args& a) {
     out += "\ntop categories (" + std::to_string(s.distinct_categories) + " distinct)\n";
     for (const auto& t : s.categories)
       out += "  " + std::to_string(t.events) + "\t" + Esc(t.name) + "\n";
+    out += "\nrocksdb (estimates)\n";
+    char line[200];
+    std::snprintf(line, sizeof line, "  %-16s %12s %14s %14s %14s %14s\n", "column family", "keys",
+                  "live bytes", "memtable bytes", "sst bytes", "pending bytes");
+    out += line;
+    for (const evstore::ColumnFamilyMetrics& c : rocks.column_families) {
+      std::snprintf(line, sizeof line, "  %-16s %12llu %14llu %14llu %14llu %14llu\n", c.name.c_str(),
+                    static_cast<unsigned long long>(c.estimated_keys),
+                    static_cast<unsigned long long>(c.live_data_bytes),
+                    static_cast<unsigned long long>(c.memtable_bytes),
+                    static_cast<unsigned long long>(c.sst_bytes),
+                    static_cast<unsigned long long>(c.pending_compaction_bytes));
+      out += line;
+    }
   }
   Put(out);
   return s.corrupt_records ? kProblems : kOk;
