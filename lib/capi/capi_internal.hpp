@@ -19,6 +19,7 @@
 #include "evstore/command.h"
 #include "evstore/evstore.h"
 #include "evstore/event.hpp"
+#include "evstore/options.hpp"
 #include "evstore/status.hpp"
 #include "evstore/subscription.hpp"
 #include "evstore/upcast.hpp"
@@ -141,6 +142,12 @@ inline int TypesFilter(const char* const* types, const size_t* type_lens, size_t
   return EVS_OK;
 }
 }  // namespace evstore::capi
+
+// Store options (evs_options_*): set in capi_store.cpp, and the log hook in
+// capi_metrics.cpp.
+struct evs_options_t {
+  evstore::Options options;
+};
 
 // Upcaster registries (include/evstore/command.h), shared by aggregates and
 // projections from C.

@@ -9,10 +9,6 @@
 // The options handle, as capi_store.cpp defines it (the one definition rule
 // allows a token-identical definition in each translation unit that needs
 // the members).
-struct evs_options_t {
-  evstore::Options options;
-};
-
 using evstore::capi::Fail;
 using evstore::capi::FromStatus;
 using evstore::capi::Guard;

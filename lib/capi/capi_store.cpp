@@ -24,10 +24,6 @@ using evstore::capi::Bytes;
 using evstore::capi::NoBytes;
 using evstore::capi::View;
 
-struct evs_options_t {
-  Options options;
-};
-
 struct evs_store_t {
   explicit evs_store_t(Store s) : store(std::move(s)) {}
   Store store;
