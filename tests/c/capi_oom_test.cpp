@@ -150,21 +150,9 @@ class FailLargeAllocations {
 
 // A store in a fresh temporary directory holding, at positions 0, 1 and 2,
 // "big-1" v0 (small), "big-1" v1 (kBigEvent bytes of data), "big-1" v2 (small).
-class BigEventStore {
+class BigEventStore : public oom::ScratchStore {
  public:
   BigEventStore() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/evstore-capi-oom-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    dir_ = buf.data();
-    evs_options_t* o = evs_options_create();
-    REQUIRE(o != nullptr);
-    REQUIRE(evs_options_set_sync(o, 0, nullptr) == EVS_OK);
-    int rc = evs_store_open((dir_ + "/store").c_str(), o, &store_, nullptr);
-    evs_options_destroy(o);
-    REQUIRE(rc == EVS_OK);
     std::string big(kBigEvent, 'b');
     const char* datas[3] = {"{}", big.c_str(), "{}"};
     size_t lens[3] = {2, big.size(), 2};
@@ -174,22 +162,10 @@ class BigEventStore {
       e.type_len = 5;
       e.data = datas[i];
       e.data_len = lens[i];
-      REQUIRE(evs_append(store_, "big-1", 5, EVS_EXPECT_ANY, &e, 1, nullptr, nullptr) == EVS_OK);
+      REQUIRE(evs_append(get(), "big-1", 5, EVS_EXPECT_ANY, &e, 1, nullptr, nullptr) == EVS_OK);
     }
   }
-  ~BigEventStore() {
-    evs_store_destroy(store_);
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove ", dir_);
-  }
-  BigEventStore(const BigEventStore&) = delete;
-  BigEventStore& operator=(const BigEventStore&) = delete;
-
-  evs_store_t* store() const { return store_; }
-
- private:
-  std::string dir_;
-  evs_store_t* store_ = nullptr;
+  evs_store_t* store() const { return get(); }
 };
 
 // The iterator's status, with its message checked and freed.

@@ -56,21 +56,9 @@ int FailEach(const std::function<int(char**)>& call, const std::function<void()>
 void Nothing() {}
 
 // A store of four events: order-1 Placed, Shipped, Placed; cart-1 Added.
-class SmallStore {
+class SmallStore : public oom::ScratchStore {
  public:
   SmallStore() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/evstore-capi-oom-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    dir_ = buf.data();
-    evs_options_t* o = evs_options_create();
-    REQUIRE(o != nullptr);
-    REQUIRE(evs_options_set_sync(o, 0, nullptr) == EVS_OK);
-    const int rc = evs_store_open((dir_ + "/store").c_str(), o, &store_, nullptr);
-    evs_options_destroy(o);
-    REQUIRE(rc == EVS_OK);
     Append("order-1", "Placed");
     Append("order-1", "Shipped");
     Append("order-1", "Placed");
@@ -78,15 +66,8 @@ class SmallStore {
   }
   ~SmallStore() {
     // Nothing a failed call made is still open.
-    CHECK(evs_store_close(store_, nullptr) == EVS_OK);
-    evs_store_destroy(store_);
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove ", dir_);
+    CHECK(evs_store_close(get(), nullptr) == EVS_OK);
   }
-  SmallStore(const SmallStore&) = delete;
-  SmallStore& operator=(const SmallStore&) = delete;
-
-  evs_store_t* get() const { return store_; }
 
  private:
   void Append(const std::string& stream, const std::string& type) {
@@ -95,12 +76,9 @@ class SmallStore {
     e.type_len = type.size();
     e.data = "{}";
     e.data_len = 2;
-    REQUIRE(evs_append(store_, stream.data(), stream.size(), EVS_EXPECT_ANY, &e, 1, nullptr, nullptr) ==
+    REQUIRE(evs_append(get(), stream.data(), stream.size(), EVS_EXPECT_ANY, &e, 1, nullptr, nullptr) ==
             EVS_OK);
   }
-
-  std::string dir_;
-  evs_store_t* store_ = nullptr;
 };
 
 const char* const kTypes[] = {"Placed", "Shipped"};
