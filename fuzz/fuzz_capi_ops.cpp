@@ -368,32 +368,35 @@ uint64_t NextPosition(evs_store_t* s) {
 
 // ---- subscriptions and checkpoints ----
 
+// Sets filter `f` on C options `c` through the four filter setters of
+// their kind (subscriptions' and projections' have the same shape).
+template <typename C, typename All, typename Named, typename Types>
+int SetFilterC(C* c, const SubscriptionFilter& f, All all, Named stream, Named category, Types types,
+               char** err) {
+  switch (f.kind) {
+    case SubscriptionFilter::Kind::kAll: return all(c, err);
+    case SubscriptionFilter::Kind::kStream: return stream(c, f.name.data(), f.name.size(), err);
+    case SubscriptionFilter::Kind::kCategory: return category(c, f.name.data(), f.name.size(), err);
+    case SubscriptionFilter::Kind::kTypes: {
+      std::vector<const char*> names;
+      std::vector<size_t> lens;
+      for (const std::string& t : f.types) {
+        names.push_back(t.data());
+        lens.push_back(t.size());
+      }
+      return types(c, names.data(), lens.data(), names.size(), err);
+    }
+  }
+  return EVS_OK;
+}
+
 // The C options of `o`.
 evs_subscribe_options_t* ToC(const SubscribeOptions& o) {
   evs_subscribe_options_t* c = evs_subscribe_options_create();
   FUZZ_CHECK(c != nullptr);
   char* err = nullptr;
-  const SubscriptionFilter& f = o.filter;
-  int rc = EVS_OK;
-  switch (f.kind) {
-    case SubscriptionFilter::Kind::kAll: rc = evs_subscribe_options_set_filter_all(c, &err); break;
-    case SubscriptionFilter::Kind::kStream:
-      rc = evs_subscribe_options_set_filter_stream(c, f.name.data(), f.name.size(), &err);
-      break;
-    case SubscriptionFilter::Kind::kCategory:
-      rc = evs_subscribe_options_set_filter_category(c, f.name.data(), f.name.size(), &err);
-      break;
-    case SubscriptionFilter::Kind::kTypes: {
-      std::vector<const char*> types;
-      std::vector<size_t> lens;
-      for (const std::string& t : f.types) {
-        types.push_back(t.data());
-        lens.push_back(t.size());
-      }
-      rc = evs_subscribe_options_set_filter_types(c, types.data(), lens.data(), types.size(), &err);
-      break;
-    }
-  }
+  int rc = SetFilterC(c, o.filter, evs_subscribe_options_set_filter_all, evs_subscribe_options_set_filter_stream,
+                      evs_subscribe_options_set_filter_category, evs_subscribe_options_set_filter_types, &err);
   FUZZ_CHECK(Checked(rc, &err) == EVS_OK);
   FUZZ_CHECK(Checked(evs_subscribe_options_set_from(c, o.from, &err), &err) == EVS_OK);
   if (!o.checkpoint.empty())
@@ -640,27 +643,8 @@ evs_projection_options_t* ToC(const ProjectionOptions& o) {
   evs_projection_options_t* c = evs_projection_options_create();
   FUZZ_CHECK(c != nullptr);
   char* err = nullptr;
-  const SubscriptionFilter& f = o.filter;
-  int rc = EVS_OK;
-  switch (f.kind) {
-    case SubscriptionFilter::Kind::kAll: rc = evs_projection_options_set_filter_all(c, &err); break;
-    case SubscriptionFilter::Kind::kStream:
-      rc = evs_projection_options_set_filter_stream(c, f.name.data(), f.name.size(), &err);
-      break;
-    case SubscriptionFilter::Kind::kCategory:
-      rc = evs_projection_options_set_filter_category(c, f.name.data(), f.name.size(), &err);
-      break;
-    case SubscriptionFilter::Kind::kTypes: {
-      std::vector<const char*> types;
-      std::vector<size_t> lens;
-      for (const std::string& t : f.types) {
-        types.push_back(t.data());
-        lens.push_back(t.size());
-      }
-      rc = evs_projection_options_set_filter_types(c, types.data(), lens.data(), types.size(), &err);
-      break;
-    }
-  }
+  int rc = SetFilterC(c, o.filter, evs_projection_options_set_filter_all, evs_projection_options_set_filter_stream,
+                      evs_projection_options_set_filter_category, evs_projection_options_set_filter_types, &err);
   FUZZ_CHECK(Checked(rc, &err) == EVS_OK);
   FUZZ_CHECK(Checked(evs_projection_options_set_version(c, o.version, &err), &err) == EVS_OK);
   FUZZ_CHECK(Checked(evs_projection_options_set_max_batch(c, o.max_batch, &err), &err) == EVS_OK);
