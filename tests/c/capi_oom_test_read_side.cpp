@@ -209,17 +209,23 @@ int StateUnderFailures(void* user, const evs_projection_event_t* e, evs_projecti
   return CountTypes(nullptr, e, st);
 }
 
+// `create` returns NULL, and nothing else, when its first allocation fails.
+template <typename Create>
+void CheckCreateFails(Create create) {
+  oom::FailNth(1);
+  auto* none = create();
+  const int injected = oom::Injected();
+  oom::FailNth(0);
+  CHECK(injected == 1);
+  CHECK(none == nullptr);
+}
+
 }  // namespace
 
 TEST_SUITE("capi") {
   TEST_CASE("subscription options, evs_subscribe and evs_subscription_next fail cleanly at each allocation") {
     SmallStore db;
-    oom::FailNth(1);
-    evs_subscribe_options_t* none = evs_subscribe_options_create();
-    const int injected = oom::Injected();
-    oom::FailNth(0);
-    CHECK(injected == 1);
-    CHECK(none == nullptr);
+    CheckCreateFails(evs_subscribe_options_create);
 
     evs_subscribe_options_t* o = evs_subscribe_options_create();
     REQUIRE(o != nullptr);
@@ -326,12 +332,7 @@ TEST_SUITE("capi") {
 
   TEST_CASE("projections start, answer queries, stop and go cleanly at each allocation") {
     SmallStore db;
-    oom::FailNth(1);
-    evs_projection_options_t* none = evs_projection_options_create();
-    const int injected = oom::Injected();
-    oom::FailNth(0);
-    CHECK(injected == 1);
-    CHECK(none == nullptr);
+    CheckCreateFails(evs_projection_options_create);
 
     evs_projection_options_t* o = evs_projection_options_create();
     REQUIRE(o != nullptr);
